@@ -1,0 +1,1 @@
+"""Qrie's library: models, settings, AWS access, stores, service collectors and policies."""

@@ -1,0 +1,172 @@
+"""The one place that builds AWS clients.
+
+Clients get botocore's adaptive retries (client-side rate limiting plus backoff on throttling).
+Customer-account clients use credentials from AssumeRole with the ExternalId, refreshed by
+botocore's own ``RefreshableCredentials`` shortly before they expire, and cached per account for
+the life of the process (a warm Lambda container reuses them). Every call made through a client
+built here is counted, so runs and benchmarks can report AWS calls per resource.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import ClientError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from qrie_lib.errors import AccountAccessDenied, Throttled
+from qrie_lib.settings import Settings, get_settings
+from qrie_lib.timeutil import iso
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str:
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+
+
+def is_throttling(exc: BaseException) -> bool:
+    return error_code(exc) in THROTTLING_CODES
+
+
+def retry_throttling(attempts: int = 5):
+    """Tenacity policy for operations whose throttling outlives botocore's own retries."""
+    return retry(
+        retry=retry_if_exception(is_throttling),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5),
+        reraise=True,
+    )
+
+
+class Aws:
+    """Client factory for the operator account and, through AssumeRole, customer accounts."""
+
+    def __init__(self, settings: Settings | None = None, session: boto3.Session | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._session = session or boto3.Session(region_name=self.settings.region)
+        self._config = Config(
+            retries={"mode": "adaptive", "max_attempts": self.settings.max_retry_attempts},
+            max_pool_connections=50,
+        )
+        self._lock = threading.RLock()
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._customer_sessions: dict[str, boto3.Session] = {}
+        self.calls: Counter[str] = Counter()
+
+    # ---- clients -----------------------------------------------------------------------------
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A client in the operator account."""
+        return self._cached("", service, region or self.settings.region, self._session)
+
+    def customer_client(
+        self, account_id: str, service: str, region: str | None = None, external_id: str | None = None
+    ) -> Any:
+        """A client in a customer account, through its read-only role."""
+        with self._lock:
+            session = self._customer_sessions.get(account_id)
+            if session is None:
+                session = self._assumed_session(account_id, external_id or self.settings.external_id)
+                self._customer_sessions[account_id] = session
+        return self._cached(account_id, service, region or self.settings.region, session)
+
+    def _cached(self, account_id: str, service: str, region: str, session: boto3.Session) -> Any:
+        key = (account_id, service, region)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = session.client(
+                    service, region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config
+                )
+                client.meta.events.register("before-call", self._count)
+                self._clients[key] = client
+            return client
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    # ---- cross-account access ----------------------------------------------------------------
+
+    def role_arn(self, account_id: str) -> str:
+        return f"arn:aws:iam::{account_id}:role/{self.settings.role_name}"
+
+    def _assumed_session(self, account_id: str, external_id: str) -> boto3.Session:
+        sts = self.client("sts")
+        role_arn = self.role_arn(account_id)
+
+        @retry_throttling()
+        def assume() -> dict[str, Any]:
+            try:
+                creds = sts.assume_role(
+                    RoleArn=role_arn, RoleSessionName="qrie", ExternalId=external_id, DurationSeconds=3600
+                )["Credentials"]
+            except ClientError as exc:
+                if is_throttling(exc):
+                    raise
+                raise AccountAccessDenied(
+                    f"cannot assume {role_arn}: {error_code(exc)}: {exc.response['Error'].get('Message', '')}"
+                ) from None
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": iso(creds["Expiration"]),
+            }
+
+        def refresh() -> dict[str, Any]:
+            try:
+                return assume()
+            except ClientError as exc:
+                raise Throttled(f"AssumeRole on {role_arn} kept throttling") from exc
+
+        # Assume now so a missing role or a wrong ExternalId fails here, with a named error;
+        # botocore refreshes through the same function shortly before expiry.
+        credentials = RefreshableCredentials.create_from_metadata(
+            metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
+        )
+        core = botocore.session.get_session()
+        core._credentials = credentials
+        return boto3.Session(botocore_session=core, region_name=self.settings.region)
+
+    def forget(self, account_id: str) -> None:
+        """Drop an account's cached credentials and clients (e.g. after its role changed)."""
+        with self._lock:
+            self._customer_sessions.pop(account_id, None)
+            for key in [k for k in self._clients if k[0] == account_id]:
+                del self._clients[key]
+
+
+_default: Aws | None = None
+
+
+def get_aws() -> Aws:
+    """The process-wide factory (a warm Lambda reuses its clients and credentials)."""
+    global _default  # noqa: PLW0603 - one factory per process is the point
+    if _default is None:
+        _default = Aws()
+    return _default
+
+
+def reset_aws(aws: Aws | None = None) -> None:
+    """Install a new factory (the local runtime does, when it starts or changes endpoint)."""
+    global _default  # noqa: PLW0603
+    _default = aws

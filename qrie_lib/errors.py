@@ -1,0 +1,37 @@
+"""Named errors. A task raises them; the class name becomes the ASL error that Retry/Catch match."""
+
+
+class QrieError(Exception):
+    """Base of every error Qrie raises on purpose."""
+
+
+class InvalidInput(QrieError):
+    """A state-machine or task input failed validation; nothing was written."""
+
+
+class UnknownService(InvalidInput):
+    """A service name that is not in the service registry."""
+
+
+class UnknownPolicy(InvalidInput):
+    """A policy id that is not in the catalogue (or not launched, where that matters)."""
+
+
+class AccountNotOnboarded(InvalidInput):
+    """An account id that is not an ACTIVE row of the accounts table."""
+
+
+class AccountAccessDenied(QrieError):
+    """The customer role could not be assumed (missing role, wrong ExternalId, denied)."""
+
+
+class Throttled(QrieError):
+    """AWS kept throttling after the client's own retries; the state machine retries later."""
+
+
+class UnexpectedResponse(QrieError):
+    """An AWS API answered with a shape the collector does not understand."""
+
+
+class MalformedEvent(QrieError):
+    """A queued message is not a CloudTrail event we can parse."""

@@ -1,0 +1,126 @@
+"""Pydantic models shared by tasks, stores and the CLI. Task inputs forbid unknown fields so a typo
+in an operator's console input is an ``InvalidInput``, not a silently ignored key."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from qrie_lib.errors import InvalidInput
+
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+GLOBAL = "global"  # the region of global services' resources and work items
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_input(model: type[M], data: Any) -> M:
+    """Validate a task input; the message names each bad field so operators can fix it."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidInput(f"{model.__name__}: {problems}") from None
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+
+
+class Account(BaseModel):
+    account_id: AccountId
+    name: str = ""
+    status: AccountStatus = AccountStatus.ACTIVE
+    ou_path: str = "/"
+    tags: dict[str, str] = Field(default_factory=dict)
+    regions: list[Region] = Field(default_factory=list)
+    external_id: str | None = None
+    onboarded_at: str | None = None
+
+
+class Resource(BaseModel):
+    """One described resource. ``configuration`` is JSON-safe (timestamps as ISO strings)."""
+
+    arn: str
+    account_id: AccountId
+    service: str
+    region: str
+    resource_type: str
+    configuration: dict[str, Any]
+    tags: dict[str, str] = Field(default_factory=dict)
+    describe_time: str
+
+    @property
+    def account_service(self) -> str:
+        return f"{self.account_id}_{self.service}"
+
+
+class WorkItem(Strict):
+    """One account × service (× region) of an inventory run."""
+
+    account_id: AccountId
+    service: str
+    region: str  # GLOBAL for global services
+
+    @property
+    def item_id(self) -> str:
+        return f"{self.account_id}/{self.service}/{self.region}"
+
+
+class Cursor(Strict):
+    """Where a collector stopped: the index of the resource kind and that kind's page token."""
+
+    kind: int = 0
+    token: str | None = None
+
+
+# ---- task inputs -------------------------------------------------------------------------
+
+
+class InventoryRequest(Strict):
+    """The inventory state machine's input, as typed in the console or sent by the schedule."""
+
+    service: str = "all"
+    account_id: AccountId | None = None
+    region: Region | None = None
+    scan_type: Literal["anti-entropy", "on-demand", "onboarding"] = "on-demand"
+
+
+class PlanInput(Strict):
+    input: dict[str, Any]
+    execution_id: str
+    started_at: str
+
+
+class ItemTaskInput(Strict):
+    run_id: str
+    started_at: str
+    item: WorkItem
+    cursor: Cursor | None = None
+
+
+class ItemFailureInput(Strict):
+    run_id: str
+    item: dict[str, Any]  # as it came from the item list: it may itself be what was malformed
+    error: dict[str, Any]  # {"Error": ..., "Cause": ...} from the Catch
+
+
+class FinalizeInput(Strict):
+    run_id: str
+
+
+class RunStatus(StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"

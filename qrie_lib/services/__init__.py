@@ -1,0 +1,1 @@
+"""Service collectors, one module per AWS service; see ``registry.py``."""

@@ -1,0 +1,173 @@
+"""What a service module declares: its resource kinds (how to list a page, how to describe one
+resource by id) and the CloudTrail events that touch them. The registry (``registry.py``) holds one
+``Service`` per module; tasks, the event processor and the CDK stacks read only the registry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from qrie_lib.aws import Aws, error_code
+from qrie_lib.errors import UnexpectedResponse
+from qrie_lib.models import GLOBAL, Resource
+from qrie_lib.timeutil import iso, now_iso
+
+
+@dataclass
+class CollectContext:
+    """What a collector needs for one account (× region): clients in that account, bounds, and a
+    per-call cache for bulk answers shared by several kinds (e.g. IAM's authorization details)."""
+
+    aws: Aws
+    account_id: str
+    region: str
+    page_size: int
+    external_id: str | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        api_region = region or (self.region if self.region != GLOBAL else None)
+        return self.aws.customer_client(self.account_id, service, api_region, self.external_id)
+
+    def resource(
+        self,
+        *,
+        service: str,
+        resource_type: str,
+        arn: str,
+        configuration: dict[str, Any],
+        region: str | None = None,
+        tags: dict[str, str] | None = None,
+        describe_time: str | None = None,
+    ) -> Resource:
+        return Resource(
+            arn=arn,
+            account_id=self.account_id,
+            service=service,
+            region=region or self.region,
+            resource_type=resource_type,
+            configuration=json_safe(configuration),
+            tags=tags or {},
+            describe_time=describe_time or now_iso(),
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    resources: list[Resource]
+    next_token: str | None  # None: this kind is complete
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """One resource type of a service.
+
+    ``list_page(ctx, token)`` returns one bounded page and the token of the next.
+    ``describe(ctx, resource_id)`` returns the resource as it is now, or None if it is gone.
+    ``arn(ctx, resource_id)`` builds the ARN an event's resource id maps to (so a deletion can be
+    applied without a describe).
+    """
+
+    resource_type: str
+    list_page: Callable[[CollectContext, str | None], Page]
+    describe: Callable[[CollectContext, str], Resource | None]
+    arn: Callable[[CollectContext, str], str]
+
+
+@dataclass(frozen=True)
+class Touch:
+    """A resource an event touched: its kind and id (as ``describe`` takes it)."""
+
+    resource_type: str
+    resource_id: str
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """CloudTrail events of one source that touch resources of this service."""
+
+    event_names: tuple[str, ...]
+    touches: Callable[[dict[str, Any]], Iterable[Touch]]  # the CloudTrail ``detail`` → touched ids
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    regional: bool
+    kinds: tuple[ResourceKind, ...]
+    event_source: str = ""  # e.g. "s3.amazonaws.com"
+    events: tuple[EventRule, ...] = ()
+
+    def kind(self, resource_type: str) -> ResourceKind:
+        for kind in self.kinds:
+            if kind.resource_type == resource_type:
+                return kind
+        raise KeyError(resource_type)
+
+    @property
+    def resource_types(self) -> tuple[str, ...]:
+        return tuple(k.resource_type for k in self.kinds)
+
+    @property
+    def event_names(self) -> tuple[str, ...]:
+        return tuple(name for rule in self.events for name in rule.event_names)
+
+
+# ---- helpers for collectors ---------------------------------------------------------------
+
+
+def json_safe(value: Any) -> Any:
+    """Timestamps to ISO strings, bytes dropped, floats kept exact for DynamoDB (as Decimal)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items() if not isinstance(v, bytes | bytearray)}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return Decimal(str(value))
+    return value
+
+
+def optional_call(call: Callable[[], dict[str, Any]], *missing_codes: str) -> dict[str, Any] | None:
+    """Call an API whose 'not configured' answer is an error code; None means not configured."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) in missing_codes:
+            return None
+        raise
+
+
+def tags_dict(tags: Iterable[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or ()}
+
+
+def require(response: dict[str, Any], key: str, api: str) -> Any:
+    """A key an API must return; anything else is an ``UnexpectedResponse``, never a crash later."""
+    if key not in response:
+        raise UnexpectedResponse(f"{api} answered without {key!r}")
+    return response[key]
+
+
+def loads_json(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def slice_page(names: list[str], token: str | None, page_size: int) -> tuple[list[str], str | None]:
+    """Page over a sorted list of names by 'start after' token (for APIs with no usable paging)."""
+    names = sorted(names)
+    start = 0
+    if token is not None:
+        start = next((i for i, n in enumerate(names) if n > token), len(names))
+    chunk = names[start : start + page_size]
+    more = start + page_size < len(names)
+    return chunk, (chunk[-1] if more and chunk else None)

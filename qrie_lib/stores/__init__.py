@@ -1,0 +1,1 @@
+"""DynamoDB stores, one per table of DESIGN.md."""

@@ -1,0 +1,161 @@
+"""The resources table: PK ``AccountService`` = "{account}_{service}", SK ``ARN``.
+
+Every write is conditional on ``DescribeTime``: an older describe (a slow inventory page, a late
+event) never overwrites a newer one, and a sweep never deletes what was seen after the run began.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qrie_lib.models import Resource
+from qrie_lib.stores.dynamo import (
+    Write,
+    decode_token,
+    encode_token,
+    from_item,
+    to_item,
+    transact_conditional,
+    values,
+)
+from qrie_lib.timeutil import now_iso
+
+
+def account_service(account_id: str, service: str) -> str:
+    return f"{account_id}_{service}"
+
+
+def resource_item(resource: Resource, run_id: str, seen_at: str) -> dict[str, Any]:
+    return {
+        "AccountService": resource.account_service,
+        "ARN": resource.arn,
+        "AccountId": resource.account_id,
+        "Service": resource.service,
+        "Region": resource.region,
+        "ResourceType": resource.resource_type,
+        "Configuration": resource.configuration,
+        "Tags": resource.tags,
+        "DescribeTime": resource.describe_time,
+        "LastSeenAt": seen_at,
+        "RunId": run_id,
+    }
+
+
+def resource_from_item(item: dict[str, Any]) -> Resource:
+    return Resource(
+        arn=item["ARN"],
+        account_id=item["AccountId"],
+        service=item["Service"],
+        region=item["Region"],
+        resource_type=item["ResourceType"],
+        configuration=item.get("Configuration", {}),
+        tags=item.get("Tags", {}),
+        describe_time=item["DescribeTime"],
+    )
+
+
+@dataclass(frozen=True)
+class PartitionPage:
+    items: list[dict[str, Any]]  # as stored, with LastSeenAt and RunId
+    next_token: str | None
+
+    @property
+    def resources(self) -> list[Resource]:
+        return [resource_from_item(i) for i in self.items]
+
+
+class ResourcesStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def upsert(self, resources: Sequence[Resource], run_id: str) -> list[bool]:
+        """Write each resource unless the stored one was described later. Per resource: written?"""
+        seen_at = now_iso()
+        writes = [
+            Write(
+                "Put",
+                {
+                    "TableName": self.table,
+                    "Item": to_item(resource_item(r, run_id, seen_at)),
+                    "ConditionExpression": "attribute_not_exists(ARN) OR DescribeTime <= :t",
+                    "ExpressionAttributeValues": values({":t": r.describe_time}),
+                },
+            )
+            for r in resources
+        ]
+        return transact_conditional(self.client, writes)
+
+    def delete(self, account_id: str, service: str, arn: str, observed_gone_at: str) -> bool:
+        """Delete a resource found gone at ``observed_gone_at``, unless described since then."""
+        return transact_conditional(
+            self.client,
+            [
+                Write(
+                    "Delete",
+                    {
+                        "TableName": self.table,
+                        "Key": to_item({"AccountService": account_service(account_id, service), "ARN": arn}),
+                        "ConditionExpression": "attribute_exists(ARN) AND DescribeTime <= :t",
+                        "ExpressionAttributeValues": values({":t": observed_gone_at}),
+                    },
+                )
+            ],
+        )[0]
+
+    def get(self, account_id: str, service: str, arn: str) -> Resource | None:
+        item = self.client.get_item(
+            TableName=self.table,
+            Key=to_item({"AccountService": account_service(account_id, service), "ARN": arn}),
+            ConsistentRead=True,
+        ).get("Item")
+        return resource_from_item(from_item(item)) if item else None
+
+    def page(
+        self, account_id: str, service: str, token: str | None, limit: int, region: str | None = None
+    ) -> PartitionPage:
+        """One page of a partition (optionally one region of it), in ARN order."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "AccountService = :p",
+            "ExpressionAttributeValues": values({":p": account_service(account_id, service)}),
+            "Limit": limit,
+        }
+        if region is not None:
+            kwargs["FilterExpression"] = "#r = :r"
+            kwargs["ExpressionAttributeNames"] = {"#r": "Region"}
+            kwargs["ExpressionAttributeValues"].update(values({":r": region}))
+        if token:
+            kwargs["ExclusiveStartKey"] = decode_token(token)
+        answer = self.client.query(**kwargs)
+        return PartitionPage(
+            [from_item(i) for i in answer.get("Items", [])], encode_token(answer.get("LastEvaluatedKey"))
+        )
+
+    def sweep_page(
+        self, account_id: str, service: str, region: str | None, run_id: str, started_at: str, token: str | None,
+        limit: int,
+    ) -> tuple[list[Resource], str | None]:
+        """Delete, from one page of the partition, the resources this run did not see and nobody saw
+        since it began (the condition re-checks at write time, against a racing event).
+        Returns the deleted resources and the next page token."""
+        page = self.page(account_id, service, token, limit, region)
+        stale = [
+            resource_from_item(i) for i in page.items if i["RunId"] != run_id and i["LastSeenAt"] < started_at
+        ]
+        writes = [
+            Write(
+                "Delete",
+                {
+                    "TableName": self.table,
+                    "Key": to_item({"AccountService": r.account_service, "ARN": r.arn}),
+                    "ConditionExpression": "RunId <> :run AND LastSeenAt < :start",
+                    "ExpressionAttributeValues": values({":run": run_id, ":start": started_at}),
+                },
+            )
+            for r in stale
+        ]
+        applied = transact_conditional(self.client, writes)
+        return [r for r, done in zip(stale, applied, strict=True) if done], page.next_token
