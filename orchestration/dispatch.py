@@ -1,0 +1,92 @@
+"""The in-process Lambda: moto's Step Functions engine invokes a Task's Lambda through
+``LambdaSimpleBackend.invoke``; we replace it with a dispatch to the registered task handler, so
+the real ASL runs the real handlers. A handler's exception becomes the Lambda error payload
+(``errorType`` = class name) with the ``x-amz-function-error`` header, as on AWS, so Retry and
+Catch match named errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from tasks.registry import BY_FUNCTION_NAME, TaskSpec
+
+
+@dataclass
+class LocalContext:
+    """The parts of the Lambda context object that handlers and powertools use."""
+
+    spec: TaskSpec
+    invoked_function_arn: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.spec.timeout_s
+
+    @property
+    def function_name(self) -> str:
+        return self.spec.function_name
+
+    @property
+    def memory_limit_in_mb(self) -> int:
+        return self.spec.memory_mb
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class Dispatch:
+    """Counts invocations per function, so tests can prove the patch took effect.
+
+    Handlers run one at a time: moto's backends are not thread-safe (a DynamoDB transaction
+    deep-copies the table while another thread writes it), and the engine runs Map iterations
+    in threads. The state machine's concurrency is unchanged; only the in-process Lambdas queue."""
+
+    def __init__(self) -> None:
+        self.invocations: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._original = LambdaSimpleBackend.invoke
+
+    def install(self) -> None:
+        dispatch = self
+
+        def invoke(backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any,
+                   response_headers: dict[str, str]) -> bytes:
+            return dispatch.invoke(function_name, body, response_headers)
+
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        LambdaSimpleBackend.invoke = self._original  # type: ignore[method-assign]
+
+    def invoke(self, function: str, body: Any, response_headers: dict[str, str]) -> bytes:
+        name = function.rsplit(":", 1)[-1] if function.startswith("arn:") else function
+        spec = BY_FUNCTION_NAME.get(name)
+        if spec is None:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error("ResourceNotFoundException", f"no task registered as {name}")
+        self.invocations[name] = self.invocations.get(name, 0) + 1
+        event = json.loads(body) if body else {}
+        try:
+            with self._lock:
+                result = spec.load()(event, LocalContext(spec, function))
+        except Exception as exc:  # noqa: BLE001 - every handler error becomes the Lambda error payload
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error(type(exc).__name__, str(exc), traceback.format_exception(exc))
+        return json.dumps(result, default=str).encode()
+
+
+def _error(error_type: str, message: str, trace: list[str] | None = None) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": trace or []}).encode()

@@ -1,0 +1,88 @@
+"""Start and follow state-machine executions: the same code for the local endpoint, the embedded
+runtime and a deployed stack (where the state machine ARNs come from the stack's outputs)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from orchestration.provision import state_machine_arn
+from qrie_lib.aws import Aws
+from qrie_lib.stores.runs import RunsStore
+
+Progress = Callable[[int, int], None]  # (items done, items total)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    execution_arn: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "execution_arn": self.execution_arn, "execution_status": self.status, "output": self.output,
+            "error": self.error, "cause": self.cause,
+        }
+
+
+def resolve_state_machine(aws: Aws, kind: str, stack_name: str | None = None) -> str:
+    """The ARN of the ``kind`` state machine: from the stack's outputs, or the local name."""
+    if stack_name:
+        outputs = aws.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
+        key = f"{kind.capitalize()}StateMachineArn"
+        for output in outputs:
+            if output["OutputKey"] == key:
+                return output["OutputValue"]
+        raise LookupError(f"stack {stack_name} has no output {key}")
+    return state_machine_arn(aws, kind)
+
+
+def start(aws: Aws, kind: str, request: dict[str, Any], stack_name: str | None = None) -> str:
+    name = f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    return aws.client("stepfunctions").start_execution(
+        stateMachineArn=resolve_state_machine(aws, kind, stack_name), name=name, input=json.dumps(request)
+    )["executionArn"]
+
+
+def run_id_for(kind: str, execution_arn: str) -> str:
+    return f"{kind}/{execution_arn.rsplit(':', 1)[-1]}"
+
+
+def follow(aws: Aws, kind: str, execution_arn: str, progress: Progress | None = None,
+           poll_s: float = 0.2) -> Outcome:
+    """Wait for the execution to end, reporting finished items of its run as it goes."""
+    sfn = aws.client("stepfunctions")
+    runs = RunsStore(aws.client("dynamodb"), aws.settings.runs_table)
+    run_id = run_id_for(kind, execution_arn)
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if progress is not None:
+            header = runs.header(run_id)
+            if header is not None:
+                done = sum(1 for i in runs.items(run_id) if i.get("Status") in ("SUCCEEDED", "FAILED"))
+                progress(done, int(header.get("ItemCount", 0)))
+        if described["status"] != "RUNNING":
+            output = described.get("output")
+            return Outcome(
+                execution_arn, described["status"], json.loads(output) if output else None,
+                described.get("error"), described.get("cause"),
+            )
+        time.sleep(poll_s)
+
+
+def run_summary(aws: Aws, kind: str, execution_arn: str) -> dict[str, Any] | None:
+    """The run record's summary (also there when the execution failed on purpose)."""
+    header = RunsStore(aws.client("dynamodb"), aws.settings.runs_table).header(run_id_for(kind, execution_arn))
+    return json.loads(json.dumps(header.get("Summary"), default=int)) if header else None

@@ -1,0 +1,112 @@
+"""Creates the operator's resources on an emulated endpoint (the CDK stack does it in AWS): the
+tables of ``qrie_lib.schema``, the run-items bucket, the events queue with its DLQ, and the state
+machines from the ASL files, with task ARNs substituted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from orchestration import asl
+from qrie_lib.aws import Aws, error_code
+from qrie_lib.schema import TABLES
+from tasks.registry import TASKS
+
+MAX_RECEIVE_COUNT = 3
+
+
+def function_arn(aws: Aws, function_name: str) -> str:
+    account = aws.client("sts").get_caller_identity()["Account"]
+    return f"arn:aws:lambda:{aws.settings.region}:{account}:function:{function_name}"
+
+
+def state_machine_arn(aws: Aws, name: str) -> str:
+    account = aws.client("sts").get_caller_identity()["Account"]
+    return f"arn:aws:states:{aws.settings.region}:{account}:stateMachine:qrie-{name}"
+
+
+def provision(aws: Aws, fast_retries: bool = False) -> dict[str, str]:
+    """Create everything (idempotent); returns the state machine ARNs by name."""
+    create_tables(aws)
+    create_bucket(aws)
+    create_queues(aws)
+    return create_state_machines(aws, fast_retries)
+
+
+def create_tables(aws: Aws) -> None:
+    ddb = aws.client("dynamodb")
+    for table in TABLES.values():
+        request: dict[str, Any] = {
+            "TableName": table.name(aws.settings),
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in table.attributes],
+            "KeySchema": [
+                {"AttributeName": table.partition_key, "KeyType": "HASH"},
+                *([{"AttributeName": table.sort_key, "KeyType": "RANGE"}] if table.sort_key else []),
+            ],
+            "SSESpecification": {"Enabled": True},
+        }
+        if table.indexes:
+            request["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": ix.name,
+                    "KeySchema": [
+                        {"AttributeName": ix.partition_key, "KeyType": "HASH"},
+                        {"AttributeName": ix.sort_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for ix in table.indexes
+            ]
+        _idempotent(lambda r=request: ddb.create_table(**r), "ResourceInUseException")
+
+
+def create_bucket(aws: Aws) -> None:
+    s3 = aws.client("s3")
+    _idempotent(
+        lambda: s3.create_bucket(Bucket=aws.settings.items_bucket), "BucketAlreadyOwnedByYou", "BucketAlreadyExists"
+    )
+
+
+def create_queues(aws: Aws) -> tuple[str, str]:
+    """The events queue and its DLQ (a record that fails three receives moves there)."""
+    sqs = aws.client("sqs")
+    dlq_url = sqs.create_queue(QueueName=f"{aws.settings.events_queue}_dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName=aws.settings.events_queue,
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
+        },
+    )["QueueUrl"]
+    return url, dlq_url
+
+
+def create_state_machines(aws: Aws, fast_retries: bool = False) -> dict[str, str]:
+    sfn = aws.client("stepfunctions")
+    values = {t.substitution: function_arn(aws, t.function_name) for t in TASKS}
+    values["ItemsBucket"] = aws.settings.items_bucket
+    arns = {}
+    for name in asl.available():
+        definition = asl.render(name, values, fast_retries)
+        arn = state_machine_arn(aws, name)
+        try:
+            sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+        except ClientError as exc:
+            if error_code(exc) != "StateMachineDoesNotExist":
+                raise
+            role = f"arn:aws:iam::{arn.split(':')[4]}:role/qrie-states"
+            sfn.create_state_machine(name=f"qrie-{name}", definition=definition, roleArn=role)
+        arns[name] = arn
+    return arns
+
+
+def _idempotent(call: Any, *already: str) -> None:
+    try:
+        call()
+    except ClientError as exc:
+        if error_code(exc) not in already:
+            raise

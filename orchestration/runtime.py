@@ -1,0 +1,91 @@
+"""The embedded default: moto's AWS emulation in this process (its Step Functions engine
+included), the operator resources provisioned, and Lambda invokes dispatched to the real task
+handlers. ``LocalRuntime`` is used by ``qrie demo`` and the tests; ``serve`` keeps the same thing
+running as a local AWS endpoint for other processes (``qrie local up``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Before moto is imported: its default AMI catalogue would put ~1,300 snapshots in every account.
+os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).parent / "data" / "amis.json"))
+
+from moto import mock_aws  # noqa: E402
+from moto.core.config import default_user_config  # noqa: E402
+
+from orchestration import sts_guard  # noqa: E402
+from orchestration.dispatch import Dispatch  # noqa: E402
+from orchestration.provision import provision  # noqa: E402
+from qrie_lib.aws import Aws, reset_aws  # noqa: E402
+from qrie_lib.settings import Settings  # noqa: E402
+
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+    "iam": {"load_aws_managed_policies": True},  # AdministratorAccess, AWSSupportAccess, ...
+}
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "qrie-local",
+    "AWS_SECRET_ACCESS_KEY": "qrie-local",
+    "AWS_SESSION_TOKEN": "qrie-local",
+}
+
+
+class LocalRuntime:
+    """``with LocalRuntime() as rt:`` — an emulated operator account, ready to run executions."""
+
+    def __init__(self, settings: Settings | None = None, fast_retries: bool = False) -> None:
+        self.settings = settings or Settings()
+        self.fast_retries = fast_retries
+        self.dispatch = Dispatch()
+        self.aws: Aws | None = None
+        self.state_machines: dict[str, str] = {}
+        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+        self._env: dict[str, str | None] = {}
+
+    def __enter__(self) -> LocalRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        for key, value in {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.settings.region}.items():
+            self._env[key] = os.environ.get(key)
+            os.environ[key] = value
+        self._mock.start()
+        self.dispatch.install()
+        sts_guard.install(self.settings.role_name)
+        self.aws = Aws(self.settings)
+        reset_aws(self.aws)
+        self.state_machines = provision(self.aws, self.fast_retries)
+
+    def stop(self) -> None:
+        self.dispatch.uninstall()
+        self._mock.stop()
+        reset_aws(None)
+        for key, value in self._env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[object, Aws, dict[str, str]]:
+    """Start moto's server in this process with the same engine config, dispatch and guard.
+    Handlers run here and reach the endpoint through ``settings.endpoint_url``."""
+    from moto.server import ThreadedMotoServer
+
+    for key, value in FAKE_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    default_user_config.update(MOTO_CONFIG)  # type: ignore[arg-type]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    Dispatch().install()
+    sts_guard.install(settings.role_name)
+    aws = Aws(settings.model_copy(update={"endpoint_url": f"http://127.0.0.1:{port}"}))
+    reset_aws(aws)
+    return server, aws, provision(aws, fast_retries)

@@ -1,0 +1,51 @@
+"""Makes moto's AssumeRole behave like AWS for the customer role: moto lets anyone assume any
+ARN; AWS refuses a role that does not exist or whose trust policy's ``sts:ExternalId`` condition
+does not match. Without this, the simulated organisation could not show a failing account."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.iam.models import iam_backends
+from moto.sts.exceptions import STSClientError
+from moto.sts.models import STSBackend
+
+
+class AccessDenied(STSClientError):
+    def __init__(self, message: str) -> None:
+        super().__init__("AccessDenied", message)
+
+
+def install(role_name: str) -> None:
+    original = STSBackend.assume_role
+    if getattr(original, "qrie_guard", False):
+        return
+
+    def assume_role(self: STSBackend, region_name: str, role_session_name: str, role_arn: str, policy: str,
+                    duration: int, external_id: str) -> Any:
+        account, _, name = role_arn.split(":", 4)[4].partition(":role/")
+        if name.rsplit("/", 1)[-1] == role_name:
+            check(account, name, role_arn, external_id)
+        return original(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+
+    assume_role.qrie_guard = True  # type: ignore[attr-defined]
+    STSBackend.assume_role = assume_role  # type: ignore[method-assign]
+
+
+def check(account: str, name: str, role_arn: str, external_id: str | None) -> None:
+    roles = [r for r in iam_backends[account]["aws"].roles.values() if r.name == name.rsplit("/", 1)[-1]]
+    if not roles:
+        raise AccessDenied(f"not authorized to perform sts:AssumeRole on {role_arn}")
+    trust = json.loads(roles[0].assume_role_policy_document)
+    required = {
+        str(value)
+        for statement in trust.get("Statement", [])
+        for value in _as_list(statement.get("Condition", {}).get("StringEquals", {}).get("sts:ExternalId"))
+    }
+    if required and external_id not in required:
+        raise AccessDenied(f"not authorized to perform sts:AssumeRole on {role_arn} (ExternalId)")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [] if value is None else value if isinstance(value, list) else [value]

@@ -1,0 +1,1 @@
+"""Thin Lambda handlers, one module per task; ``registry.py`` lists them."""

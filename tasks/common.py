@@ -1,0 +1,11 @@
+"""What every handler shares: the powertools logger and metrics (service name, namespace and
+level come from the POWERTOOLS_* environment the stack sets). Logs go to stderr so that a
+command's JSON on stdout stays clean when the handlers run in process."""
+
+import logging
+import sys
+
+from aws_lambda_powertools import Logger, Metrics
+
+logger = Logger(service="qrie", logger_handler=logging.StreamHandler(sys.stderr))
+metrics = Metrics(namespace="Qrie", service="qrie")

@@ -1,0 +1,52 @@
+"""Every task Lambda, declared once: the CDK stack deploys one function per entry, the ASL refers
+to ``${<Name>FunctionArn}``, and the local runtime dispatches invocations by function name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str  # CamelCase; ASL substitution ``${<name>FunctionArn}``
+    handler: str  # "module.function"
+    timeout_s: int
+    memory_mb: int = 512
+    tables_read: tuple[str, ...] = ()
+    tables_written: tuple[str, ...] = ()
+    assumes_customer_role: bool = False
+    uses_items_bucket: bool = False
+
+    @property
+    def function_name(self) -> str:
+        return "qrie-" + "".join("-" + c.lower() if c.isupper() else c for c in self.name).lstrip("-")
+
+    @property
+    def substitution(self) -> str:
+        return f"{self.name}FunctionArn"
+
+    def load(self) -> Any:
+        module, function = self.handler.rsplit(".", 1)
+        return getattr(import_module(module), function)
+
+
+TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec(
+        "InventoryPlan", "tasks.inventory_plan.handler", 60,
+        tables_read=("accounts",), tables_written=("runs",), uses_items_bucket=True,
+    ),
+    TaskSpec(
+        "InventoryCollect", "tasks.inventory_collect.handler", 900, 1024,
+        tables_read=("accounts",), tables_written=("resources", "runs"), assumes_customer_role=True,
+    ),
+    TaskSpec(
+        "InventorySweep", "tasks.inventory_sweep.handler", 300,
+        tables_written=("resources", "findings", "runs"),
+    ),
+    TaskSpec("RecordItemFailure", "tasks.record_item_failure.handler", 30, 256, tables_written=("runs",)),
+    TaskSpec("InventoryFinalize", "tasks.inventory_finalize.handler", 120, tables_written=("runs",)),
+)
+
+BY_FUNCTION_NAME = {t.function_name: t for t in TASKS}

@@ -1,0 +1,444 @@
+import json
+from urllib.parse import quote
+
+import pytest
+from moto.iam.models import IAMBackend
+
+from qrie_lib.services import iam
+from qrie_lib.services.base import Touch
+from tests.conftest import CUSTOMER, collect_all, make_ctx
+
+ACCOUNT_ARN = f"arn:aws:iam::{CUSTOMER}"
+S3_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+EC2_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+CUSTOM_ARN = f"{ACCOUNT_ARN}:policy/custom"
+GROUP_MANAGED_ARN = f"{ACCOUNT_ARN}:policy/group-managed"
+REVIEWED = ("MfaActive", "PasswordEnabled", "AttachedManagedPolicies", "InlinePolicies")
+
+
+def global_ctx(aws, page_size: int = 50):
+    return make_ctx(aws, region="global", page_size=page_size)
+
+
+def by_name(resources, key: str) -> dict:
+    return {r.configuration[key]: r for r in resources}
+
+
+@pytest.fixture
+def seeded(customer):
+    """alice: console password, MFA, two keys (one inactive), policies, a group; bob: nothing."""
+    client = customer.client("iam")
+    client.create_policy(PolicyName="custom", PolicyDocument=json.dumps(S3_ALL))
+    client.create_policy_version(PolicyArn=CUSTOM_ARN, PolicyDocument=json.dumps(EC2_ALL), SetAsDefault=True)
+    client.create_group(GroupName="admins")
+    client.put_group_policy(GroupName="admins", PolicyName="group-inline", PolicyDocument=json.dumps(S3_ALL))
+    client.create_policy(PolicyName="group-managed", PolicyDocument=json.dumps(S3_ALL))
+    client.attach_group_policy(GroupName="admins", PolicyArn=GROUP_MANAGED_ARN)
+
+    client.create_user(UserName="alice", Tags=[{"Key": "team", "Value": "sec"}])
+    client.create_login_profile(UserName="alice", Password="Sup3r-Secret-Pass!")
+    serial = client.create_virtual_mfa_device(VirtualMFADeviceName="alice")["VirtualMFADevice"]["SerialNumber"]
+    client.enable_mfa_device(
+        UserName="alice", SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
+    client.create_access_key(UserName="alice")
+    second = client.create_access_key(UserName="alice")["AccessKey"]["AccessKeyId"]
+    client.update_access_key(UserName="alice", AccessKeyId=second, Status="Inactive")
+    client.put_user_policy(UserName="alice", PolicyName="user-inline", PolicyDocument=json.dumps(S3_ALL))
+    client.attach_user_policy(UserName="alice", PolicyArn=CUSTOM_ARN)
+    client.add_user_to_group(GroupName="admins", UserName="alice")
+    client.create_user(UserName="bob")
+
+    client.create_role(
+        RoleName="app", AssumeRolePolicyDocument=json.dumps(TRUST), Tags=[{"Key": "env", "Value": "prod"}]
+    )
+    client.put_role_policy(RoleName="app", PolicyName="role-inline", PolicyDocument=json.dumps(EC2_ALL))
+    client.attach_role_policy(RoleName="app", PolicyArn=CUSTOM_ARN)
+    return client
+
+
+def listed(aws, kind: str, page_size: int = 50) -> list:
+    return collect_all(global_ctx(aws, page_size), iam.SERVICE.kind(kind))[0]
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+
+def test_users_merge_authorization_details_with_the_credential_report(aws, seeded):
+    users = by_name(listed(aws, iam.USER), "UserName")
+    alice, bob = users["alice"], users["bob"]
+    assert alice.arn == f"{ACCOUNT_ARN}:user/alice"
+    assert (alice.region, alice.account_id, alice.tags) == ("global", CUSTOMER, {"team": "sec"})
+    config = alice.configuration
+    assert config["PasswordEnabled"] is True
+    assert config["MfaActive"] is True
+    assert config["Groups"] == ["admins"]
+    assert config["AttachedManagedPolicies"] == [{"PolicyName": "custom", "PolicyArn": CUSTOM_ARN}]
+    assert config["InlinePolicies"] == [{"PolicyName": "user-inline", "PolicyDocument": S3_ALL}]
+    assert [(k["Slot"], k["Active"]) for k in config["AccessKeys"]] == [(1, True), (2, False)]
+    assert all(k["LastRotated"].endswith("Z") and k["LastUsedDate"] is None for k in config["AccessKeys"])
+    assert config["PasswordLastUsed"] is None  # moto: "no_information"
+    assert config["CreateDate"].endswith("Z")
+    assert "Secret" not in json.dumps(config, default=str)
+
+    assert bob.configuration["PasswordEnabled"] is False
+    assert bob.configuration["MfaActive"] is False
+    assert bob.configuration["AccessKeys"] == []
+    assert bob.configuration["PasswordLastChanged"] is None or isinstance(bob.configuration["PasswordLastChanged"], str)
+
+
+def test_users_are_paged_by_page_size_and_the_cursor_resumes(aws, customer):
+    client = customer.client("iam")
+    for n in range(5):
+        client.create_user(UserName=f"user-{n}")
+    found, pages = collect_all(global_ctx(aws, page_size=2), iam.SERVICE.kind(iam.USER))
+    assert pages == 3
+    assert sorted(r.configuration["UserName"] for r in found) == [f"user-{n}" for n in range(5)]
+
+    kind = iam.SERVICE.kind(iam.USER)
+    first = kind.list_page(global_ctx(aws, page_size=2), None)
+    resumed = kind.list_page(global_ctx(aws, page_size=2), first.next_token)
+    assert [r.configuration["UserName"] for r in first.resources] == ["user-0", "user-1"]
+    assert [r.configuration["UserName"] for r in resumed.resources] == ["user-2", "user-3"]
+
+
+def test_listing_calls_do_not_grow_with_the_number_of_users(aws, customer):
+    client = customer.client("iam")
+    client.generate_credential_report()  # moto answers COMPLETE from then on, as AWS does for 4 hours
+
+    def calls_to_list(users: int) -> dict[str, int]:
+        for n in range(users):
+            client.create_user(UserName=f"u{users}-{n}")
+            client.create_login_profile(UserName=f"u{users}-{n}", Password="Sup3r-Secret-Pass!")
+            client.create_access_key(UserName=f"u{users}-{n}")
+        aws.calls.clear()
+        found = listed(aws, iam.USER)
+        assert all(r.configuration["PasswordEnabled"] for r in found)
+        return {op: n for op, n in aws.calls.items() if op.startswith("iam.")}
+
+    two = calls_to_list(2)
+    eight = calls_to_list(6)  # 8 users in all
+    assert two == eight == {
+        "iam.GetAccountAuthorizationDetails": 1,
+        "iam.GenerateCredentialReport": 1,
+        "iam.GetCredentialReport": 1,
+    }
+
+
+def test_the_credential_report_is_fetched_once_per_task_call(aws, seeded):
+    ctx = global_ctx(aws, page_size=1)
+    aws.calls.clear()
+    collect_all(ctx, iam.SERVICE.kind(iam.USER))
+    collect_all(ctx, iam.SERVICE.kind(iam.ROOT_ACCOUNT))
+    assert aws.calls["iam.GetCredentialReport"] == 1
+
+
+def test_a_user_newer_than_the_report_is_described_on_its_own(aws, seeded):
+    ctx = global_ctx(aws)
+    collect_all(ctx, iam.SERVICE.kind(iam.USER))  # caches the report
+    seeded.create_user(UserName="carol")
+    seeded.create_login_profile(UserName="carol", Password="Sup3r-Secret-Pass!")
+    users = by_name(collect_all(ctx, iam.SERVICE.kind(iam.USER))[0], "UserName")
+    assert users["carol"].configuration["PasswordEnabled"] is True
+    assert users["carol"].configuration["MfaActive"] is False
+
+
+# ---- roles, groups, managed policies -------------------------------------------------------
+
+
+def test_roles_carry_trust_and_permission_policies(aws, seeded):
+    (role,) = listed(aws, iam.ROLE)
+    assert role.arn == f"{ACCOUNT_ARN}:role/app"
+    assert role.tags == {"env": "prod"}
+    config = role.configuration
+    assert config["RoleName"] == "app"
+    assert config["AssumeRolePolicyDocument"] == TRUST
+    assert config["InlinePolicies"] == [{"PolicyName": "role-inline", "PolicyDocument": EC2_ALL}]
+    assert config["AttachedManagedPolicies"] == [{"PolicyName": "custom", "PolicyArn": CUSTOM_ARN}]
+    assert config["RoleLastUsed"] is None
+
+
+def test_groups_carry_their_policies(aws, seeded):
+    (group,) = listed(aws, iam.GROUP)
+    assert group.arn == f"{ACCOUNT_ARN}:group/admins"
+    assert group.configuration["InlinePolicies"] == [{"PolicyName": "group-inline", "PolicyDocument": S3_ALL}]
+    assert group.configuration["AttachedManagedPolicies"] == [
+        {"PolicyName": "group-managed", "PolicyArn": GROUP_MANAGED_ARN}
+    ]
+
+
+def test_customer_managed_policies_carry_the_default_version_document(aws, seeded):
+    policies = by_name(listed(aws, iam.MANAGED_POLICY), "PolicyName")
+    assert sorted(policies) == ["custom", "group-managed"]
+    policy = policies["custom"]
+    assert policy.arn == CUSTOM_ARN
+    config = policy.configuration
+    assert (config["PolicyName"], config["DefaultVersionId"], config["IsAttachable"]) == ("custom", "v2", True)
+    assert config["AttachmentCount"] == 2
+    assert config["Document"] == EC2_ALL
+
+
+def test_policy_documents_are_decoded_in_any_encoding():
+    assert iam.document(S3_ALL) == S3_ALL
+    assert iam.document(json.dumps(S3_ALL)) == S3_ALL
+    assert iam.document(quote(json.dumps(S3_ALL))) == S3_ALL
+    assert iam.document(None) is None
+
+
+# ---- account-level resources ----------------------------------------------------------------
+
+
+def test_password_policy_absent_then_present(aws, customer):
+    (absent,) = listed(aws, iam.PASSWORD_POLICY)
+    assert absent.arn == f"{ACCOUNT_ARN}:password-policy"
+    assert absent.configuration == {"PasswordPolicy": None}
+    customer.client("iam").update_account_password_policy(MinimumPasswordLength=14, RequireSymbols=True)
+    (present,) = listed(aws, iam.PASSWORD_POLICY)
+    assert present.configuration["PasswordPolicy"]["MinimumPasswordLength"] == 14
+    assert present.configuration["PasswordPolicy"]["RequireSymbols"] is True
+
+
+def test_root_account_from_the_account_summary(aws, seeded):
+    (root,) = listed(aws, iam.ROOT_ACCOUNT)
+    assert root.arn == f"{ACCOUNT_ARN}:root-account"
+    assert (root.region, root.account_id) == ("global", CUSTOMER)
+    config = root.configuration
+    assert config["AccountMFAEnabled"] is False
+    assert config["AccountAccessKeysPresent"] is False
+    assert config["SummaryMap"]["Users"] == 2
+    # moto's report has no <root_account> row
+    assert (config["PasswordLastUsed"], config["AccessKeys"]) == (None, [])
+
+
+REPORT = """\
+user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,\
+mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,\
+access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,\
+access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,\
+cert_1_last_rotated,cert_2_active,cert_2_last_rotated
+<root_account>,arn:aws:iam::111111111111:root,2020-01-01T00:00:00+00:00,not_supported,2024-05-01T08:30:00+00:00,\
+not_supported,not_supported,true,true,2021-02-03T04:05:06+00:00,2024-04-30T10:00:00+00:00,us-east-1,s3,\
+false,N/A,N/A,N/A,N/A,false,N/A,false,N/A
+dave,arn:aws:iam::111111111111:user/dave,2020-01-01T00:00:00+00:00,true,no_information,\
+2023-01-01T00:00:00+00:00,N/A,false,false,N/A,N/A,N/A,N/A,true,2022-06-01T12:00:00+00:00,N/A,N/A,N/A,false,N/A,\
+false,N/A
+"""
+
+
+def test_credential_report_rows_as_aws_writes_them(aws, customer, monkeypatch):
+    monkeypatch.setattr(IAMBackend, "get_credential_report", lambda self: REPORT)
+    ctx = global_ctx(aws)
+    root = iam.describe_root(ctx)
+    assert root.configuration["PasswordLastUsed"] == "2024-05-01T08:30:00.000Z"
+    assert root.configuration["AccessKeys"] == [
+        {
+            "Slot": 1,
+            "Active": True,
+            "LastRotated": "2021-02-03T04:05:06.000Z",
+            "LastUsedDate": "2024-04-30T10:00:00.000Z",
+            "LastUsedService": "s3",
+        }
+    ]
+    dave = iam.report_credentials(iam.credential_report(ctx)["dave"])
+    assert dave == {
+        "PasswordEnabled": True,
+        "PasswordLastUsed": None,
+        "PasswordLastChanged": "2023-01-01T00:00:00.000Z",
+        "MfaActive": False,
+        "AccessKeys": [
+            {"Slot": 2, "Active": True, "LastRotated": "2022-06-01T12:00:00.000Z", "LastUsedDate": None,
+             "LastUsedService": None}
+        ],
+    }  # fmt: skip
+
+
+# ---- describe by id -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "resource_id"),
+    [
+        (iam.USER, "UserName", "alice"),
+        (iam.USER, "UserName", "bob"),
+        (iam.ROLE, "RoleName", "app"),
+        (iam.GROUP, "GroupName", "admins"),
+        (iam.MANAGED_POLICY, "Arn", CUSTOM_ARN),
+    ],
+)
+def test_describe_matches_the_listing(aws, seeded, kind, key, resource_id):
+    listing = by_name(listed(aws, kind), key)[resource_id]
+    described = iam.SERVICE.kind(kind).describe(global_ctx(aws), resource_id)
+    assert described.arn == listing.arn
+    assert described.tags == listing.tags
+    assert set(described.configuration) == set(listing.configuration)
+    for field in REVIEWED:
+        assert described.configuration.get(field) == listing.configuration.get(field), field
+    if kind == iam.USER:
+        assert described.configuration["AccessKeys"] == listing.configuration["AccessKeys"]
+        assert described.configuration["Groups"] == listing.configuration["Groups"]
+    if kind == iam.ROLE:
+        assert described.configuration["AssumeRolePolicyDocument"] == TRUST
+    if kind == iam.MANAGED_POLICY:
+        assert described.configuration["Document"] == listing.configuration["Document"] == EC2_ALL
+
+
+@pytest.mark.parametrize("kind", [iam.PASSWORD_POLICY, iam.ROOT_ACCOUNT])
+def test_describe_of_account_level_kinds_matches_the_listing(aws, seeded, kind):
+    (listing,) = listed(aws, kind)
+    described = iam.SERVICE.kind(kind).describe(global_ctx(aws), CUSTOMER)
+    assert (described.arn, described.configuration) == (listing.arn, listing.configuration)
+    assert iam.SERVICE.kind(kind).arn(global_ctx(aws), CUSTOMER) == listing.arn
+
+
+def test_describe_of_deleted_entities_is_none(aws, seeded):
+    seeded.delete_user(UserName="bob")
+    ctx = global_ctx(aws)
+    assert iam.describe_user(ctx, "bob") is None
+    assert iam.describe_role(ctx, "gone") is None
+    assert iam.describe_group(ctx, "gone") is None
+    assert iam.describe_policy(ctx, f"{ACCOUNT_ARN}:policy/gone") is None
+    assert iam.SERVICE.kind(iam.USER).arn(ctx, "bob") == f"{ACCOUNT_ARN}:user/bob"
+
+
+# ---- CloudTrail -----------------------------------------------------------------------------
+
+ADMIN = {
+    "type": "AssumedRole",
+    "principalId": "AROAEXAMPLEADMIN:ops",
+    "arn": f"arn:aws:sts::{CUSTOMER}:assumed-role/Admin/ops",
+    "accountId": CUSTOMER,
+    "accessKeyId": "ASIAEXAMPLEADMIN",
+    "sessionContext": {
+        "sessionIssuer": {"type": "Role", "arn": f"{ACCOUNT_ARN}:role/Admin", "userName": "Admin"},
+        "attributes": {"creationDate": "2025-01-15T09:58:00Z", "mfaAuthenticated": "true"},
+    },
+}
+DEV = {
+    "type": "IAMUser",
+    "principalId": "AIDAEXAMPLEDEV",
+    "arn": f"{ACCOUNT_ARN}:user/dev",
+    "accountId": CUSTOMER,
+    "accessKeyId": "AKIAEXAMPLEDEV",
+    "userName": "dev",
+}
+ROOT = {"type": "Root", "principalId": CUSTOMER, "arn": f"{ACCOUNT_ARN}:root", "accountId": CUSTOMER}
+DOC = json.dumps(S3_ALL)
+KEY = "AKIAEXAMPLEKEY000001"
+
+
+def cloudtrail(name: str, params: dict | None, identity: dict = ADMIN, response: dict | None = None) -> dict:
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": "2025-01-15T10:00:00Z",
+        "eventSource": "iam.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.10",
+        "userAgent": "aws-cli/2.15.0 Python/3.11.6",
+        "requestParameters": params,
+        "responseElements": response,
+        "requestID": "0b3d7e8c-1f2a-4c5b-9d6e-7f8a9b0c1d2e",
+        "eventID": "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f",
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": CUSTOMER,
+    }
+
+
+def user(name: str = "alice") -> Touch:
+    return Touch(iam.USER, name)
+
+
+ROLE_APP, GROUP_ADMINS = Touch(iam.ROLE, "app"), Touch(iam.GROUP, "admins")
+CUSTOM = Touch(iam.MANAGED_POLICY, CUSTOM_ARN)
+CREATED_POLICY = {"policy": {"policyName": "custom", "policyId": "ANPAEXAMPLE", "arn": CUSTOM_ARN, "path": "/"}}
+
+# (event name, requestParameters, caller, responseElements, touches)
+EVENTS = [
+    ("CreateUser", {"userName": "alice", "tags": [{"key": "team", "value": "sec"}]}, ADMIN, None, [user()]),
+    ("DeleteUser", {"userName": "alice"}, ADMIN, None, [user()]),
+    ("CreateLoginProfile", {"userName": "alice", "passwordResetRequired": True}, ADMIN, None, [user()]),
+    ("DeleteLoginProfile", {"userName": "alice"}, ADMIN, None, [user()]),
+    ("UpdateLoginProfile", {"userName": "alice", "passwordResetRequired": False}, ADMIN, None, [user()]),
+    ("EnableMFADevice", {"userName": "alice", "serialNumber": f"{ACCOUNT_ARN}:mfa/alice"}, ADMIN, None, [user()]),
+    ("EnableMFADevice", {"serialNumber": f"{ACCOUNT_ARN}:mfa/root"}, ROOT, None, [Touch(iam.ROOT_ACCOUNT, CUSTOMER)]),
+    ("DeactivateMFADevice", {"userName": "alice", "serialNumber": f"{ACCOUNT_ARN}:mfa/alice"}, ADMIN, None, [user()]),
+    ("CreateAccessKey", {"userName": "alice"}, ADMIN, {"accessKey": {"accessKeyId": KEY, "status": "Active"}}, [user()]),
+    ("CreateAccessKey", None, DEV, {"accessKey": {"userName": "dev", "accessKeyId": KEY}}, [user("dev")]),
+    ("CreateAccessKey", None, ROOT, {"accessKey": {"accessKeyId": KEY}}, [Touch(iam.ROOT_ACCOUNT, CUSTOMER)]),
+    ("UpdateAccessKey", {"accessKeyId": KEY, "status": "Inactive"}, DEV, None, [user("dev")]),
+    ("UpdateAccessKey", {"accessKeyId": KEY, "status": "Inactive"}, ADMIN, None, []),
+    ("DeleteAccessKey", {"userName": "alice", "accessKeyId": KEY}, ADMIN, None, [user()]),
+    ("DeleteAccessKey", {"accessKeyId": KEY}, DEV, None, [user("dev")]),
+    ("AttachUserPolicy", {"userName": "alice", "policyArn": READ_ONLY}, ADMIN, None, [user()]),
+    ("AttachUserPolicy", {"userName": "alice", "policyArn": CUSTOM_ARN}, ADMIN, None, [user(), CUSTOM]),
+    ("DetachUserPolicy", {"userName": "alice", "policyArn": CUSTOM_ARN}, ADMIN, None, [user(), CUSTOM]),
+    ("PutUserPolicy", {"userName": "alice", "policyName": "inline", "policyDocument": DOC}, ADMIN, None, [user()]),
+    ("DeleteUserPolicy", {"userName": "alice", "policyName": "inline"}, ADMIN, None, [user()]),
+    ("AddUserToGroup", {"groupName": "admins", "userName": "alice"}, ADMIN, None, [user()]),
+    ("RemoveUserFromGroup", {"groupName": "admins", "userName": "alice"}, ADMIN, None, [user()]),
+    ("TagUser", {"userName": "alice", "tags": [{"key": "team", "value": "sec"}]}, ADMIN, None, [user()]),
+    ("UntagUser", {"userName": "alice", "tagKeys": ["team"]}, ADMIN, None, [user()]),
+    ("PutUserPermissionsBoundary", {"userName": "alice", "permissionsBoundary": CUSTOM_ARN}, ADMIN, None, [user()]),
+    ("DeleteUserPermissionsBoundary", {"userName": "alice"}, ADMIN, None, [user()]),
+    ("UpdateUser", {"userName": "alice", "newUserName": "alicia"}, ADMIN, None, [user(), user("alicia")]),
+    ("CreateRole", {"roleName": "app", "assumeRolePolicyDocument": json.dumps(TRUST)}, ADMIN, None, [ROLE_APP]),
+    ("DeleteRole", {"roleName": "app"}, ADMIN, None, [ROLE_APP]),
+    ("UpdateAssumeRolePolicy", {"roleName": "app", "policyDocument": json.dumps(TRUST)}, ADMIN, None, [ROLE_APP]),
+    ("AttachRolePolicy", {"roleName": "app", "policyArn": CUSTOM_ARN}, ADMIN, None, [ROLE_APP, CUSTOM]),
+    ("DetachRolePolicy", {"roleName": "app", "policyArn": READ_ONLY}, ADMIN, None, [ROLE_APP]),
+    ("PutRolePolicy", {"roleName": "app", "policyName": "inline", "policyDocument": DOC}, ADMIN, None, [ROLE_APP]),
+    ("DeleteRolePolicy", {"roleName": "app", "policyName": "inline"}, ADMIN, None, [ROLE_APP]),
+    ("TagRole", {"roleName": "app", "tags": [{"key": "env", "value": "prod"}]}, ADMIN, None, [ROLE_APP]),
+    ("UntagRole", {"roleName": "app", "tagKeys": ["env"]}, ADMIN, None, [ROLE_APP]),
+    ("PutRolePermissionsBoundary", {"roleName": "app", "permissionsBoundary": CUSTOM_ARN}, ADMIN, None, [ROLE_APP]),
+    ("DeleteRolePermissionsBoundary", {"roleName": "app"}, ADMIN, None, [ROLE_APP]),
+    ("CreateGroup", {"groupName": "admins"}, ADMIN, None, [GROUP_ADMINS]),
+    ("DeleteGroup", {"groupName": "admins"}, ADMIN, None, [GROUP_ADMINS]),
+    ("UpdateGroup", {"groupName": "admins", "newGroupName": "ops"}, ADMIN, None, [GROUP_ADMINS, Touch(iam.GROUP, "ops")]),
+    ("AttachGroupPolicy", {"groupName": "admins", "policyArn": READ_ONLY}, ADMIN, None, [GROUP_ADMINS]),
+    ("DetachGroupPolicy", {"groupName": "admins", "policyArn": CUSTOM_ARN}, ADMIN, None, [GROUP_ADMINS, CUSTOM]),
+    ("PutGroupPolicy", {"groupName": "admins", "policyName": "g", "policyDocument": DOC}, ADMIN, None, [GROUP_ADMINS]),
+    ("DeleteGroupPolicy", {"groupName": "admins", "policyName": "g"}, ADMIN, None, [GROUP_ADMINS]),
+    ("CreatePolicy", {"policyName": "custom", "policyDocument": DOC}, ADMIN, CREATED_POLICY, [CUSTOM]),
+    ("DeletePolicy", {"policyArn": CUSTOM_ARN}, ADMIN, None, [CUSTOM]),
+    ("CreatePolicyVersion", {"policyArn": CUSTOM_ARN, "policyDocument": DOC, "setAsDefault": True}, ADMIN,
+     {"policyVersion": {"versionId": "v3", "isDefaultVersion": True}}, [CUSTOM]),
+    ("SetDefaultPolicyVersion", {"policyArn": CUSTOM_ARN, "versionId": "v2"}, ADMIN, None, [CUSTOM]),
+    ("UpdateAccountPasswordPolicy", {"minimumPasswordLength": 14, "requireSymbols": True}, ADMIN, None,
+     [Touch(iam.PASSWORD_POLICY, CUSTOMER)]),
+    ("DeleteAccountPasswordPolicy", None, ADMIN, None, [Touch(iam.PASSWORD_POLICY, CUSTOMER)]),
+]  # fmt: skip
+
+
+def rule_for(name: str):
+    return next(rule for rule in iam.SERVICE.events if name in rule.event_names)
+
+
+@pytest.mark.parametrize(("name", "params", "caller", "response", "expected"), EVENTS)
+def test_event_touches(name, params, caller, response, expected):
+    detail = cloudtrail(name, params, caller, response)
+    assert list(rule_for(name).touches(detail)) == expected
+
+
+def test_every_declared_event_has_a_sample_and_none_is_declared_twice():
+    names = iam.SERVICE.event_names
+    assert len(names) == len(set(names))
+    assert set(names) == {row[0] for row in EVENTS}
+    assert iam.SERVICE.event_source == "iam.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [{}, {"requestParameters": None}, {"requestParameters": "x", "userIdentity": 7}, {"responseElements": []}],
+)
+def test_touches_never_raise_on_odd_shapes(detail):
+    for rule in iam.SERVICE.events:
+        assert list(rule.touches(detail)) == []
