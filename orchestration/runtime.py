@@ -14,7 +14,7 @@ os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).parent / "data" / "am
 from moto import mock_aws  # noqa: E402
 from moto.core.config import default_user_config  # noqa: E402
 
-from orchestration import sts_guard  # noqa: E402
+from orchestration import emulation  # noqa: E402
 from orchestration.dispatch import Dispatch  # noqa: E402
 from orchestration.provision import provision  # noqa: E402
 from qrie_lib.aws import Aws, reset_aws  # noqa: E402
@@ -56,9 +56,9 @@ class LocalRuntime:
         for key, value in {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.settings.region}.items():
             self._env[key] = os.environ.get(key)
             os.environ[key] = value
+        emulation.install(self.settings.role_name)
         self._mock.start()
         self.dispatch.install()
-        sts_guard.install(self.settings.role_name)
         self.aws = Aws(self.settings)
         reset_aws(self.aws)
         self.state_machines = provision(self.aws, self.fast_retries)
@@ -82,10 +82,10 @@ def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[ob
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     default_user_config.update(MOTO_CONFIG)  # type: ignore[arg-type]
+    emulation.install(settings.role_name)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     Dispatch().install()
-    sts_guard.install(settings.role_name)
     aws = Aws(settings.model_copy(update={"endpoint_url": f"http://127.0.0.1:{port}"}))
     reset_aws(aws)
     return server, aws, provision(aws, fast_retries)

@@ -144,6 +144,8 @@ class Aws:
             metadata=refresh(), refresh_using=refresh, method="sts-assume-role"
         )
         core = botocore.session.get_session()
+        # Share the parsed service models: loading them again per account costs ~0.2 s a client.
+        core.register_component("data_loader", self._session._session.get_component("data_loader"))
         core._credentials = credentials
         return boto3.Session(botocore_session=core, region_name=self.settings.region)
 

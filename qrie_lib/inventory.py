@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -145,7 +145,10 @@ def collect(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> di
     if account is None:
         raise InvalidInput(f"item: account {item.account_id} is not onboarded")
     ctx = CollectContext(
-        aws=aws, account_id=item.account_id, region=item.region, page_size=settings.page_size,
+        aws=aws,
+        account_id=item.account_id,
+        region=item.region,
+        page_size=settings.page_size,
         external_id=account.external_id,
     )
 
@@ -160,13 +163,19 @@ def collect(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> di
             written = stores.resources.upsert(page.resources, request.run_id)
             counts[kind.resource_type] += len(page.resources)
             counts["stale_skipped"] += written.count(False)
-            cursor = Cursor(kind=cursor.kind, token=page.next_token) if page.next_token else Cursor(
-                kind=cursor.kind + 1
+            cursor = (
+                Cursor(kind=cursor.kind, token=page.next_token)
+                if page.next_token
+                else Cursor(kind=cursor.kind + 1)
             )
             pages += 1
     done = cursor.kind >= len(service.kinds)
     stores.runs.add_counts(
-        request.run_id, item.item_id, +counts, **item.model_dump(), Status="SWEEPING" if done else "COLLECTING"
+        request.run_id,
+        item.item_id,
+        +counts,
+        **item.model_dump(),
+        Status="SWEEPING" if done else "COLLECTING",
     )
     return {"cursor": None if done else cursor.model_dump()}
 
@@ -184,14 +193,23 @@ def sweep(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict
     swept, pages = 0, 0
     while pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
         deleted, token = stores.resources.sweep_page(
-            item.account_id, item.service, region, request.run_id, request.started_at, token, settings.page_size
+            item.account_id,
+            item.service,
+            region,
+            request.run_id,
+            request.started_at,
+            token,
+            settings.page_size,
         )
         swept += len(deleted)
         pages += 1
         if token is None:
             break
     stores.runs.add_counts(
-        request.run_id, item.item_id, {"swept": swept}, **({} if token else {"Status": RunStatus.SUCCEEDED.value})
+        request.run_id,
+        item.item_id,
+        {"swept": swept},
+        **({} if token else {"Status": RunStatus.SUCCEEDED.value}),
     )
     return {"cursor": token}
 
@@ -205,13 +223,16 @@ def record_failure(event: Any, aws: Aws | None = None) -> dict[str, Any]:
     request = parse_input(ItemFailureInput, event)
     item_id = "/".join(str(request.item.get(k, "?")) for k in ("account_id", "service", "region"))
     cause = str(request.error.get("Cause", ""))
-    try:  # a task error's cause is its {"errorType", "errorMessage"} payload: keep the message
+    with suppress(ValueError, AttributeError):  # a task error's cause is its Lambda error payload
         cause = json.loads(cause).get("errorMessage", cause)
-    except (ValueError, AttributeError):
-        pass
     stores.runs.add_counts(
-        request.run_id, item_id, {}, **{k: str(v) for k, v in request.item.items()},
-        Status=RunStatus.FAILED.value, Error=str(request.error.get("Error", "Unknown")), Cause=cause[:1000],
+        request.run_id,
+        item_id,
+        {},
+        **{k: str(v) for k, v in request.item.items()},
+        Status=RunStatus.FAILED.value,
+        Error=str(request.error.get("Error", "Unknown")),
+        Cause=cause[:1000],
     )
     return {"recorded": item_id}
 
@@ -250,7 +271,9 @@ def finalize(event: Any, aws: Aws | None = None) -> dict[str, Any]:
     summary["status"] = status.value
     summary["message"] = (
         f"{summary['failed']} of {summary['items']} items failed: "
-        + "; ".join(f"{f['account_id']}/{f['service']}/{f['region']}: {f['error']}" for f in summary["failed_items"])
+        + "; ".join(
+            f"{f['account_id']}/{f['service']}/{f['region']}: {f['error']}" for f in summary["failed_items"]
+        )
         if summary["failed"]
         else f"{summary['items']} items collected"
     )

@@ -300,8 +300,6 @@ def region_touch(detail: dict[str, Any]) -> Iterable[Touch]:
     return [Touch(EBS_DEFAULT, region)] if isinstance(region, str) and region else []
 
 
-EVENTS = "AssociateIamInstanceProfile ReplaceIamInstanceProfileAssociation DisassociateIamInstanceProfile"
-
 EVENTS = (
     rule("RunInstances", INSTANCE, "resp.instancesSet.items.instanceId"),
     rule("TerminateInstances StartInstances StopInstances", INSTANCE, "req.instancesSet.items.instanceId"),

@@ -1,5 +1,5 @@
-"""Small helpers over the DynamoDB client: (de)serialisation, paged queries, and conditional
-writes in transactions of up to 100 items (BatchWriteItem cannot carry conditions)."""
+"""Small helpers over the DynamoDB client: (de)serialisation, page tokens, paged queries, batch
+reads and conditional writes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from qrie_lib.aws import error_code, is_throttling
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
-TRANSACT_MAX = 100
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -43,68 +42,35 @@ def decode_token(token: str | None) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Write:
-    """One conditional write of a transaction: a Put, Delete or Update request body."""
+    """One conditional write: the Put, Delete or Update request body."""
 
     op: str  # "Put" | "Delete" | "Update"
     request: dict[str, Any]
 
 
-def _retryable(exc: BaseException) -> bool:
-    # Races between transactions touching the same item, and throttling: try again.
-    return is_throttling(exc) or error_code(exc) in ("TransactionConflictException", "TransactionInProgressException")
-
-
-race_retry = retry(
-    retry=retry_if_exception(_retryable),
+@retry(
+    retry=retry_if_exception(is_throttling),
     stop=stop_after_attempt(6),
     wait=wait_exponential_jitter(multiplier=0.05, max=2),
     reraise=True,
 )
+def conditional_write(client: Any, write: Write) -> bool:
+    """Apply one conditional write; False when its condition did not hold (nothing written).
 
-
-def transact_conditional(client: Any, writes: Sequence[Write]) -> list[bool]:
-    """Apply writes in transactions of 100; a write whose condition fails is skipped, the others
-    are applied. Returns, per write, whether it was applied."""
-    applied = [False] * len(writes)
-    for start in range(0, len(writes), TRANSACT_MAX):
-        pending = list(range(start, min(start + TRANSACT_MAX, len(writes))))
-        while pending:
-            failed = _transact(client, [writes[i] for i in pending])
-            if not failed:
-                for i in pending:
-                    applied[i] = True
-                break
-            pending = [i for n, i in enumerate(pending) if n not in failed]
-    return applied
-
-
-@race_retry
-def _transact(client: Any, writes: list[Write]) -> set[int]:
-    """One transaction; the positions whose condition failed (empty set: all applied)."""
-    if len(writes) == 1:  # a plain conditional write is half the cost of a transaction
-        w = writes[0]
-        call = {"Put": client.put_item, "Delete": client.delete_item, "Update": client.update_item}[w.op]
-        try:
-            call(**w.request)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return {0}
-            raise
-        return set()
+    Conditional writes are single-item calls on purpose: BatchWriteItem cannot carry conditions,
+    and a transaction costs twice the write units and fails as a whole on one stale item."""
+    call = {"Put": client.put_item, "Delete": client.delete_item, "Update": client.update_item}[write.op]
     try:
-        client.transact_write_items(TransactItems=[{w.op: w.request} for w in writes])
+        call(**write.request)
     except ClientError as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        reasons = exc.response.get("CancellationReasons") or []
-        failed = {i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
-        if not failed or any(r.get("Code") not in ("None", "ConditionalCheckFailed", None) for r in reasons):
-            # Cancelled for another reason (conflict, throttling): let the retry policy decide.
-            raise ClientError(
-                {"Error": {"Code": "TransactionConflictException", "Message": str(exc)}}, "TransactWriteItems"
-            ) from exc
-        return failed
-    return set()
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def conditional_writes(client: Any, writes: Sequence[Write]) -> list[bool]:
+    return [conditional_write(client, w) for w in writes]
 
 
 def query_pages(client: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:

@@ -13,11 +13,12 @@ from typing import Any
 from qrie_lib.models import Resource
 from qrie_lib.stores.dynamo import (
     Write,
+    conditional_write,
+    conditional_writes,
     decode_token,
     encode_token,
     from_item,
     to_item,
-    transact_conditional,
     values,
 )
 from qrie_lib.timeutil import now_iso
@@ -86,24 +87,22 @@ class ResourcesStore:
             )
             for r in resources
         ]
-        return transact_conditional(self.client, writes)
+        return conditional_writes(self.client, writes)
 
     def delete(self, account_id: str, service: str, arn: str, observed_gone_at: str) -> bool:
         """Delete a resource found gone at ``observed_gone_at``, unless described since then."""
-        return transact_conditional(
+        return conditional_write(
             self.client,
-            [
-                Write(
-                    "Delete",
-                    {
-                        "TableName": self.table,
-                        "Key": to_item({"AccountService": account_service(account_id, service), "ARN": arn}),
-                        "ConditionExpression": "attribute_exists(ARN) AND DescribeTime <= :t",
-                        "ExpressionAttributeValues": values({":t": observed_gone_at}),
-                    },
-                )
-            ],
-        )[0]
+            Write(
+                "Delete",
+                {
+                    "TableName": self.table,
+                    "Key": to_item({"AccountService": account_service(account_id, service), "ARN": arn}),
+                    "ConditionExpression": "attribute_exists(ARN) AND DescribeTime <= :t",
+                    "ExpressionAttributeValues": values({":t": observed_gone_at}),
+                },
+            ),
+        )
 
     def get(self, account_id: str, service: str, arn: str) -> Resource | None:
         item = self.client.get_item(
@@ -135,7 +134,13 @@ class ResourcesStore:
         )
 
     def sweep_page(
-        self, account_id: str, service: str, region: str | None, run_id: str, started_at: str, token: str | None,
+        self,
+        account_id: str,
+        service: str,
+        region: str | None,
+        run_id: str,
+        started_at: str,
+        token: str | None,
         limit: int,
     ) -> tuple[list[Resource], str | None]:
         """Delete, from one page of the partition, the resources this run did not see and nobody saw
@@ -157,5 +162,5 @@ class ResourcesStore:
             )
             for r in stale
         ]
-        applied = transact_conditional(self.client, writes)
+        applied = conditional_writes(self.client, writes)
         return [r for r, done in zip(stale, applied, strict=True) if done], page.next_token

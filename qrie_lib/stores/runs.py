@@ -62,7 +62,9 @@ class RunsStore:
         return [
             i
             for i in query_pages(
-                self.client, TableName=self.table, KeyConditionExpression="RunId = :r",
+                self.client,
+                TableName=self.table,
+                KeyConditionExpression="RunId = :r",
                 ExpressionAttributeValues=values({":r": run_id}),
             )
             if i["Item"] != HEADER

@@ -1,15 +1,41 @@
-"""Makes moto's AssumeRole behave like AWS for the customer role: moto lets anyone assume any
-ARN; AWS refuses a role that does not exist or whose trust policy's ``sts:ExternalId`` condition
-does not match. Without this, the simulated organisation could not show a failing account."""
+"""Where moto's emulation falls short of AWS in ways Qrie depends on, and the one place that
+closes each gap (installed by the local runtime and by the tests):
+
+- AssumeRole: moto lets anyone assume any ARN; AWS refuses a role that does not exist or whose
+  trust policy's ``sts:ExternalId`` condition does not match. Without this the simulated
+  organisation could not show a failing account.
+- GetEbsDefaultKmsKeyId is not implemented: answer what AWS answers before a key is chosen.
+- moto loads ~1,000 AWS managed policies into every IAM backend it creates (one per account and
+  partition), seconds per simulated account: keep the few the simulated org attaches.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import moto.iam.models
+from moto.core.responses import ActionResult
+from moto.ec2.responses import EC2Response
 from moto.iam.models import iam_backends
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
+
+MANAGED_POLICIES = ("AdministratorAccess", "AWSSupportAccess", "SecurityAudit", "ViewOnlyAccess", "ReadOnlyAccess")
+
+
+def install(role_name: str) -> None:
+    guard_assume_role(role_name)
+    EC2Response.get_ebs_default_kms_key_id = _default_ebs_kms_key  # type: ignore[attr-defined]
+    catalogue = json.loads(moto.iam.models.aws_managed_policies_data)
+    if len(catalogue) > len(MANAGED_POLICIES):
+        moto.iam.models.aws_managed_policies_data = json.dumps(
+            {name: catalogue[name] for name in MANAGED_POLICIES if name in catalogue}
+        )
+
+
+def _default_ebs_kms_key(self: EC2Response) -> ActionResult:
+    return ActionResult({"KmsKeyId": "alias/aws/ebs"})
 
 
 class AccessDenied(STSClientError):
@@ -17,7 +43,7 @@ class AccessDenied(STSClientError):
         super().__init__("AccessDenied", message)
 
 
-def install(role_name: str) -> None:
+def guard_assume_role(role_name: str) -> None:
     original = STSBackend.assume_role
     if getattr(original, "qrie_guard", False):
         return
