@@ -45,6 +45,7 @@ ROOT_ACCOUNT = "AWS::IAM::RootAccount"
 REPORT_CACHE_KEY = "iam:credential-report"
 REPORT_POLL_DELAYS = (0.2, 1.0, 2.0, 4.0, 8.0)  # seconds between GenerateCredentialReport polls
 ROOT_ROW = "<root_account>"
+ACCESS_KEY_FIELDS = ("Slot", "Active", "LastRotated", "LastUsedDate", "LastUsedService")
 NO_VALUE = frozenset({"", "N/A", "no_information", "not_supported"})
 GAAD_MAX_ITEMS = 1000
 AFTER = "after:"  # token prefix of name-paging, for a GAAD that ignored MaxItems
@@ -64,9 +65,9 @@ def document(value: Any) -> Any:
     """A policy document as a dict: boto3 decodes IAM's URL-encoded JSON, other clients may not."""
     if not isinstance(value, str):
         return value
-    text = value if value.lstrip().startswith("{") else unquote(value)
+    raw = value if value.lstrip().startswith("{") else unquote(value)
     try:
-        return json.loads(text)
+        return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise UnexpectedResponse(f"an IAM policy document is not JSON: {value[:80]!r}") from exc
 
@@ -102,13 +103,7 @@ def seconds(value: datetime | None) -> str | None:
 
 
 def access_key(slot: int, active: bool, rotated: str | None, used: str | None, service: str | None) -> Detail:
-    return {
-        "Slot": slot,
-        "Active": active,
-        "LastRotated": rotated,
-        "LastUsedDate": used,
-        "LastUsedService": service,
-    }
+    return dict(zip(ACCESS_KEY_FIELDS, (slot, active, rotated, used, service), strict=True))
 
 
 def report_access_keys(row: dict[str, str]) -> list[Detail]:
@@ -126,10 +121,12 @@ def report_access_keys(row: dict[str, str]) -> list[Detail]:
 
 
 def report_credentials(row: dict[str, str]) -> Detail:
+    enabled = row.get("password_enabled") == "true"
     return {
-        "PasswordEnabled": row.get("password_enabled") == "true",
+        "PasswordEnabled": enabled,
         "PasswordLastUsed": report_time(row.get("password_last_used")),
-        "PasswordLastChanged": report_time(row.get("password_last_changed")),
+        # moto fills password_last_changed for users without a password (AWS: N/A)
+        "PasswordLastChanged": report_time(row.get("password_last_changed")) if enabled else None,
         "MfaActive": row.get("mfa_active") == "true",
         "AccessKeys": report_access_keys(row),
     }
@@ -373,12 +370,6 @@ def describe_root(ctx: CollectContext, _: str = "") -> Resource:
     )
 
 
-def single(
-    describe: Callable[[CollectContext, str], Resource],
-) -> Callable[[CollectContext, str | None], Page]:
-    return lambda ctx, _: Page([describe(ctx, "")], None)
-
-
 def named_arn(path: str) -> Callable[[CollectContext, str], str]:
     # Events carry names, not paths: an entity under a path other than "/" has an ARN this misses.
     return lambda ctx, name: f"arn:aws:iam::{ctx.account_id}:{path}/{name}"
@@ -390,6 +381,14 @@ def password_policy_arn(ctx: CollectContext, _: str = "") -> str:
 
 def root_arn(ctx: CollectContext, _: str = "") -> str:
     return f"arn:aws:iam::{ctx.account_id}:root-account"
+
+
+def list_password_policy(ctx: CollectContext, _: str | None) -> Page:
+    return Page([describe_password_policy(ctx)], None)
+
+
+def list_root(ctx: CollectContext, _: str | None) -> Page:
+    return Page([describe_root(ctx)], None)
 
 
 # ---- CloudTrail -----------------------------------------------------------------------------
@@ -466,10 +465,8 @@ SERVICE = Service(
             describe_policy,
             lambda _, a: a,
         ),
-        ResourceKind(
-            PASSWORD_POLICY, single(describe_password_policy), describe_password_policy, password_policy_arn
-        ),
-        ResourceKind(ROOT_ACCOUNT, single(describe_root), describe_root, root_arn),
+        ResourceKind(PASSWORD_POLICY, list_password_policy, describe_password_policy, password_policy_arn),
+        ResourceKind(ROOT_ACCOUNT, list_root, describe_root, root_arn),
     ),
     event_source="iam.amazonaws.com",
     events=(
