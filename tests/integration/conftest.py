@@ -1,0 +1,51 @@
+"""The local runtime with a small simulated organisation; executions run the real ASL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from orchestration import executions
+from orchestration.runtime import LocalRuntime
+from orchestration.simulated_org import SimulatedOrg
+from qrie_lib.settings import Settings
+
+# Small pages and one page per task call: every item loops through its cursor several times.
+SETTINGS = Settings(page_size=3, pages_per_call=1)
+
+
+class Harness:
+    def __init__(self, runtime: LocalRuntime, org: SimulatedOrg) -> None:
+        self.runtime, self.org = runtime, org
+        assert runtime.aws is not None
+        self.aws = runtime.aws
+
+    def run(self, kind: str, request: dict[str, Any]) -> tuple[executions.Outcome, dict[str, Any] | None]:
+        arn = executions.start(self.aws, kind, request)
+        outcome = executions.follow(self.aws, kind, arn, poll_s=0.05)
+        return outcome, executions.run_summary(self.aws, kind, arn)
+
+    def table_items(self, setting: str) -> list[dict[str, Any]]:
+        ddb = self.aws.client("dynamodb")
+        return [
+            item
+            for page in ddb.get_paginator("scan").paginate(TableName=getattr(self.aws.settings, setting))
+            for item in page["Items"]
+        ]
+
+    def resource_arns(self, account_id: str | None = None) -> set[str]:
+        return {
+            i["ARN"]["S"] for i in self.table_items("resources_table")
+            if account_id is None or i["AccountId"]["S"] == account_id
+        }
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[Harness]:
+    with LocalRuntime(SETTINGS, fast_retries=True) as runtime:
+        assert runtime.aws is not None
+        org = SimulatedOrg(runtime.aws, 2)
+        org.create()
+        yield Harness(runtime, org)

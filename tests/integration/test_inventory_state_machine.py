@@ -1,0 +1,143 @@
+"""The inventory state machine end to end: the real ASL on moto's engine, real task handlers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from orchestration.simulated_org import account_id
+from qrie_lib.services.registry import SERVICES
+
+pytestmark = pytest.mark.slow
+A1, A2 = account_id(1), account_id(2)
+
+
+def test_all_accounts_services_and_regions_are_collected(harness):
+    outcome, summary = harness.run("inventory", {"service": "all"})
+    assert outcome.status == "SUCCEEDED", outcome.cause
+    regions = len(harness.aws.settings.regions)
+    per_account = sum(regions if s.regional else 1 for s in SERVICES.values())
+    assert summary["items"] == summary["succeeded"] == 2 * per_account
+    assert summary["failed"] == 0
+    stored = harness.table_items("resources_table")
+    assert sum(summary["resources_by_type"].values()) == len(stored)
+    for acct in (A1, A2):
+        for region in harness.aws.settings.regions:
+            arns = harness.resource_arns(acct)
+            assert f"arn:aws:ec2:{region}:{acct}:ebs-encryption-by-default" in arns
+        assert f"arn:aws:s3:::sim{int(acct[-2:]):02d}-secure" in arns
+        assert f"arn:aws:iam::{acct}:password-policy" in arns
+    # The execution output is the run summary, small and explicit.
+    assert outcome.output["resources_by_type"] == summary["resources_by_type"]
+
+
+def test_task_invokes_reach_the_real_handlers_in_process(harness):
+    """Fails if the Lambda dispatch patch stops taking effect (moto would echo the payload)."""
+    before = dict(harness.runtime.dispatch.invocations)
+    outcome, _ = harness.run("inventory", {"service": "iam", "account_id": A1})
+    assert outcome.status == "SUCCEEDED"
+    calls = {k: v - before.get(k, 0) for k, v in harness.runtime.dispatch.invocations.items()}
+    assert calls["qrie-inventory-plan"] == 1
+    assert calls["qrie-inventory-finalize"] == 1
+    # Page size 3 and one page per call: the collect loop ran several times for one item.
+    assert calls["qrie-inventory-collect"] > 3
+
+
+def test_rerun_is_idempotent(harness):
+    first, _ = harness.run("inventory", {"service": "all"})
+    before = harness.table_items("resources_table")
+    second, summary = harness.run("inventory", {"service": "all"})
+    after = harness.table_items("resources_table")
+    assert first.status == second.status == "SUCCEEDED"
+    assert summary["swept"] == 0
+    assert {i["ARN"]["S"] for i in before} == {i["ARN"]["S"] for i in after}
+
+
+def test_resource_deleted_between_runs_is_swept(harness):
+    harness.run("inventory", {"service": "s3"})
+    s3 = harness.org.session(A1).client("s3")
+    s3.create_bucket(Bucket="sim01-short-lived")
+    harness.run("inventory", {"service": "s3", "account_id": A1})
+    assert "arn:aws:s3:::sim01-short-lived" in harness.resource_arns(A1)
+
+    s3.delete_bucket(Bucket="sim01-short-lived")
+    outcome, summary = harness.run("inventory", {"service": "s3", "account_id": A1})
+    assert outcome.status == "SUCCEEDED"
+    assert summary["swept"] == 1
+    assert "arn:aws:s3:::sim01-short-lived" not in harness.resource_arns(A1)
+    assert "arn:aws:s3:::sim01-secure" in harness.resource_arns(A1)
+
+
+def test_an_account_whose_role_cannot_be_assumed_fails_alone(harness):
+    harness.run("inventory", {"service": "all"})
+    kept = harness.resource_arns(A2)
+    iam = harness.org.session(A2).client("iam")
+    trust = iam.get_role(RoleName=harness.aws.settings.role_name)["Role"]["AssumeRolePolicyDocument"]
+    iam.delete_role(RoleName=harness.aws.settings.role_name)
+    harness.aws.forget(A2)
+    try:
+        harness.org.session(A1).client("s3").create_bucket(Bucket="sim01-while-a2-down")
+        outcome, summary = harness.run("inventory", {"service": "all"})
+    finally:
+        iam.create_role(RoleName=harness.aws.settings.role_name, AssumeRolePolicyDocument=json.dumps(trust))
+    assert outcome.status == "FAILED"
+    assert outcome.error == "ItemsFailed"
+    assert A2 in outcome.cause and "AccountAccessDenied" in outcome.cause
+    failed = {(f["account_id"], f["service"]) for f in summary["failed_items"]}
+    assert {a for a, _ in failed} == {A2}
+    assert {s for _, s in failed} == set(SERVICES)
+    assert all("AssumeRole" in f["cause"] for f in summary["failed_items"])
+    # The other account was collected; the failed one's inventory is untouched (nothing swept).
+    assert "arn:aws:s3:::sim01-while-a2-down" in harness.resource_arns(A1)
+    assert harness.resource_arns(A2) == kept
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        ({"service": "rds"}, "service"),
+        ({"service": "all", "account_id": "12345"}, "account_id"),
+        ({"service": 3}, "service"),
+        ({"service": "all", "account_id": "999999999999"}, "account_id"),
+        ({"service": "iam", "region": "eu-west-1"}, "region"),
+        ({"service": "ec2", "region": "moon-1"}, "region"),
+        ({"service": "all", "servce": "s3"}, "servce"),
+    ],
+)
+def test_invalid_input_fails_at_the_first_state_and_writes_nothing(harness, request_, field):
+    runs_before = len(harness.table_items("runs_table"))
+    resources_before = len(harness.table_items("resources_table"))
+    items_before = harness.aws.client("s3").list_objects_v2(Bucket=harness.aws.settings.items_bucket).get("KeyCount")
+    outcome, summary = harness.run("inventory", request_)
+    assert outcome.status == "FAILED"
+    assert outcome.error == "InvalidInput"
+    assert field in json.loads(outcome.cause)["errorMessage"]
+    assert summary is None
+    assert len(harness.table_items("runs_table")) == runs_before
+    assert len(harness.table_items("resources_table")) == resources_before
+    after = harness.aws.client("s3").list_objects_v2(Bucket=harness.aws.settings.items_bucket).get("KeyCount")
+    assert after == items_before
+
+
+def test_throttled_api_is_retried_with_the_same_result(harness):
+    baseline, _ = harness.run("inventory", {"service": "ec2", "account_id": A1, "region": "us-east-1"})
+    expected = harness.resource_arns(A1)
+    throttled = {"left": 3}
+
+    def throttle(model, **_):
+        if model.name == "DescribeSecurityGroups" and throttled["left"]:
+            throttled["left"] -= 1
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, model.name)
+
+    client = harness.aws.customer_client(A1, "ec2", "us-east-1")
+    client.meta.events.register_first("before-call.ec2.DescribeSecurityGroups", throttle)
+    try:
+        outcome, summary = harness.run("inventory", {"service": "ec2", "account_id": A1, "region": "us-east-1"})
+    finally:
+        client.meta.events.unregister("before-call.ec2.DescribeSecurityGroups", throttle)
+    assert baseline.status == outcome.status == "SUCCEEDED"
+    assert throttled["left"] == 0
+    assert summary["failed"] == 0
+    assert harness.resource_arns(A1) == expected
