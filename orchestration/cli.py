@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -12,19 +16,29 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestration import executions
+from qrie_lib import lifecycle
 from qrie_lib.aws import Aws
+from qrie_lib.errors import QrieError
 from qrie_lib.models import Account, AccountStatus
+from qrie_lib.policies.base import BANDS, band
 from qrie_lib.settings import Settings
+from qrie_lib.stores import Stores
 from qrie_lib.stores.accounts import AccountsStore
+from qrie_lib.stores.findings import FindingState
+from qrie_lib.views import findings_rows
 
 app = typer.Typer(help="Qrie: cloud security posture for many AWS accounts.", no_args_is_help=True)
 local_app = typer.Typer(help="The embedded runtime as a local AWS endpoint.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Onboarded customer accounts.", no_args_is_help=True)
+policies_app = typer.Typer(help="The policy catalogue and launched policies.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(policies_app, name="policies")
 console = Console(stderr=True)
 
-Endpoint = Annotated[str | None, typer.Option(help="A local endpoint (qrie local up), e.g. http://127.0.0.1:4566.")]
+Endpoint = Annotated[
+    str | None, typer.Option(help="A local endpoint (qrie local up), e.g. http://127.0.0.1:4566.")
+]
 StackName = Annotated[str | None, typer.Option(help="A deployed operator stack (uses your AWS credentials).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
@@ -33,18 +47,34 @@ def target(endpoint: str | None) -> Aws:
     return Aws(Settings(endpoint_url=endpoint) if endpoint else Settings())
 
 
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Named errors become a one-line message and exit code 2, not a traceback."""
+    try:
+        yield
+    except QrieError as exc:
+        console.print(f"[red]{type(exc).__name__}[/]: {exc}")
+        raise typer.Exit(2) from None
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
 def progress_bar(label: str) -> Progress:
     return Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     )
 
 
-def run_and_follow(aws: Aws, kind: str, request: dict[str, Any], stack_name: str | None, wait: bool,
-                   as_json: bool) -> None:
+def run_and_follow(
+    aws: Aws, kind: str, request: dict[str, Any], stack_name: str | None, wait: bool, as_json: bool
+) -> None:
     arn = executions.start(aws, kind, request, stack_name)
     console.print(f"started {kind} execution [bold]{arn}[/]")
     if not wait:
@@ -53,7 +83,9 @@ def run_and_follow(aws: Aws, kind: str, request: dict[str, Any], stack_name: str
         return
     with progress_bar(f"{kind} items") as bar:
         task = bar.add_task(kind, total=None)
-        outcome = executions.follow(aws, kind, arn, lambda done, total: bar.update(task, completed=done, total=total))
+        outcome = executions.follow(
+            aws, kind, arn, lambda done, total: bar.update(task, completed=done, total=total)
+        )
     result = {**outcome.as_dict(), "run": executions.run_summary(aws, kind, arn)}
     if as_json:
         print_json(result)
@@ -74,9 +106,16 @@ def show_run(kind: str, result: dict[str, Any]) -> None:
         for resource_type, count in run["resources_by_type"].items():
             table.add_row(resource_type, str(count))
         console.print(table)
+    if run.get("by_policy"):
+        table = Table("policy", "evaluated", "new", "resolved", "reopened", "active")
+        for policy_id, c in run["by_policy"].items():
+            table.add_row(
+                policy_id, *(str(c[k]) for k in ("evaluated", "new", "resolved", "reopened", "active"))
+            )
+        console.print(table)
     for failed in run.get("failed_items", []):
-        console.print(f"  [red]failed[/] {failed['account_id']}/{failed['service']}/{failed['region']}: "
-                      f"{failed['error']}: {failed['cause']}")
+        where = "/".join(str(failed[k]) for k in ("account_id", "service", "region") if k in failed)
+        console.print(f"  [red]failed[/] {where}: {failed['error']}: {failed['cause']}")
 
 
 @app.command()
@@ -95,9 +134,16 @@ def demo(
     if as_json:
         print_json(result)
         return
-    show_run("inventory", {"execution_status": result["inventory"]["execution_status"],
-                           "run": result["inventory"]})
+    show_run(
+        "inventory", {"execution_status": result["inventory"]["execution_status"], "run": result["inventory"]}
+    )
     console.print(f"customer API calls: {result['inventory']['api_calls']}")
+    scan = result["scan"]
+    console.print(f"scan: {scan['execution_status']}, findings {scan['findings']}")
+    table = Table("policy", "active findings")
+    for policy_id, n in scan["by_policy"].items():
+        table.add_row(policy_id, str(n))
+    console.print(table)
 
 
 @app.command()
@@ -156,8 +202,11 @@ def accounts_add(
     aws = target(endpoint)
     try:
         account = Account(
-            account_id=account_id, name=name, status=AccountStatus.ACTIVE,
-            regions=[r for r in regions.split(",") if r], external_id=external_id,
+            account_id=account_id,
+            name=name,
+            status=AccountStatus.ACTIVE,
+            regions=[r for r in regions.split(",") if r],
+            external_id=external_id,
         )
     except ValueError as exc:
         console.print(f"[red]InvalidInput[/]: {exc}")
@@ -178,3 +227,171 @@ def accounts_list(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
     for a in accounts:
         table.add_row(a.account_id, a.name, a.status, a.ou_path, ",".join(a.regions))
     console.print(table)
+
+
+@app.command()
+def scan(
+    policy: Annotated[str | None, typer.Option(help="One launched policy id.")] = None,
+    service: Annotated[str | None, typer.Option(help="One service's policies.")] = None,
+    account: Annotated[str | None, typer.Option(help="One account id.")] = None,
+    endpoint: Endpoint = None,
+    stack_name: StackName = None,
+    wait: Annotated[bool, typer.Option(help="Follow the execution to its end.")] = True,
+    as_json: AsJson = False,
+) -> None:
+    """Start a policy scan execution and follow it; exits non-zero if it failed."""
+    request = {k: v for k, v in {"policy_id": policy, "service": service, "account_id": account}.items() if v}
+    run_and_follow(target(endpoint), "scan", request, stack_name, wait, as_json)
+
+
+@policies_app.command("list")
+def policies_list(
+    launched_only: Annotated[bool, typer.Option("--launched", help="Only launched policies.")] = False,
+    endpoint: Endpoint = None,
+    as_json: AsJson = False,
+) -> None:
+    """The catalogue, with each policy's launch state and effective severity."""
+    rows = lifecycle.catalogue_view(Stores.of(target(endpoint)))
+    rows = [r for r in rows if r["status"] != "AVAILABLE"] if launched_only else rows
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("policy", "service", "severity", "status", "title")
+    for r in rows:
+        table.add_row(
+            r["policy_id"],
+            r["service"],
+            f"{r['effective_severity']} {band(r['effective_severity'])}",
+            r["status"],
+            r["title"],
+        )
+    console.print(table)
+
+
+@policies_app.command("show")
+def policies_show(policy_id: str, endpoint: Endpoint = None) -> None:
+    """One policy: its declaration and launch state."""
+    with user_errors():
+        from qrie_lib.policies.registry import get_policy
+
+        get_policy(policy_id)
+        row = next(
+            r for r in lifecycle.catalogue_view(Stores.of(target(endpoint))) if r["policy_id"] == policy_id
+        )
+    print_json(row)
+
+
+ScopeOption = Annotated[
+    str | None, typer.Option(help='Scope as JSON, e.g. \'{"include_ou_paths": ["/root/prod/"]}\'.')
+]
+SeverityOption = Annotated[int | None, typer.Option(help="Severity override, 0-100.")]
+
+
+def parse_json_option(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise QrieError(f"scope: not JSON ({exc})") from None
+
+
+def start_scan(aws: Aws, request: dict[str, Any], stack_name: str | None, wait: bool) -> None:
+    arn = executions.start(aws, "scan", request, stack_name)
+    console.print(f"started scan execution [bold]{arn}[/]")
+    if wait:
+        show_run(
+            "scan",
+            {
+                **executions.follow(aws, "scan", arn).as_dict(),
+                "run": executions.run_summary(aws, "scan", arn),
+            },
+        )
+
+
+@policies_app.command("launch")
+def policies_launch(
+    policy_ids: Annotated[list[str] | None, typer.Argument(help="Catalogue ids.")] = None,
+    launch_all: Annotated[bool, typer.Option("--all", help="Launch the whole catalogue (one scan).")] = False,
+    scope: ScopeOption = None,
+    severity: SeverityOption = None,
+    endpoint: Endpoint = None,
+    stack_name: StackName = None,
+    wait: Annotated[bool, typer.Option(help="Follow the scan it starts.")] = False,
+) -> None:
+    """Launch policies and start a scan for them (one scan, whatever their number)."""
+    from qrie_lib.policies.registry import CATALOGUE
+
+    aws = target(endpoint)
+    with user_errors():
+        ids = sorted(CATALOGUE) if launch_all else list(policy_ids or [])
+        if not ids:
+            raise QrieError("name policy ids or use --all")
+        launched = lifecycle.launch(Stores.of(aws), ids, parse_json_option(scope), severity)
+    console.print(f"launched {len(launched)} policies")
+    start_scan(aws, {} if launch_all or len(ids) > 1 else {"policy_id": ids[0]}, stack_name, wait)
+
+
+@policies_app.command("update")
+def policies_update(
+    policy_id: str,
+    scope: ScopeOption = None,
+    severity: SeverityOption = None,
+    clear_severity: Annotated[bool, typer.Option(help="Back to the catalogue's severity.")] = False,
+    endpoint: Endpoint = None,
+    stack_name: StackName = None,
+    wait: Annotated[bool, typer.Option(help="Follow the rescan.")] = False,
+) -> None:
+    """Change a launched policy's scope or severity, then rescan it."""
+    aws = target(endpoint)
+    with user_errors():
+        lifecycle.update(Stores.of(aws), policy_id, parse_json_option(scope), severity, clear_severity)
+    start_scan(aws, {"policy_id": policy_id}, stack_name, wait)
+
+
+@policies_app.command("suspend")
+def policies_suspend(policy_id: str, endpoint: Endpoint = None) -> None:
+    """Suspend a policy: its ACTIVE findings are resolved as POLICY_SUSPENDED."""
+    with user_errors():
+        _, resolved = lifecycle.suspend(Stores.of(target(endpoint)), policy_id)
+    console.print(f"suspended {policy_id}; {resolved} findings resolved")
+
+
+@app.command()
+def findings(
+    state: Annotated[FindingState | None, typer.Option(help="ACTIVE or RESOLVED.")] = FindingState.ACTIVE,
+    severity: Annotated[str | None, typer.Option(help=f"A band: {', '.join(BANDS)}.")] = None,
+    account: Annotated[str | None, typer.Option(help="One account id.")] = None,
+    policy: Annotated[str | None, typer.Option(help="One policy id.")] = None,
+    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    endpoint: Endpoint = None,
+) -> None:
+    """Findings, read through the table's indexes (never a full scan)."""
+    with user_errors():
+        rows = findings_rows(
+            Stores.of(target(endpoint)), state=state, band_name=severity, account_id=account, policy_id=policy
+        )
+    if output == "json":
+        print_json(rows)
+    elif output == "csv":
+        writer = csv.DictWriter(
+            sys.stdout,
+            fieldnames=[k for k in rows[0] if k != "evidence"] if rows else ["arn"],
+            extrasaction="ignore",
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        table = Table("severity", "policy", "resource", "account", "region", "state", "first seen")
+        for r in rows:
+            table.add_row(
+                f"{r['severity']} {band(r['severity'])}",
+                r["policy_id"],
+                r["arn"],
+                r["account_id"],
+                r["region"],
+                r["state"],
+                r["first_seen"],
+            )
+        console.print(table)
+        console.print(f"{len(rows)} findings")

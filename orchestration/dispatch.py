@@ -62,8 +62,14 @@ class Dispatch:
     def install(self) -> None:
         dispatch = self
 
-        def invoke(backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any,
-                   response_headers: dict[str, str]) -> bytes:
+        def invoke(
+            backend: Any,
+            function_name: str,
+            qualifier: Any,
+            body: Any,
+            headers: Any,
+            response_headers: dict[str, str],
+        ) -> bytes:
             return dispatch.invoke(function_name, body, response_headers)
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
@@ -82,7 +88,7 @@ class Dispatch:
         try:
             with self._lock:
                 result = spec.load()(event, LocalContext(spec, function))
-        except Exception as exc:  # noqa: BLE001 - every handler error becomes the Lambda error payload
+        except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error(type(exc).__name__, str(exc), traceback.format_exception(exc))
         return json.dumps(result, default=str).encode()

@@ -21,7 +21,13 @@ from moto.iam.models import iam_backends
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
-MANAGED_POLICIES = ("AdministratorAccess", "AWSSupportAccess", "SecurityAudit", "ViewOnlyAccess", "ReadOnlyAccess")
+MANAGED_POLICIES = (
+    "AdministratorAccess",
+    "AWSSupportAccess",
+    "SecurityAudit",
+    "ViewOnlyAccess",
+    "ReadOnlyAccess",
+)
 
 
 def install(role_name: str) -> None:
@@ -48,8 +54,15 @@ def guard_assume_role(role_name: str) -> None:
     if getattr(original, "qrie_guard", False):
         return
 
-    def assume_role(self: STSBackend, region_name: str, role_session_name: str, role_arn: str, policy: str,
-                    duration: int, external_id: str) -> Any:
+    def assume_role(
+        self: STSBackend,
+        region_name: str,
+        role_session_name: str,
+        role_arn: str,
+        policy: str,
+        duration: int,
+        external_id: str,
+    ) -> Any:
         account, _, name = role_arn.split(":", 4)[4].partition(":role/")
         if name.rsplit("/", 1)[-1] == role_name:
             check(account, name, role_arn, external_id)

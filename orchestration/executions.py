@@ -32,15 +32,20 @@ class Outcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "execution_arn": self.execution_arn, "execution_status": self.status, "output": self.output,
-            "error": self.error, "cause": self.cause,
+            "execution_arn": self.execution_arn,
+            "execution_status": self.status,
+            "output": self.output,
+            "error": self.error,
+            "cause": self.cause,
         }
 
 
 def resolve_state_machine(aws: Aws, kind: str, stack_name: str | None = None) -> str:
     """The ARN of the ``kind`` state machine: from the stack's outputs, or the local name."""
     if stack_name:
-        outputs = aws.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
+        outputs = (
+            aws.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
+        )
         key = f"{kind.capitalize()}StateMachineArn"
         for output in outputs:
             if output["OutputKey"] == key:
@@ -60,8 +65,9 @@ def run_id_for(kind: str, execution_arn: str) -> str:
     return f"{kind}/{execution_arn.rsplit(':', 1)[-1]}"
 
 
-def follow(aws: Aws, kind: str, execution_arn: str, progress: Progress | None = None,
-           poll_s: float = 0.2) -> Outcome:
+def follow(
+    aws: Aws, kind: str, execution_arn: str, progress: Progress | None = None, poll_s: float = 0.2
+) -> Outcome:
     """Wait for the execution to end, reporting finished items of its run as it goes."""
     sfn = aws.client("stepfunctions")
     runs = RunsStore(aws.client("dynamodb"), aws.settings.runs_table)
@@ -76,13 +82,18 @@ def follow(aws: Aws, kind: str, execution_arn: str, progress: Progress | None = 
         if described["status"] != "RUNNING":
             output = described.get("output")
             return Outcome(
-                execution_arn, described["status"], json.loads(output) if output else None,
-                described.get("error"), described.get("cause"),
+                execution_arn,
+                described["status"],
+                json.loads(output) if output else None,
+                described.get("error"),
+                described.get("cause"),
             )
         time.sleep(poll_s)
 
 
 def run_summary(aws: Aws, kind: str, execution_arn: str) -> dict[str, Any] | None:
     """The run record's summary (also there when the execution failed on purpose)."""
-    header = RunsStore(aws.client("dynamodb"), aws.settings.runs_table).header(run_id_for(kind, execution_arn))
+    header = RunsStore(aws.client("dynamodb"), aws.settings.runs_table).header(
+        run_id_for(kind, execution_arn)
+    )
     return json.loads(json.dumps(header.get("Summary"), default=int)) if header else None

@@ -66,7 +66,9 @@ def create_tables(aws: Aws) -> None:
 def create_bucket(aws: Aws) -> None:
     s3 = aws.client("s3")
     _idempotent(
-        lambda: s3.create_bucket(Bucket=aws.settings.items_bucket), "BucketAlreadyOwnedByYou", "BucketAlreadyExists"
+        lambda: s3.create_bucket(Bucket=aws.settings.items_bucket),
+        "BucketAlreadyOwnedByYou",
+        "BucketAlreadyExists",
     )
 
 
@@ -74,12 +76,16 @@ def create_queues(aws: Aws) -> tuple[str, str]:
     """The events queue and its DLQ (a record that fails three receives moves there)."""
     sqs = aws.client("sqs")
     dlq_url = sqs.create_queue(QueueName=f"{aws.settings.events_queue}_dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     url = sqs.create_queue(
         QueueName=aws.settings.events_queue,
         Attributes={
             "VisibilityTimeout": "60",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+            ),
         },
     )["QueueUrl"]
     return url, dlq_url

@@ -11,14 +11,14 @@ from pathlib import Path
 # Before moto is imported: its default AMI catalogue would put ~1,300 snapshots in every account.
 os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).parent / "data" / "amis.json"))
 
-from moto import mock_aws  # noqa: E402
-from moto.core.config import default_user_config  # noqa: E402
+from moto import mock_aws
+from moto.core.config import default_user_config
 
-from orchestration import emulation  # noqa: E402
-from orchestration.dispatch import Dispatch  # noqa: E402
-from orchestration.provision import provision  # noqa: E402
-from qrie_lib.aws import Aws, reset_aws  # noqa: E402
-from qrie_lib.settings import Settings  # noqa: E402
+from orchestration import emulation
+from orchestration.dispatch import Dispatch
+from orchestration.provision import provision
+from qrie_lib.aws import Aws, reset_aws
+from qrie_lib.settings import Settings
 
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},

@@ -35,3 +35,7 @@ class UnexpectedResponse(QrieError):
 
 class MalformedEvent(QrieError):
     """A queued message is not a CloudTrail event we can parse."""
+
+
+class PolicyNotLaunched(InvalidInput):
+    """A catalogue policy that has not been launched (nothing to update, suspend or scan)."""

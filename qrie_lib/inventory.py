@@ -4,23 +4,22 @@ item, finalize the run. Each is called by a thin handler in ``tasks/``."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import field_validator
 
+from qrie_lib import runs
 from qrie_lib.aws import Aws, error_code, get_aws, is_throttling
 from qrie_lib.errors import AccountAccessDenied, InvalidInput, Throttled
+from qrie_lib.evaluation import resolve_deleted
 from qrie_lib.models import (
     GLOBAL,
     Cursor,
-    FinalizeInput,
     InventoryRequest,
-    ItemFailureInput,
     ItemTaskInput,
     PlanInput,
     RunStatus,
@@ -32,10 +31,8 @@ from qrie_lib.services.base import CollectContext
 from qrie_lib.services.registry import SERVICES, get_service
 from qrie_lib.stores import Stores
 from qrie_lib.stores.runs import total_counts
-from qrie_lib.timeutil import now_iso
 
 RemainingMs = Callable[[], int]
-FAILED_ITEMS_SHOWN = 50  # the execution output stays far below the 256 KB state limit
 ACCESS_DENIED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure")
 
 
@@ -55,17 +52,6 @@ class SweepInput(Strict):
     cursor: str | None = None
 
 
-def run_id_of(kind: str, execution_id: str) -> str:
-    return f"{kind}/{execution_id.rsplit(':', 1)[-1]}"
-
-
-def items_key(run_id: str) -> str:
-    return f"runs/{run_id}/items.json"
-
-
-# ---- plan ---------------------------------------------------------------------------------
-
-
 def plan(event: Any, aws: Aws | None = None) -> dict[str, Any]:
     """Validate the request, expand it to work items, store them for the Distributed Map."""
     aws = aws or get_aws()
@@ -73,20 +59,7 @@ def plan(event: Any, aws: Aws | None = None) -> dict[str, Any]:
     envelope = parse_input(PlanInput, event)
     request = parse_input(ValidInventoryRequest, envelope.input)
     items = work_items(request, stores, aws.settings.regions)
-
-    run_id = run_id_of("inventory", envelope.execution_id)
-    started_at = now_iso()
-    bucket = aws.settings.items_bucket
-    aws.client("s3").put_object(
-        Bucket=bucket, Key=items_key(run_id), Body=json.dumps([i.model_dump() for i in items]).encode()
-    )
-    stores.runs.create(run_id, "inventory", envelope.input, envelope.execution_id, len(items))
-    return {
-        "run_id": run_id,
-        "started_at": started_at,
-        "item_count": len(items),
-        "items": {"bucket": bucket, "key": items_key(run_id)},
-    }
+    return runs.start_run(aws, stores, "inventory", envelope.execution_id, envelope.input, items)
 
 
 def work_items(request: InventoryRequest, stores: Stores, default_regions: tuple[str, ...]) -> list[WorkItem]:
@@ -190,7 +163,7 @@ def sweep(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict
     request = parse_input(SweepInput, event)
     item, token = request.item, request.cursor
     region = None if item.region == GLOBAL else item.region
-    swept, pages = 0, 0
+    swept, resolved, pages = 0, 0, 0
     while pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
         deleted, token = stores.resources.sweep_page(
             item.account_id,
@@ -202,6 +175,7 @@ def sweep(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict
             settings.page_size,
         )
         swept += len(deleted)
+        resolved += resolve_deleted(stores.findings, (r.arn for r in deleted))
         pages += 1
         if token is None:
             break
@@ -214,68 +188,18 @@ def sweep(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict
     return {"cursor": token}
 
 
-# ---- failures and the end of a run ----------------------------------------------------------
-
-
-def record_failure(event: Any, aws: Aws | None = None) -> dict[str, Any]:
-    """Record why an item failed (the Catch's error and cause) on its row of the run."""
-    stores = Stores.of(aws)
-    request = parse_input(ItemFailureInput, event)
-    item_id = "/".join(str(request.item.get(k, "?")) for k in ("account_id", "service", "region"))
-    cause = str(request.error.get("Cause", ""))
-    with suppress(ValueError, AttributeError):  # a task error's cause is its Lambda error payload
-        cause = json.loads(cause).get("errorMessage", cause)
-    stores.runs.add_counts(
-        request.run_id,
-        item_id,
-        {},
-        **{k: str(v) for k, v in request.item.items()},
-        Status=RunStatus.FAILED.value,
-        Error=str(request.error.get("Error", "Unknown")),
-        Cause=cause[:1000],
-    )
-    return {"recorded": item_id}
+# ---- the end of a run ----------------------------------------------------------------------
 
 
 def finalize(event: Any, aws: Aws | None = None) -> dict[str, Any]:
-    """Summarise the run from its item rows; an item that never reported counts as failed."""
+    """Summarise the run from its item rows: counts by resource type, swept, failed items."""
     stores = Stores.of(aws)
-    request = parse_input(FinalizeInput, event)
-    header = stores.runs.header(request.run_id)
-    if header is None:
-        raise InvalidInput(f"run_id: no run {request.run_id!r}")
-    items = stores.runs.items(request.run_id)
-    failed = [i for i in items if i.get("Status") != RunStatus.SUCCEEDED.value]
-    missing = int(header["ItemCount"]) - len(items)
+    run_id, summary, items = runs.outcome(event, stores)
     totals = total_counts(items)
-    summary = {
-        "run_id": request.run_id,
-        "items": int(header["ItemCount"]),
-        "succeeded": len(items) - len(failed),
-        "failed": len(failed) + missing,
+    summary |= {
         "resources_by_type": {k: v for k, v in totals.items() if k.startswith("AWS::")},
         "swept": totals.get("swept", 0),
+        "findings_resolved": totals.get("findings_resolved", 0),
         "stale_skipped": totals.get("stale_skipped", 0),
-        "failed_items": [
-            {
-                "account_id": i.get("account_id"),
-                "service": i.get("service"),
-                "region": i.get("region"),
-                "error": i.get("Error", "Incomplete"),
-                "cause": i.get("Cause", f"item stopped in state {i.get('Status')}"),
-            }
-            for i in failed[:FAILED_ITEMS_SHOWN]
-        ],
     }
-    status = RunStatus.FAILED if summary["failed"] else RunStatus.SUCCEEDED
-    summary["status"] = status.value
-    summary["message"] = (
-        f"{summary['failed']} of {summary['items']} items failed: "
-        + "; ".join(
-            f"{f['account_id']}/{f['service']}/{f['region']}: {f['error']}" for f in summary["failed_items"]
-        )
-        if summary["failed"]
-        else f"{summary['items']} items collected"
-    )
-    stores.runs.finish(request.run_id, status, summary)
-    return summary
+    return runs.finish(stores, run_id, summary)

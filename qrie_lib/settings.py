@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     # Work bounds per task call: a call stops at whichever comes first and returns a cursor.
     page_size: int = Field(50, ge=1, le=1000)
     pages_per_call: int = Field(20, ge=1)
+    scan_page_size: int = Field(200, ge=1, le=1000)  # resources read per page of a partition scan
     time_margin_ms: int = Field(60_000, ge=0)  # stop taking new pages this close to the Lambda timeout
 
     max_retry_attempts: int = Field(10, ge=1)

@@ -2,11 +2,12 @@
 
 from typing import Any
 
-from qrie_lib import inventory
+from qrie_lib import runs
+from qrie_lib.stores import Stores
 from tasks.common import logger
 
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.warning("work item failed", extra={"item": event.get("item"), "error": event.get("error")})
-    return inventory.record_failure(event)
+    return runs.record_failure(event, Stores.of())

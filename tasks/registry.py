@@ -34,19 +34,47 @@ class TaskSpec:
 
 TASKS: tuple[TaskSpec, ...] = (
     TaskSpec(
-        "InventoryPlan", "tasks.inventory_plan.handler", 60,
-        tables_read=("accounts",), tables_written=("runs",), uses_items_bucket=True,
+        "InventoryPlan",
+        "tasks.inventory_plan.handler",
+        60,
+        tables_read=("accounts",),
+        tables_written=("runs",),
+        uses_items_bucket=True,
     ),
     TaskSpec(
-        "InventoryCollect", "tasks.inventory_collect.handler", 900, 1024,
-        tables_read=("accounts",), tables_written=("resources", "runs"), assumes_customer_role=True,
+        "InventoryCollect",
+        "tasks.inventory_collect.handler",
+        900,
+        1024,
+        tables_read=("accounts",),
+        tables_written=("resources", "runs"),
+        assumes_customer_role=True,
     ),
     TaskSpec(
-        "InventorySweep", "tasks.inventory_sweep.handler", 300,
+        "InventorySweep",
+        "tasks.inventory_sweep.handler",
+        300,
         tables_written=("resources", "findings", "runs"),
     ),
     TaskSpec("RecordItemFailure", "tasks.record_item_failure.handler", 30, 256, tables_written=("runs",)),
     TaskSpec("InventoryFinalize", "tasks.inventory_finalize.handler", 120, tables_written=("runs",)),
+    TaskSpec(
+        "ScanPlan",
+        "tasks.scan_plan.handler",
+        60,
+        tables_read=("accounts", "policies"),
+        tables_written=("runs",),
+        uses_items_bucket=True,
+    ),
+    TaskSpec(
+        "ScanEvaluate",
+        "tasks.scan_evaluate.handler",
+        900,
+        1024,
+        tables_read=("resources", "policies"),
+        tables_written=("findings", "runs"),
+    ),
+    TaskSpec("ScanFinalize", "tasks.scan_finalize.handler", 120, tables_written=("runs",)),
 )
 
 BY_FUNCTION_NAME = {t.function_name: t for t in TASKS}

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 # Before moto is imported: its default AMI catalogue would seed ~1,300 snapshots per account.
-os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).parents[1] / "orchestration" / "data" / "amis.json"))
+os.environ.setdefault(
+    "MOTO_AMIS_PATH", str(Path(__file__).parents[1] / "orchestration" / "data" / "amis.json")
+)
 for var, value in {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

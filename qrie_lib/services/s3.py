@@ -51,7 +51,9 @@ def describe_bucket(ctx: CollectContext, name: str) -> Resource | None:
     region = bucket_region(location)
     s3 = ctx.client("s3", region)
 
-    pab = optional_call(lambda: s3.get_public_access_block(Bucket=name), "NoSuchPublicAccessBlockConfiguration")
+    pab = optional_call(
+        lambda: s3.get_public_access_block(Bucket=name), "NoSuchPublicAccessBlockConfiguration"
+    )
     policy = optional_call(lambda: s3.get_bucket_policy(Bucket=name), "NoSuchBucketPolicy")
     policy_status = optional_call(lambda: s3.get_bucket_policy_status(Bucket=name), "NoSuchBucketPolicy")
     acl = s3.get_bucket_acl(Bucket=name)

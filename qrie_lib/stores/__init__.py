@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from qrie_lib.aws import Aws, get_aws
 from qrie_lib.stores.accounts import AccountsStore
+from qrie_lib.stores.findings import FindingsStore
+from qrie_lib.stores.policies import PoliciesStore
 from qrie_lib.stores.resources import ResourcesStore
 from qrie_lib.stores.runs import RunsStore
 
@@ -14,6 +16,8 @@ from qrie_lib.stores.runs import RunsStore
 class Stores:
     accounts: AccountsStore
     resources: ResourcesStore
+    findings: FindingsStore
+    policies: PoliciesStore
     runs: RunsStore
 
     @classmethod
@@ -23,5 +27,7 @@ class Stores:
         return cls(
             accounts=AccountsStore(ddb, s.accounts_table),
             resources=ResourcesStore(ddb, s.resources_table),
+            findings=FindingsStore(ddb, s.findings_table),
+            policies=PoliciesStore(ddb, s.policies_table),
             runs=RunsStore(ddb, s.runs_table),
         )

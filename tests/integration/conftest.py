@@ -37,7 +37,8 @@ class Harness:
 
     def resource_arns(self, account_id: str | None = None) -> set[str]:
         return {
-            i["ARN"]["S"] for i in self.table_items("resources_table")
+            i["ARN"]["S"]
+            for i in self.table_items("resources_table")
             if account_id is None or i["AccountId"]["S"] == account_id
         }
 

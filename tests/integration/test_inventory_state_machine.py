@@ -84,7 +84,8 @@ def test_an_account_whose_role_cannot_be_assumed_fails_alone(harness):
         iam.create_role(RoleName=harness.aws.settings.role_name, AssumeRolePolicyDocument=json.dumps(trust))
     assert outcome.status == "FAILED"
     assert outcome.error == "ItemsFailed"
-    assert A2 in outcome.cause and "AccountAccessDenied" in outcome.cause
+    assert A2 in outcome.cause
+    assert "AccountAccessDenied" in outcome.cause
     failed = {(f["account_id"], f["service"]) for f in summary["failed_items"]}
     assert {a for a, _ in failed} == {A2}
     assert {s for _, s in failed} == set(SERVICES)
@@ -109,7 +110,9 @@ def test_an_account_whose_role_cannot_be_assumed_fails_alone(harness):
 def test_invalid_input_fails_at_the_first_state_and_writes_nothing(harness, request_, field):
     runs_before = len(harness.table_items("runs_table"))
     resources_before = len(harness.table_items("resources_table"))
-    items_before = harness.aws.client("s3").list_objects_v2(Bucket=harness.aws.settings.items_bucket).get("KeyCount")
+    items_before = (
+        harness.aws.client("s3").list_objects_v2(Bucket=harness.aws.settings.items_bucket).get("KeyCount")
+    )
     outcome, summary = harness.run("inventory", request_)
     assert outcome.status == "FAILED"
     assert outcome.error == "InvalidInput"
@@ -134,7 +137,9 @@ def test_throttled_api_is_retried_with_the_same_result(harness):
     client = harness.aws.customer_client(A1, "ec2", "us-east-1")
     client.meta.events.register_first("before-call.ec2.DescribeSecurityGroups", throttle)
     try:
-        outcome, summary = harness.run("inventory", {"service": "ec2", "account_id": A1, "region": "us-east-1"})
+        outcome, summary = harness.run(
+            "inventory", {"service": "ec2", "account_id": A1, "region": "us-east-1"}
+        )
     finally:
         client.meta.events.unregister("before-call.ec2.DescribeSecurityGroups", throttle)
     assert baseline.status == outcome.status == "SUCCEEDED"

@@ -13,15 +13,27 @@ def seed(customer) -> None:
     eu.put_bucket_acl(Bucket="eu-bucket", ACL="public-read")
     eu.put_bucket_policy(
         Bucket="eu-bucket",
-        Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::eu-bucket/*"}
-        ]}),
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": "*",
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::eu-bucket/*",
+                    }
+                ],
+            }
+        ),
     )
     eu.put_bucket_versioning(Bucket="eu-bucket", VersioningConfiguration={"Status": "Enabled"})
     eu.put_bucket_tagging(Bucket="eu-bucket", Tagging={"TagSet": [{"Key": "team", "Value": "data"}]})
     client.put_bucket_encryption(
         Bucket="bucket-0",
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )
 
 
@@ -65,7 +77,7 @@ def test_account_public_access_block_is_a_resource(aws, customer):
     assert before.configuration["PublicAccessBlock"] is None
     customer.client("s3control").put_public_access_block(
         AccountId=CUSTOMER,
-        PublicAccessBlockConfiguration={k: True for k in s3.PAB_FLAGS},
+        PublicAccessBlockConfiguration=dict.fromkeys(s3.PAB_FLAGS, True),
     )
     after = s3.describe_account_pab(ctx)
-    assert after.configuration["PublicAccessBlock"] == {k: True for k in s3.PAB_FLAGS}
+    assert after.configuration["PublicAccessBlock"] == dict.fromkeys(s3.PAB_FLAGS, True)

@@ -1,0 +1,182 @@
+"""Evaluating launched policies on resources and moving findings through their lifecycle.
+
+Shared by the scan (a page of a partition at a time) and the event processor (one resource):
+existing findings are read in bulk, verdicts computed purely, and only changes are written —
+new, resolved, reopened, and ``LastEvaluated`` (plus severity/evidence if they changed) of
+findings that stay active."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qrie_lib.models import Resource
+from qrie_lib.policies.base import Policy, Verdict
+from qrie_lib.policies.registry import get_policy
+from qrie_lib.services.registry import singleton_arn
+from qrie_lib.stores.dynamo import Write, to_item, values
+from qrie_lib.stores.findings import Finding, FindingsStore, FindingState, ResolvedReason, finding_item
+from qrie_lib.stores.policies import LaunchedPolicy
+from qrie_lib.stores.resources import ResourcesStore
+from qrie_lib.timeutil import now_iso
+
+# Outcome kinds counted per policy.
+EVALUATED, NEW, STILL_ACTIVE, RESOLVED, REOPENED, OUT_OF_SCOPE = (
+    "evaluated",
+    "new",
+    "still_active",
+    "resolved",
+    "reopened",
+    "out_of_scope",
+)
+
+
+@dataclass
+class Evaluator:
+    """Evaluates a fixed set of launched policies for one account."""
+
+    findings: FindingsStore
+    resources: ResourcesStore
+    launched: Sequence[LaunchedPolicy]
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (policy_id, outcome kind)
+    _related: dict[tuple[str, str, str], Resource | None] = field(default_factory=dict)
+
+    def evaluate(self, resources: Iterable[Resource]) -> Counter[tuple[str, str]]:
+        """Evaluate every applicable policy on every resource; write what changed."""
+        pairs = [
+            (resource, launched, get_policy(launched.policy_id))
+            for resource in resources
+            for launched in self.launched
+            if get_policy(launched.policy_id).resource_type == resource.resource_type
+        ]
+        existing = self.findings.get_many([(r.arn, lp.policy_id) for r, lp, _ in pairs])
+        now = now_iso()
+        for resource, launched, policy in pairs:
+            previous = existing.get((resource.arn, launched.policy_id))
+            if not launched.scope.covers_region(resource.region):
+                if previous and previous.state is FindingState.ACTIVE:
+                    self.findings.resolve(previous, ResolvedReason.OUT_OF_SCOPE, now)
+                    self.counts[launched.policy_id, OUT_OF_SCOPE] += 1
+                continue
+            verdict = policy.evaluate(resource, self.related(policy, resource))
+            self.counts[launched.policy_id, EVALUATED] += 1
+            kind, write = transition(self.findings.table, resource, launched, verdict, previous, now)
+            if kind:
+                applied = write is None or self.findings.write(write)
+                # A write refused by its condition lost to a fresher evaluation: not this change.
+                if applied:
+                    self.counts[launched.policy_id, kind] += 1
+        return self.counts
+
+    def related(self, policy: Policy, resource: Resource) -> dict[str, Resource | None]:
+        """The account-level settings a policy reads, each fetched once per evaluator."""
+        found = {}
+        for resource_type in policy.related:
+            key = (resource_type, resource.account_id, resource.region)
+            if key not in self._related:
+                service, arn = singleton_arn(resource_type, resource.account_id, resource.region)
+                self._related[key] = self.resources.get(resource.account_id, service, arn)
+            found[resource_type] = self._related[key]
+        return found
+
+
+def transition(
+    table: str,
+    resource: Resource,
+    launched: LaunchedPolicy,
+    verdict: Verdict,
+    previous: Finding | None,
+    now: str,
+) -> tuple[str | None, Write | None]:
+    """The lifecycle step for one verdict: (outcome kind or None, the write it needs or None)."""
+    key = to_item({"ARN": resource.arn, "PolicyId": launched.policy_id})
+    fresher = "DescribeTime <= :dt"
+    if verdict.compliant:
+        if previous is None or previous.state is FindingState.RESOLVED:
+            return None, None
+        return RESOLVED, _update(
+            table,
+            key,
+            fresher,
+            resource,
+            {
+                "#s": FindingState.RESOLVED.value,
+                "ResolvedAt": now,
+                "ResolvedReason": ResolvedReason.COMPLIANT.value,
+                "LastEvaluated": now,
+            },
+        )
+    severity = launched.severity
+    if previous is None:
+        finding = Finding(
+            arn=resource.arn,
+            policy_id=launched.policy_id,
+            account_service=resource.account_service,
+            account_id=resource.account_id,
+            service=resource.service,
+            region=resource.region,
+            resource_type=resource.resource_type,
+            state=FindingState.ACTIVE,
+            severity=severity,
+            evidence=verdict.evidence,
+            first_seen=now,
+            last_evaluated=now,
+            describe_time=resource.describe_time,
+        )
+        return NEW, Write(
+            "Put",
+            {
+                "TableName": table,
+                "Item": to_item(finding_item(finding)),
+                "ConditionExpression": f"attribute_not_exists(ARN) OR {fresher}",
+                "ExpressionAttributeValues": values({":dt": resource.describe_time}),
+            },
+        )
+    changes: dict[str, Any] = {"LastEvaluated": now}
+    if previous.severity != severity:
+        changes["Severity"] = severity
+    if previous.evidence != verdict.evidence:
+        changes["Evidence"] = verdict.evidence
+    if previous.state is FindingState.RESOLVED:
+        changes |= {"#s": FindingState.ACTIVE.value, "ReopenCount": previous.reopen_count + 1}
+        return REOPENED, _update(
+            table, key, fresher, resource, changes, remove=("ResolvedAt", "ResolvedReason")
+        )
+    return STILL_ACTIVE, _update(table, key, fresher, resource, changes)
+
+
+def _update(
+    table: str,
+    key: dict[str, Any],
+    condition: str,
+    resource: Resource,
+    changes: dict[str, Any],
+    remove: tuple[str, ...] = (),
+) -> Write:
+    changes = {**changes, "DescribeTime": resource.describe_time}
+    names = {"#s": "State"} if "#s" in changes else {}
+    assignments = [f"{name} = :v{n}" for n, name in enumerate(changes)]
+    expression = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(remove) if remove else "")
+    request: dict[str, Any] = {
+        "TableName": table,
+        "Key": key,
+        "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": values(
+            {**{f":v{n}": value for n, value in enumerate(changes.values())}, ":dt": resource.describe_time}
+        ),
+    }
+    if names:
+        request["ExpressionAttributeNames"] = names
+    return Write("Update", request)
+
+
+def resolve_deleted(findings: FindingsStore, arns: Iterable[str]) -> int:
+    """Resolve the ACTIVE findings of resources that no longer exist (RESOURCE_DELETED)."""
+    now, resolved = now_iso(), 0
+    for arn in arns:
+        for finding in findings.for_resource(arn, FindingState.ACTIVE):
+            resolved += findings.resolve(finding, ResolvedReason.RESOURCE_DELETED, now)
+    return resolved

@@ -1,0 +1,131 @@
+"""The policy lifecycle: launch from the catalogue, update scope or severity, suspend.
+
+Everything is validated before anything is written. Starting the rescan that follows a launch or
+an update is the caller's part (CLI, API), since it needs the state machine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from qrie_lib.errors import InvalidInput, PolicyNotLaunched
+from qrie_lib.policies.registry import CATALOGUE, get_policy
+from qrie_lib.scope import PolicyScope
+from qrie_lib.stores import Stores
+from qrie_lib.stores.findings import ResolvedReason
+from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
+from qrie_lib.timeutil import now_iso
+
+
+def parse_scope(scope: Any) -> PolicyScope:
+    if scope is None:
+        return PolicyScope()
+    try:
+        return PolicyScope.model_validate(scope)
+    except ValidationError as exc:
+        problems = "; ".join(f"scope.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(problems) from None
+
+
+def check_severity(severity: Any) -> int | None:
+    if severity is None:
+        return None
+    if isinstance(severity, bool) or not isinstance(severity, int) or not 0 <= severity <= 100:
+        raise InvalidInput(f"severity: {severity!r} is not an integer from 0 to 100")
+    return severity
+
+
+def launch(
+    stores: Stores, policy_ids: list[str], scope: Any = None, severity: Any = None
+) -> list[LaunchedPolicy]:
+    """Launch (or re-launch) policies; every id is checked before any is written."""
+    for policy_id in policy_ids:
+        get_policy(policy_id)
+    parsed, override, now = parse_scope(scope), check_severity(severity), now_iso()
+    launched = []
+    for policy_id in policy_ids:
+        previous = stores.policies.get(policy_id)
+        policy = LaunchedPolicy(
+            policy_id=policy_id,
+            status=PolicyStatus.ACTIVE,
+            scope=parsed,
+            severity_override=override,
+            launched_at=previous.launched_at if previous else now,
+            updated_at=now,
+        )
+        stores.policies.put(policy)
+        launched.append(policy)
+    if any(p.scope != PolicyScope() for p in launched):
+        for policy in launched:
+            resolve_out_of_scope(stores, policy)
+    return launched
+
+
+def update(
+    stores: Stores, policy_id: str, scope: Any = None, severity: Any = None, clear_severity: bool = False
+) -> LaunchedPolicy:
+    """Change scope and/or severity override; findings now out of scope are resolved."""
+    current = launched_or_fail(stores, policy_id)
+    changes: dict[str, Any] = {"updated_at": now_iso()}
+    if scope is not None:
+        changes["scope"] = parse_scope(scope)
+    if severity is not None or clear_severity:
+        changes["severity_override"] = None if clear_severity else check_severity(severity)
+    policy = current.model_copy(update=changes)
+    stores.policies.put(policy)
+    resolve_out_of_scope(stores, policy)
+    return policy
+
+
+def suspend(stores: Stores, policy_id: str) -> tuple[LaunchedPolicy, int]:
+    """Suspend a policy: each of its ACTIVE findings is resolved as POLICY_SUSPENDED."""
+    policy = launched_or_fail(stores, policy_id).model_copy(
+        update={"status": PolicyStatus.SUSPENDED, "updated_at": now_iso()}
+    )
+    stores.policies.put(policy)
+    now = now_iso()
+    resolved = sum(
+        stores.findings.resolve(f, ResolvedReason.POLICY_SUSPENDED, now)
+        for f in stores.findings.active_for_policy(policy_id)
+    )
+    return policy, resolved
+
+
+def resolve_out_of_scope(stores: Stores, policy: LaunchedPolicy) -> int:
+    """Resolve the policy's ACTIVE findings on accounts or regions its scope no longer covers."""
+    accounts = {a.account_id: a for a in stores.accounts.list()}
+    now, resolved = now_iso(), 0
+    for finding in stores.findings.active_for_policy(policy.policy_id):
+        account = accounts.get(finding.account_id)
+        if account is None or not (
+            policy.scope.covers_account(account) and policy.scope.covers_region(finding.region)
+        ):
+            resolved += stores.findings.resolve(finding, ResolvedReason.OUT_OF_SCOPE, now)
+    return resolved
+
+
+def launched_or_fail(stores: Stores, policy_id: str) -> LaunchedPolicy:
+    get_policy(policy_id)
+    policy = stores.policies.get(policy_id)
+    if policy is None:
+        raise PolicyNotLaunched(f"policy_id: {policy_id} is not launched")
+    return policy
+
+
+def catalogue_view(stores: Stores) -> list[dict[str, Any]]:
+    """Every catalogue policy with its launch state (for `policies list` and `GET /policies`)."""
+    launched = {p.policy_id: p for p in stores.policies.list()}
+    rows = []
+    for policy_id, policy in sorted(CATALOGUE.items()):
+        state = launched.get(policy_id)
+        rows.append(
+            policy.describe()
+            | {
+                "status": state.status.value if state else "AVAILABLE",
+                "effective_severity": state.severity if state else policy.severity,
+                "scope": state.scope.model_dump() if state else None,
+                "launched_at": state.launched_at if state else None,
+            }
+        )
+    return rows

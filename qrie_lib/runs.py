@@ -1,0 +1,107 @@
+"""What inventory and scan runs share: the run id, the item list in S3 for the Distributed Map,
+recording a failed item, and the outcome of a run from its item rows."""
+
+from __future__ import annotations
+
+import json
+from contextlib import suppress
+from typing import Any
+
+from pydantic import BaseModel
+
+from qrie_lib.aws import Aws
+from qrie_lib.errors import InvalidInput
+from qrie_lib.models import FinalizeInput, ItemFailureInput, RunStatus, parse_input
+from qrie_lib.stores import Stores
+from qrie_lib.timeutil import now_iso
+
+FAILED_ITEMS_SHOWN = 50  # the execution output stays far below the 256 KB state limit
+ITEM_KEYS = ("account_id", "service", "region")
+
+
+def run_id_of(kind: str, execution_id: str) -> str:
+    return f"{kind}/{execution_id.rsplit(':', 1)[-1]}"
+
+
+def item_id(item: dict[str, Any]) -> str:
+    return "/".join(str(item[k]) for k in ITEM_KEYS if k in item)
+
+
+def start_run(
+    aws: Aws, stores: Stores, kind: str, execution_id: str, request: dict[str, Any], items: list[BaseModel]
+) -> dict[str, Any]:
+    """Write the item list where the Distributed Map reads it, and the run's header row."""
+    run_id = run_id_of(kind, execution_id)
+    key = f"runs/{run_id}/items.json"
+    bucket = aws.settings.items_bucket
+    aws.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=json.dumps([i.model_dump() for i in items]).encode()
+    )
+    stores.runs.create(run_id, kind, request, execution_id, len(items))
+    return {
+        "run_id": run_id,
+        "started_at": now_iso(),
+        "item_count": len(items),
+        "items": {"bucket": bucket, "key": key},
+    }
+
+
+def record_failure(event: Any, stores: Stores) -> dict[str, Any]:
+    """Record why an item failed (the Catch's error and cause) on its row of the run."""
+    request = parse_input(ItemFailureInput, event)
+    cause = str(request.error.get("Cause", ""))
+    with suppress(ValueError, AttributeError):  # a task error's cause is its Lambda error payload
+        cause = json.loads(cause).get("errorMessage", cause)
+    key = item_id(request.item)
+    stores.runs.add_counts(
+        request.run_id,
+        key,
+        {},
+        **{k: str(v) for k, v in request.item.items() if k in ITEM_KEYS},
+        Status=RunStatus.FAILED.value,
+        Error=str(request.error.get("Error", "Unknown")),
+        Cause=cause[:1000],
+    )
+    return {"recorded": key}
+
+
+def outcome(event: Any, stores: Stores) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
+    """(run id, the summary's common part, the item rows) of a finished run."""
+    run_id = parse_input(FinalizeInput, event).run_id
+    header = stores.runs.header(run_id)
+    if header is None:
+        raise InvalidInput(f"run_id: no run {run_id!r}")
+    items = stores.runs.items(run_id)
+    failed = [i for i in items if i.get("Status") != RunStatus.SUCCEEDED.value]
+    total = int(header["ItemCount"])
+    failures = len(failed) + total - len(items)  # an item that never reported counts as failed
+    failed_items = [
+        {
+            **{k: i.get(k) for k in ITEM_KEYS if k in i},
+            "error": i.get("Error", "Incomplete"),
+            "cause": i.get("Cause", f"item stopped in state {i.get('Status')}"),
+        }
+        for i in failed[:FAILED_ITEMS_SHOWN]
+    ]
+    status = RunStatus.FAILED if failures else RunStatus.SUCCEEDED
+    message = (
+        f"{failures} of {total} items failed: "
+        + "; ".join(f"{item_id(f)}: {f['error']}" for f in failed_items)
+        if failures
+        else f"{total} items done"
+    )
+    summary = {
+        "run_id": run_id,
+        "status": status.value,
+        "items": total,
+        "succeeded": len(items) - len(failed),
+        "failed": failures,
+        "failed_items": failed_items,
+        "message": message,
+    }
+    return run_id, summary, items
+
+
+def finish(stores: Stores, run_id: str, summary: dict[str, Any]) -> dict[str, Any]:
+    stores.runs.finish(run_id, RunStatus(summary["status"]), summary)
+    return summary

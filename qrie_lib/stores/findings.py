@@ -1,0 +1,205 @@
+"""The findings table: PK ``ARN``, SK ``PolicyId``; GSIs by ``AccountService``+``State`` and by
+``PolicyId``+``State``. Writes are conditional: a finding moves only on an evaluation of a
+describe at least as fresh as the one it was last evaluated on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from qrie_lib.schema import FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY
+from qrie_lib.stores.dynamo import (
+    Write,
+    batch_get,
+    conditional_write,
+    decode_token,
+    encode_token,
+    from_item,
+    query_pages,
+    to_item,
+    values,
+)
+
+
+class FindingState(StrEnum):
+    ACTIVE = "ACTIVE"
+    RESOLVED = "RESOLVED"
+
+
+class ResolvedReason(StrEnum):
+    COMPLIANT = "COMPLIANT"
+    RESOURCE_DELETED = "RESOURCE_DELETED"
+    POLICY_SUSPENDED = "POLICY_SUSPENDED"
+    OUT_OF_SCOPE = "OUT_OF_SCOPE"
+
+
+class Finding(BaseModel):
+    arn: str
+    policy_id: str
+    account_service: str
+    account_id: str
+    service: str
+    region: str
+    resource_type: str
+    state: FindingState
+    severity: int
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    first_seen: str
+    last_evaluated: str
+    describe_time: str
+    resolved_at: str | None = None
+    resolved_reason: ResolvedReason | None = None
+    reopen_count: int = 0
+
+
+FIELDS = {
+    "arn": "ARN",
+    "policy_id": "PolicyId",
+    "account_service": "AccountService",
+    "account_id": "AccountId",
+    "service": "Service",
+    "region": "Region",
+    "resource_type": "ResourceType",
+    "state": "State",
+    "severity": "Severity",
+    "evidence": "Evidence",
+    "first_seen": "FirstSeen",
+    "last_evaluated": "LastEvaluated",
+    "describe_time": "DescribeTime",
+    "resolved_at": "ResolvedAt",
+    "resolved_reason": "ResolvedReason",
+    "reopen_count": "ReopenCount",
+}
+
+
+def finding_from_item(item: dict[str, Any]) -> Finding:
+    return Finding(**{k: item[v] for k, v in FIELDS.items() if v in item})
+
+
+def finding_item(finding: Finding) -> dict[str, Any]:
+    return {FIELDS[k]: v for k, v in finding.model_dump(mode="json").items()}
+
+
+class FindingsStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+        self.writes = 0  # items written through this store (benchmarks and tests count them)
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Finding]:
+        """Existing findings for (ARN, PolicyId) pairs, in bulk."""
+        unique = list(dict.fromkeys(keys))
+        items = batch_get(self.client, self.table, [{"ARN": a, "PolicyId": p} for a, p in unique])
+        return {(i["ARN"], i["PolicyId"]): finding_from_item(i) for i in items}
+
+    def for_resource(self, arn: str, state: FindingState | None = None) -> list[Finding]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "ARN = :a",
+            "ExpressionAttributeValues": values({":a": arn}),
+            "ConsistentRead": True,
+        }
+        if state:
+            kwargs["FilterExpression"] = "#s = :s"
+            kwargs["ExpressionAttributeNames"] = {"#s": "State"}
+            kwargs["ExpressionAttributeValues"].update(values({":s": state.value}))
+        return [finding_from_item(i) for i in query_pages(self.client, **kwargs)]
+
+    def active_for_policy(self, policy_id: str) -> Iterator[Finding]:
+        for item in query_pages(
+            self.client,
+            TableName=self.table,
+            IndexName=FINDINGS_BY_POLICY.name,
+            KeyConditionExpression="PolicyId = :p AND #s = :s",
+            ExpressionAttributeNames={"#s": "State"},
+            ExpressionAttributeValues=values({":p": policy_id, ":s": FindingState.ACTIVE.value}),
+        ):
+            yield finding_from_item(item)
+
+    def query_page(
+        self,
+        *,
+        state: FindingState | None,
+        policy_id: str | None = None,
+        account_service: str | None = None,
+        min_severity: int | None = None,
+        max_severity: int | None = None,
+        token: str | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Finding], str | None]:
+        """One page of findings through a GSI (never a table scan): by policy or by partition."""
+        if not (policy_id or account_service):
+            raise ValueError("query by policy_id or by account_service")
+        index, key_name, key = (
+            (FINDINGS_BY_POLICY, "PolicyId", policy_id)
+            if policy_id
+            else (FINDINGS_BY_PARTITION, "AccountService", account_service)
+        )
+        names = {"#k": key_name}
+        vals: dict[str, Any] = {":k": key}
+        condition = "#k = :k"
+        if state:
+            names["#s"], vals[":s"] = "State", state.value
+            condition += " AND #s = :s"
+        filters = []
+        if policy_id and account_service:
+            names["#p"], vals[":p"] = "AccountService", account_service
+            filters.append("#p = :p")
+        if min_severity is not None:
+            vals[":min"] = min_severity
+            filters.append("Severity >= :min")
+        if max_severity is not None:
+            vals[":max"] = max_severity
+            filters.append("Severity <= :max")
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index.name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values(vals),
+            "Limit": limit,
+        }
+        if filters:
+            kwargs["FilterExpression"] = " AND ".join(filters)
+        if token:
+            kwargs["ExclusiveStartKey"] = decode_token(token)
+        answer = self.client.query(**kwargs)
+        return (
+            [finding_from_item(from_item(i)) for i in answer.get("Items", [])],
+            encode_token(answer.get("LastEvaluatedKey")),
+        )
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    def write(self, write: Write) -> bool:
+        applied = conditional_write(self.client, write)
+        self.writes += applied
+        return applied
+
+    def resolve(self, finding: Finding, reason: ResolvedReason, at: str) -> bool:
+        """ACTIVE → RESOLVED for a reason that needs no new evaluation (deleted, suspended, out of scope)."""
+        return self.write(
+            Write(
+                "Update",
+                {
+                    "TableName": self.table,
+                    "Key": to_item({"ARN": finding.arn, "PolicyId": finding.policy_id}),
+                    "UpdateExpression": "SET #s = :r, ResolvedAt = :at, ResolvedReason = :why",
+                    "ConditionExpression": "#s = :a",
+                    "ExpressionAttributeNames": {"#s": "State"},
+                    "ExpressionAttributeValues": values(
+                        {
+                            ":r": FindingState.RESOLVED.value,
+                            ":a": FindingState.ACTIVE.value,
+                            ":at": at,
+                            ":why": reason.value,
+                        }
+                    ),
+                },
+            )
+        )

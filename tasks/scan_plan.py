@@ -1,0 +1,11 @@
+"""Scan: validate the input, plan account x service items with the policies in scope."""
+
+from typing import Any
+
+from qrie_lib import scan
+from tasks.common import logger
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return scan.plan(event)
