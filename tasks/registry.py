@@ -18,6 +18,7 @@ class TaskSpec:
     tables_written: tuple[str, ...] = ()
     assumes_customer_role: bool = False
     uses_items_bucket: bool = False
+    starts_executions: bool = False
 
     @property
     def function_name(self) -> str:
@@ -75,6 +76,23 @@ TASKS: tuple[TaskSpec, ...] = (
         tables_written=("findings", "runs"),
     ),
     TaskSpec("ScanFinalize", "tasks.scan_finalize.handler", 120, tables_written=("runs",)),
+    # Not in a state machine: SQS-triggered, and the API behind API Gateway.
+    TaskSpec(
+        "EventProcessor",
+        "tasks.event_processor.handler",
+        60,
+        tables_read=("accounts", "policies"),
+        tables_written=("resources", "findings"),
+        assumes_customer_role=True,
+    ),
+    TaskSpec(
+        "Api",
+        "tasks.api.handler",
+        30,
+        tables_read=("accounts", "resources", "runs"),
+        tables_written=("policies", "findings"),
+        starts_executions=True,
+    ),
 )
 
 BY_FUNCTION_NAME = {t.function_name: t for t in TASKS}
