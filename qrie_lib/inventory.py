@@ -182,7 +182,7 @@ def sweep(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict
     stores.runs.add_counts(
         request.run_id,
         item.item_id,
-        {"swept": swept},
+        {"swept": swept, "findings_resolved": resolved},
         **({} if token else {"Status": RunStatus.SUCCEEDED.value}),
     )
     return {"cursor": token}
