@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from orchestration import executions
 from qrie_lib import lifecycle
+from orchestration.credentials import FAKE_CREDENTIALS
 from qrie_lib.aws import Aws
 from qrie_lib.errors import QrieError
 from qrie_lib.models import Account, AccountStatus
@@ -44,7 +46,12 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on s
 
 
 def target(endpoint: str | None) -> Aws:
-    return Aws(Settings(endpoint_url=endpoint) if endpoint else Settings())
+    """A local endpoint (any credentials do) or AWS with the caller's credentials."""
+    if endpoint:
+        for key, value in FAKE_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
+        return Aws(Settings(endpoint_url=endpoint))
+    return Aws(Settings())
 
 
 @contextmanager

@@ -49,11 +49,15 @@ class AccessDenied(STSClientError):
         super().__init__("AccessDenied", message)
 
 
-def guard_assume_role(role_name: str) -> None:
-    original = STSBackend.assume_role
-    if getattr(original, "qrie_guard", False):
-        return
+ORIGINAL_ASSUME_ROLE = STSBackend.assume_role
 
+
+def uninstall() -> None:
+    """Back to plain moto (tests that use moto directly share the process with the runtime's)."""
+    STSBackend.assume_role = ORIGINAL_ASSUME_ROLE  # type: ignore[method-assign]
+
+
+def guard_assume_role(role_name: str) -> None:
     def assume_role(
         self: STSBackend,
         region_name: str,
@@ -66,9 +70,8 @@ def guard_assume_role(role_name: str) -> None:
         account, _, name = role_arn.split(":", 4)[4].partition(":role/")
         if name.rsplit("/", 1)[-1] == role_name:
             check(account, name, role_arn, external_id)
-        return original(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+        return ORIGINAL_ASSUME_ROLE(self, region_name, role_session_name, role_arn, policy, duration, external_id)
 
-    assume_role.qrie_guard = True  # type: ignore[attr-defined]
     STSBackend.assume_role = assume_role  # type: ignore[method-assign]
 
 

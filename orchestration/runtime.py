@@ -15,6 +15,7 @@ from moto import mock_aws
 from moto.core.config import default_user_config
 
 from orchestration import emulation
+from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.dispatch import Dispatch
 from orchestration.provision import provision
 from qrie_lib.aws import Aws, reset_aws
@@ -24,11 +25,6 @@ MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
     "iam": {"load_aws_managed_policies": True},  # AdministratorAccess, AWSSupportAccess, ...
-}
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "qrie-local",
-    "AWS_SECRET_ACCESS_KEY": "qrie-local",
-    "AWS_SESSION_TOKEN": "qrie-local",
 }
 
 
@@ -65,6 +61,7 @@ class LocalRuntime:
 
     def stop(self) -> None:
         self.dispatch.uninstall()
+        emulation.uninstall()
         self._mock.stop()
         reset_aws(None)
         for key, value in self._env.items():
@@ -79,6 +76,10 @@ def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[ob
     Handlers run here and reach the endpoint through ``settings.endpoint_url``."""
     from moto.server import ThreadedMotoServer
 
+    url = f"http://127.0.0.1:{port}"
+    # Every client of this process (handlers, the simulated org's sessions) talks to the endpoint.
+    os.environ["AWS_ENDPOINT_URL"] = url
+    os.environ["MOTO_PORT"] = str(port)  # where moto's Step Functions engine sends its Lambda invokes
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     default_user_config.update(MOTO_CONFIG)  # type: ignore[arg-type]
@@ -86,6 +87,6 @@ def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[ob
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     Dispatch().install()
-    aws = Aws(settings.model_copy(update={"endpoint_url": f"http://127.0.0.1:{port}"}))
+    aws = Aws(settings.model_copy(update={"endpoint_url": url}))
     reset_aws(aws)
     return server, aws, provision(aws, fast_retries)

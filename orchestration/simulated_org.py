@@ -2,15 +2,19 @@
 (trusting the operator, requiring the ExternalId), realistic S3/EC2/IAM resources in two regions,
 some misconfigured, registered in the accounts table. Account ``n`` is ``2000000000nn``.
 
-The seed varies by account index so that every policy fails somewhere and passes somewhere."""
+The seed varies by account index (odd accounts are the careless ones) so that every policy fails
+somewhere and passes somewhere. What AWS's API cannot set — credential ages and use, the root
+user — is set in moto's backend (``simulate_*``), where moto stands in for AWS."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from qrie_lib.aws import Aws
 from qrie_lib.models import Account
@@ -18,30 +22,36 @@ from qrie_lib.stores.accounts import AccountsStore
 
 SEED_ROLE = "OrganizationAccountAccessRole"  # how an org admin reaches member accounts
 WORLD = "0.0.0.0/0"
+EVERYONE = 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'
+ALL_PAB = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 
 
 def account_id(n: int) -> str:
     return f"{200_000_000_000 + n:012d}"
 
 
+def document(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def trust(principal: dict[str, Any], **condition: Any) -> str:
+    statement = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+    return document(statement | ({"Condition": condition} if condition else {}))
+
+
 def trust_policy(operator_account: str, external_id: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{operator_account}:root"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
-                }
-            ],
-        }
+    return trust(
+        {"AWS": f"arn:aws:iam::{operator_account}:root"}, StringEquals={"sts:ExternalId": external_id}
     )
 
 
-def admin_document() -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+ADMIN = document({"Effect": "Allow", "Action": "*", "Resource": "*"})
+ALL_BUT_IAM = document({"Effect": "Allow", "NotAction": ["iam:*", "organizations:*"], "Resource": "*"})
 
 
 @dataclass
@@ -97,80 +107,69 @@ def seed_account(session: boto3.Session, acct: str, n: int, regions: tuple[str, 
     seed_iam(session.client("iam"), acct, n)
 
 
+# ---- S3 -------------------------------------------------------------------------------------
+
+
 def seed_s3(session: boto3.Session, acct: str, n: int, regions: tuple[str, ...]) -> None:
     s3 = session.client("s3")
-    logs, public, shared, secure = (f"sim{n:02d}-{name}" for name in ("logs", "public-assets", "shared", "secure"))
+    logs, public, shared, secure = (
+        f"sim{n:02d}-{name}" for name in ("logs", "public-assets", "shared", "secure")
+    )
     s3.create_bucket(Bucket=logs)
     s3.put_bucket_acl(Bucket=logs, ACL="log-delivery-write")
     s3.create_bucket(Bucket=public)
-    s3.put_bucket_acl(Bucket=public, ACL="public-read" if n % 2 else "public-read-write")
+    # Public read, and write in odd accounts; granted one by one: of a grant with several permissions
+    # (canned "public-read-write"), moto reports only the first.
+    owner = s3.get_bucket_acl(Bucket=public)["Owner"]["ID"]
+    write = {"GrantWrite": EVERYONE} if n % 2 else {}
+    s3.put_bucket_acl(Bucket=public, GrantFullControl=f'id="{owner}"', GrantRead=EVERYONE, **write)
+
     other = regions[-1]
     s3_other = session.client("s3", region_name=other)
     s3_other.create_bucket(Bucket=shared, CreateBucketConfiguration={"LocationConstraint": other})
-    s3_other.put_bucket_policy(
-        Bucket=shared,
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": "*",
-                        "Action": "s3:GetObject",
-                        "Resource": f"arn:aws:s3:::{shared}/*",
-                        # Even accounts restrict by org: not public.
-                        **({"Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-sim"}}} if n % 2 == 0 else {}),
-                    }
-                ],
-            }
-        ),
-    )
+    read = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{shared}/*",
+    }
+    if n % 2 == 0:  # restricted to the organisation: not public
+        read["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": "o-sim"}}
+    s3_other.put_bucket_policy(Bucket=shared, Policy=document(read))
+
+    # The model bucket. MFA Delete is left out: moto's S3 neither stores nor reports it.
     s3.create_bucket(Bucket=secure)
-    s3.put_public_access_block(
-        Bucket=secure,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
-        },
-    )
+    s3.put_public_access_block(Bucket=secure, PublicAccessBlockConfiguration=ALL_PAB)
     s3.put_bucket_encryption(
         Bucket=secure,
         ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
         },
     )
-    s3.put_bucket_versioning(Bucket=secure, VersioningConfiguration={"Status": "Enabled", "MFADelete": "Enabled"})
+    s3.put_bucket_versioning(Bucket=secure, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_logging(
-        Bucket=secure, BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": logs, "TargetPrefix": "secure/"}}
+        Bucket=secure,
+        BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": logs, "TargetPrefix": "secure/"}},
     )
     s3.put_bucket_ownership_controls(
         Bucket=secure, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
     )
-    s3.put_bucket_policy(
-        Bucket=secure,
-        Policy=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:*",
-                        "Resource": [f"arn:aws:s3:::{secure}", f"arn:aws:s3:::{secure}/*"],
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    }
-                ],
-            }
-        ),
-    )
+    deny_http = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{secure}", f"arn:aws:s3:::{secure}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    s3.put_bucket_policy(Bucket=secure, Policy=document(deny_http))
     s3.put_bucket_tagging(Bucket=secure, Tagging={"TagSet": [{"Key": "data-class", "Value": "restricted"}]})
     if n % 2 == 0:
         session.client("s3control").put_public_access_block(
-            AccountId=acct,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True,
-            },
+            AccountId=acct, PublicAccessBlockConfiguration=ALL_PAB
         )
+
+
+# ---- EC2 ------------------------------------------------------------------------------------
 
 
 def ingress(group_id: str, ec2: Any, protocol: str, from_port: int, to_port: int, cidr: str) -> None:
@@ -197,16 +196,28 @@ def seed_ec2(ec2: Any, n: int, home: bool) -> None:
         groups[name] = group_id
 
     ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    ec2.run_instances(
-        ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.micro", SecurityGroupIds=[groups["ssh-open"]],
-        MetadataOptions={"HttpTokens": "optional", "HttpEndpoint": "enabled"},
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "legacy-web"}]}],
-    )
-    ec2.run_instances(
-        ImageId=ami, MinCount=1, MaxCount=1, InstanceType="t3.micro", SecurityGroupIds=[groups["web"]],
-        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "app"}]}],
-    )
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"][0]["SubnetId"]
+    for name, tokens, public, group in (
+        ("legacy-web", "optional", True, "ssh-open"),
+        ("app", "required", False, "web"),
+    ):
+        ec2.run_instances(
+            ImageId=ami,
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            NetworkInterfaces=[
+                {
+                    "DeviceIndex": 0,
+                    "SubnetId": subnet,
+                    "AssociatePublicIpAddress": public,
+                    "Groups": [groups[group]],
+                }
+            ],
+            MetadataOptions={"HttpTokens": tokens, "HttpEndpoint": "enabled"},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}],
+        )
+
     zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
     plain = ec2.create_volume(AvailabilityZone=zone, Size=8, Encrypted=False)["VolumeId"]
     ec2.create_volume(AvailabilityZone=zone, Size=8, Encrypted=True)
@@ -214,77 +225,66 @@ def seed_ec2(ec2: Any, n: int, home: bool) -> None:
     ec2.create_snapshot(VolumeId=plain, Description="nightly backup")
     if home:
         ec2.modify_snapshot_attribute(
-            SnapshotId=public_snapshot, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+            SnapshotId=public_snapshot,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            GroupNames=["all"],
         )
     logged_vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
-    ec2.create_flow_logs(
-        ResourceIds=[logged_vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3",
-        LogDestination=f"arn:aws:s3:::sim{n:02d}-logs/flow/",
+    ec2.create_flow_logs(  # to the bucket itself: moto rejects a destination with a prefix
+        ResourceIds=[logged_vpc],
+        ResourceType="VPC",
+        TrafficType="ALL",
+        LogDestinationType="s3",
+        LogDestination=f"arn:aws:s3:::sim{n:02d}-logs",
     )
     if n % 2 == 0 or not home:
         ec2.enable_ebs_encryption_by_default()
 
 
+# ---- IAM ------------------------------------------------------------------------------------
+
+
 def seed_iam(iam: Any, acct: str, n: int) -> None:
-    iam.create_user(UserName="alice")  # console user, no MFA
+    iam.create_user(UserName="alice")  # console user, no MFA, a stale key never used
     iam.create_login_profile(UserName="alice", Password="Sim-Passw0rd!x")
     iam.create_access_key(UserName="alice")
 
-    iam.create_user(UserName="bob")  # console user with MFA
+    iam.create_user(UserName="bob")  # console user with MFA, permissions through a group
     iam.create_login_profile(UserName="bob", Password="Sim-Passw0rd!y")
     serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="bob")["VirtualMFADevice"]["SerialNumber"]
-    iam.enable_mfa_device(UserName="bob", SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321")
+    iam.enable_mfa_device(
+        UserName="bob", SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
 
     iam.create_user(UserName="ci-bot")  # machine user: two active keys, admin attached directly
     iam.create_access_key(UserName="ci-bot")
     iam.create_access_key(UserName="ci-bot")
     iam.attach_user_policy(UserName="ci-bot", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
-    iam.put_user_policy(UserName="ci-bot", PolicyName="everything", PolicyDocument=admin_document())
+    iam.put_user_policy(UserName="ci-bot", PolicyName="everything", PolicyDocument=ADMIN)
+    simulate_key_history(acct, "alice", rotated_days=120, used_days=None)
+    simulate_key_history(acct, "ci-bot", rotated_days=30, used_days=1)
 
+    logs = {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"arn:aws:s3:::sim{n:02d}-logs/*"}
     iam.create_group(GroupName="admins")
-    iam.put_group_policy(GroupName="admins", PolicyName="admin", PolicyDocument=admin_document())
+    iam.put_group_policy(GroupName="admins", PolicyName="admin", PolicyDocument=ADMIN)
     iam.add_user_to_group(GroupName="admins", UserName="bob")
+    iam.create_group(GroupName="auditors")
+    iam.put_group_policy(GroupName="auditors", PolicyName="read-logs", PolicyDocument=document(logs))
+    iam.create_policy(PolicyName="too-broad", PolicyDocument=ADMIN)
+    iam.create_policy(PolicyName="read-logs", PolicyDocument=document(logs))
 
-    iam.create_policy(PolicyName="too-broad", PolicyDocument=admin_document())
-    iam.create_policy(
-        PolicyName="read-logs",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"arn:aws:s3:::sim{n:02d}-logs/*"}
-                ],
-            }
-        ),
-    )
-
+    partner = {"AWS": "arn:aws:iam::999988887777:root"}
+    iam.create_role(RoleName="partner-audit", AssumeRolePolicyDocument=trust(partner))  # no ExternalId
     iam.create_role(
-        RoleName="partner-audit",  # cross-account trust, no ExternalId
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
-                     "Action": "sts:AssumeRole"}
-                ],
-            }
-        ),
+        RoleName="deployer", AssumeRolePolicyDocument=trust({"Service": "codebuild.amazonaws.com"})
     )
+    iam.put_role_policy(RoleName="deployer", PolicyName="all-but-iam", PolicyDocument=ALL_BUT_IAM)
     if n % 2:
-        iam.create_role(
-            RoleName="anyone",
-            AssumeRolePolicyDocument=json.dumps(
-                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
-                                                         "Action": "sts:AssumeRole"}]}
-            ),
-        )
+        iam.create_role(RoleName="anyone", AssumeRolePolicyDocument=trust({"AWS": "*"}))
     else:
         iam.create_role(
-            RoleName="support",
-            AssumeRolePolicyDocument=json.dumps(
-                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"},
-                                                         "Action": "sts:AssumeRole"}]}
-            ),
+            RoleName="support", AssumeRolePolicyDocument=trust({"AWS": f"arn:aws:iam::{acct}:root"})
         )
         iam.attach_role_policy(RoleName="support", PolicyArn="arn:aws:iam::aws:policy/AWSSupportAccess")
 
@@ -292,6 +292,47 @@ def seed_iam(iam: Any, acct: str, n: int) -> None:
         iam.update_account_password_policy(MinimumPasswordLength=8, RequireSymbols=False)
     else:
         iam.update_account_password_policy(
-            MinimumPasswordLength=14, RequireSymbols=True, RequireNumbers=True, RequireUppercaseCharacters=True,
-            RequireLowercaseCharacters=True, PasswordReusePrevention=24, MaxPasswordAge=90,
+            MinimumPasswordLength=14,
+            RequireSymbols=True,
+            RequireNumbers=True,
+            RequireUppercaseCharacters=True,
+            RequireLowercaseCharacters=True,
+            PasswordReusePrevention=24,
+            MaxPasswordAge=90,
         )
+    simulate_root(acct, careless=bool(n % 2))
+
+
+def days_ago(days: int) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+def simulate_key_history(acct: str, user: str, rotated_days: int, used_days: int | None) -> None:
+    """AWS's API cannot backdate a key or record its use: set the first key's history in moto."""
+    key = iam_backends[acct]["aws"].users[user].access_keys[0]
+    key.create_date = days_ago(rotated_days)
+    if used_days is not None:
+        key.last_used = AccessKeyLastUsed(days_ago(used_days), "s3", "us-east-1")
+
+
+def simulate_root(acct: str, careless: bool) -> None:
+    """moto has no root user: its account summary says no MFA and no root keys, and its credential
+    report has no <root_account> row. Stand in for AWS: a careless account's root has an access key
+    used yesterday and no MFA; the others' root has MFA and has not been used."""
+    backend = iam_backends[acct]["aws"]
+    if not careless:
+        backend.account_summary._account_mfa_enabled = 1
+        return
+    backend.account_summary._account_access_keys_present = 1
+    created, used = (days_ago(d).strftime("%Y-%m-%dT%H:%M:%S+00:00") for d in (700, 1))
+    row = (
+        f"<root_account>,arn:aws:iam::{acct}:root,{created},not_supported,{used},not_supported,not_supported,"
+        f"false,true,{created},{used},us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"
+    )
+    report = backend.get_credential_report
+
+    def with_root() -> str:
+        header, _, users = report().partition("\n")
+        return f"{header}\n{row}\n{users}"
+
+    backend.get_credential_report = with_root  # type: ignore[method-assign]

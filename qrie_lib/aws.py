@@ -57,6 +57,15 @@ def retry_throttling(attempts: int = 5):
     )
 
 
+def strip_account_host_prefix(request: Any, **_: Any) -> None:
+    """On a local endpoint, S3 Control's ``{account}.`` host prefix names no host: drop it."""
+    scheme, _, rest = request.url.partition("://")
+    host, slash, path = rest.partition("/")
+    account, dot, bare = host.partition(".")
+    if dot and account.isdigit() and len(account) == 12:
+        request.url = f"{scheme}://{bare}{slash}{path}"
+
+
 class Aws:
     """Client factory for the operator account and, through AssumeRole, customer accounts."""
 
@@ -98,6 +107,8 @@ class Aws:
                     service, region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config
                 )
                 client.meta.events.register("before-call", self._count)
+                if self.settings.endpoint_url and service == "s3control":
+                    client.meta.events.register("before-sign.s3-control", strip_account_host_prefix)
                 self._clients[key] = client
             return client
 

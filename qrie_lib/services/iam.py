@@ -45,6 +45,7 @@ ROOT_ACCOUNT = "AWS::IAM::RootAccount"
 REPORT_CACHE_KEY = "iam:credential-report"
 REPORT_POLL_DELAYS = (0.2, 1.0, 2.0, 4.0, 8.0)  # seconds between GenerateCredentialReport polls
 ROOT_ROW = "<root_account>"
+SUPPORT_POLICY = "arn:aws:iam::aws:policy/AWSSupportAccess"
 ACCESS_KEY_FIELDS = ("Slot", "Active", "LastRotated", "LastUsedDate", "LastUsedService")
 NO_VALUE = frozenset({"", "N/A", "no_information", "not_supported"})
 GAAD_MAX_ITEMS = 1000
@@ -353,8 +354,12 @@ def describe_password_policy(ctx: CollectContext, _: str = "") -> Resource:
 
 def describe_root(ctx: CollectContext, _: str = "") -> Resource:
     when = now_iso()
-    summary = require(ctx.client("iam").get_account_summary(), "SummaryMap", "GetAccountSummary")
+    iam = ctx.client("iam")
+    summary = require(iam.get_account_summary(), "SummaryMap", "GetAccountSummary")
     row = credential_report(ctx).get(ROOT_ROW, {})
+    support = paginate(  # CIS 1.17, an account-level fact: kept with the root account
+        iam, "list_entities_for_policy", "PolicyRoles", PolicyArn=SUPPORT_POLICY, EntityFilter="Role"
+    )
     return entity(
         ctx,
         ROOT_ACCOUNT,
@@ -365,6 +370,7 @@ def describe_root(ctx: CollectContext, _: str = "") -> Resource:
             "PasswordLastUsed": report_time(row.get("password_last_used")),
             "AccessKeys": report_access_keys(row),
             "SummaryMap": summary,
+            "SupportRoles": sorted(r["RoleName"] for r in support),
         },
         when,
     )

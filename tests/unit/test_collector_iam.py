@@ -1,8 +1,9 @@
 import json
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
-from moto.iam.models import IAMBackend
+from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
 
 from qrie_lib.services import iam
 from qrie_lib.services.base import Touch
@@ -258,6 +259,18 @@ def test_root_account_from_the_account_summary(aws, seeded):
     assert config["SummaryMap"]["Users"] == 2
     # moto's report has no <root_account> row
     assert (config["PasswordLastUsed"], config["AccessKeys"]) == (None, [])
+    assert config["SupportRoles"] == []
+
+
+def test_root_account_names_the_roles_with_aws_support_access(aws, seeded):
+    # Unit tests' moto loads no AWS managed policies: add the one this reads.
+    now = datetime.now(UTC).isoformat()
+    data = {"Path": "/", "DefaultVersionId": "v1", "Document": S3_ALL, "CreateDate": now, "UpdateDate": now}
+    policy = AWSManagedPolicy.from_data("AWSSupportAccess", CUSTOMER, "us-east-1", data)
+    iam_backends[CUSTOMER]["aws"].managed_policies[policy.arn] = policy
+    seeded.attach_role_policy(RoleName="app", PolicyArn=iam.SUPPORT_POLICY)
+    (root,) = listed(aws, iam.ROOT_ACCOUNT)
+    assert root.configuration["SupportRoles"] == ["app"]
 
 
 REPORT = """\

@@ -1,0 +1,1 @@
+"""The policy catalogue: one declaration per policy, pure evaluation; see ``registry.py``."""

@@ -1,0 +1,299 @@
+"""EC2 and VPC policies: security groups, instances, EBS volumes and snapshots, the region's EBS
+encryption default, and VPC flow logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from qrie_lib.models import Resource
+from qrie_lib.policies.base import COMPLIANT, Policy, Related, Verdict, violation
+from qrie_lib.services.ec2 import EBS_DEFAULT, INSTANCE, SECURITY_GROUP, SNAPSHOT, VOLUME, VPC
+
+WORLD = frozenset({"0.0.0.0/0", "::/0"})
+ALL_TRAFFIC = "-1"
+PORT_PROTOCOLS = frozenset({"tcp", "udp", "6", "17", ALL_TRAFFIC})  # protocols with ports
+ALL_PORTS = (0, 65535)
+SSH, RDP = 22, 3389
+HIGH_RISK_PORTS = {  # 22 and 3389 have policies of their own
+    20: "FTP data",
+    21: "FTP",
+    23: "Telnet",
+    25: "SMTP",
+    110: "POP3",
+    135: "MS RPC",
+    139: "NetBIOS",
+    445: "SMB",
+    1433: "SQL Server",
+    1434: "SQL Server browser",
+    2375: "Docker API",
+    2376: "Docker API (TLS)",
+    3306: "MySQL",
+    5432: "PostgreSQL",
+    5601: "Kibana",
+    5984: "CouchDB",
+    6379: "Redis",
+    7001: "WebLogic",
+    8020: "HDFS NameNode",
+    8888: "Jupyter",
+    9042: "Cassandra",
+    9200: "Elasticsearch",
+    9300: "Elasticsearch transport",
+    11211: "Memcached",
+    27017: "MongoDB",
+    27018: "MongoDB shard",
+}
+CIS_ADMIN_PORTS = ("CIS AWS Foundations v3.0 5.2", "CIS AWS Foundations v3.0 5.3")
+Rule = dict[str, Any]
+
+
+def world_rules(group: Resource) -> list[Rule]:
+    """The ingress rules open to 0.0.0.0/0 or ::/0, each with just its world-open sources."""
+    rules = []
+    for permission in group.configuration.get("IpPermissions") or ():
+        sources = [r.get("CidrIp") for r in permission.get("IpRanges") or ()]
+        sources += [r.get("CidrIpv6") for r in permission.get("Ipv6Ranges") or ()]
+        if world := [s for s in sources if s in WORLD]:
+            keys = ("IpProtocol", "FromPort", "ToPort")
+            rules.append({k: permission[k] for k in keys if k in permission} | {"Sources": world})
+    return rules
+
+
+def port_range(rule: Rule) -> tuple[int, int] | None:
+    """The ports a rule opens; None for protocols without ports (ICMP...)."""
+    protocol = str(rule.get("IpProtocol", "")).lower()
+    if protocol not in PORT_PROTOCOLS:
+        return None
+    if protocol == ALL_TRAFFIC or rule.get("FromPort") in (None, -1):
+        return ALL_PORTS
+    return int(rule["FromPort"]), int(rule.get("ToPort", rule["FromPort"]))
+
+
+def open_to_world(group: Resource, _: Related) -> Verdict:
+    rules = [r for r in world_rules(group) if str(r.get("IpProtocol")) == ALL_TRAFFIC]
+    return violation(Rules=rules) if rules else COMPLIANT
+
+
+def ports_open_to_world(ports: dict[int, str]) -> Callable[[Resource, Related], Verdict]:
+    """An evaluate flagging groups whose world-open rules reach any of ``ports`` (by number → name)."""
+
+    def evaluate(group: Resource, _: Related) -> Verdict:
+        exposed: dict[int, str] = {}
+        rules = []
+        for rule in world_rules(group):
+            span = port_range(rule)
+            hits = {p: name for p, name in ports.items() if span and span[0] <= p <= span[1]}
+            if hits:
+                exposed |= hits
+                rules.append(rule)
+        if not exposed:
+            return COMPLIANT
+        return violation(
+            ExposedPorts=[{"Port": p, "Service": exposed[p]} for p in sorted(exposed)], Rules=rules
+        )
+
+    return evaluate
+
+
+def default_group_not_restricted(group: Resource, _: Related) -> Verdict:
+    config = group.configuration
+    ingress, egress = config.get("IpPermissions") or [], config.get("IpPermissionsEgress") or []
+    if not config.get("IsDefault") or not (ingress or egress):
+        return COMPLIANT
+    return violation(IpPermissions=ingress, IpPermissionsEgress=egress)
+
+
+def imds_v1_enabled(instance: Resource, _: Related) -> Verdict:
+    config = instance.configuration
+    options = config.get("MetadataOptions") or {}
+    if config.get("State") not in ("running", "stopped") or options.get("HttpEndpoint") == "disabled":
+        return COMPLIANT
+    if options.get("HttpTokens") == "required":
+        return COMPLIANT
+    return violation(HttpTokens=options.get("HttpTokens"), HttpEndpoint=options.get("HttpEndpoint"))
+
+
+def public_ip(instance: Resource, _: Related) -> Verdict:
+    address = instance.configuration.get("PublicIpAddress")
+    return violation(PublicIpAddress=address) if address else COMPLIANT
+
+
+def volume_unencrypted(volume: Resource, _: Related) -> Verdict:
+    config = volume.configuration
+    if config.get("Encrypted"):
+        return COMPLIANT
+    return violation(Encrypted=False, AttachedInstanceIds=config.get("AttachedInstanceIds") or [])
+
+
+def ebs_default_disabled(setting: Resource, _: Related) -> Verdict:
+    enabled = setting.configuration.get("EbsEncryptionByDefault")
+    return COMPLIANT if enabled else violation(EbsEncryptionByDefault=enabled)
+
+
+def snapshot_public(snapshot: Resource, _: Related) -> Verdict:
+    permissions = snapshot.configuration.get("CreateVolumePermissions") or []
+    public = [p for p in permissions if p.get("Group") == "all"]
+    return violation(CreateVolumePermissions=public) if public else COMPLIANT
+
+
+def flow_logs_disabled(vpc: Resource, _: Related) -> Verdict:
+    logs = vpc.configuration.get("FlowLogs") or []
+    active = [log for log in logs if log.get("FlowLogStatus") == "ACTIVE"]
+    return COMPLIANT if active else violation(FlowLogs=logs)
+
+
+declare = partial(Policy, service="ec2")
+REVOKE = "aws ec2 revoke-security-group-ingress --group-id GROUP --ip-permissions ..."
+
+POLICIES: tuple[Policy, ...] = (
+    declare(
+        policy_id="EC2SecurityGroupOpenToWorld",
+        resource_type=SECURITY_GROUP,
+        title="Security group allows all traffic from the internet",
+        description="An ingress rule allows all protocols and ports (IpProtocol -1) from 0.0.0.0/0 or ::/0.",
+        severity=85,
+        remediation=(
+            f"Remove the rule ({REVOKE}) and allow only the ports the workload serves, from the sources "
+            "that need them."
+        ),
+        evaluate=open_to_world,
+        compliance=CIS_ADMIN_PORTS,
+    ),
+    declare(
+        policy_id="EC2SecurityGroupSshOpenToWorld",
+        resource_type=SECURITY_GROUP,
+        title="Security group allows SSH from the internet",
+        description="An ingress rule open to 0.0.0.0/0 or ::/0 covers TCP port 22 (SSH).",
+        severity=80,
+        remediation=(
+            f"Remove the world-open rule ({REVOKE}); reach instances through SSM Session Manager, or allow "
+            "22 only from a bastion or corporate CIDR."
+        ),
+        evaluate=ports_open_to_world({SSH: "SSH"}),
+        compliance=CIS_ADMIN_PORTS,
+    ),
+    declare(
+        policy_id="EC2SecurityGroupRdpOpenToWorld",
+        resource_type=SECURITY_GROUP,
+        title="Security group allows RDP from the internet",
+        description="An ingress rule open to 0.0.0.0/0 or ::/0 covers port 3389 (RDP).",
+        severity=80,
+        remediation=(
+            f"Remove the world-open rule ({REVOKE}); use SSM Session Manager / Fleet Manager, or allow 3389 "
+            "only from a bastion or corporate CIDR."
+        ),
+        evaluate=ports_open_to_world({RDP: "RDP"}),
+        compliance=CIS_ADMIN_PORTS,
+    ),
+    declare(
+        policy_id="EC2SecurityGroupHighRiskPortOpen",
+        resource_type=SECURITY_GROUP,
+        title="Security group exposes database, cache or legacy service ports to the internet",
+        description=(
+            "An ingress rule open to 0.0.0.0/0 or ::/0 covers a port of a database, cache, search, "
+            "file-sharing, mail or remote-administration service (e.g. 3306, 5432, 6379, 9200, 27017, 445)."
+        ),
+        severity=70,
+        remediation=(
+            f"Remove the world-open rule ({REVOKE}); keep such services in private subnets and allow them "
+            "only from the application's security group."
+        ),
+        evaluate=ports_open_to_world(HIGH_RISK_PORTS),
+    ),
+    declare(
+        policy_id="EC2DefaultSecurityGroupNotRestricted",
+        resource_type=SECURITY_GROUP,
+        title="Default security group does not restrict all traffic",
+        description=(
+            "The VPC's default security group has ingress or egress rules; resources launched without a "
+            "group get them."
+        ),
+        severity=55,
+        remediation=(
+            "Remove every inbound and outbound rule of the default group (VPC console → Security groups → "
+            "default → Edit rules), and give resources purpose-made groups."
+        ),
+        evaluate=default_group_not_restricted,
+        compliance=("CIS AWS Foundations v3.0 5.4",),
+    ),
+    declare(
+        policy_id="EC2InstanceImdsV1Enabled",
+        resource_type=INSTANCE,
+        title="EC2 instance allows IMDSv1",
+        description=(
+            "The instance metadata service is enabled without requiring session tokens (IMDSv2), which "
+            "exposes instance credentials to SSRF."
+        ),
+        severity=60,
+        remediation=(
+            "aws ec2 modify-instance-metadata-options --instance-id ID --http-tokens required "
+            "--http-endpoint enabled"
+        ),
+        evaluate=imds_v1_enabled,
+        compliance=("CIS AWS Foundations v3.0 5.6",),
+    ),
+    declare(
+        policy_id="EC2InstancePublicIp",
+        resource_type=INSTANCE,
+        title="EC2 instance has a public IP address",
+        description="The instance is directly addressable from the internet.",
+        severity=40,
+        remediation=(
+            "Launch into a private subnet behind a load balancer or NAT; disassociate Elastic IPs and turn "
+            "off auto-assign public IPv4 on the subnet (aws ec2 modify-subnet-attribute --subnet-id SUBNET "
+            "--no-map-public-ip-on-launch)."
+        ),
+        evaluate=public_ip,
+    ),
+    declare(
+        policy_id="EC2EbsVolumeUnencrypted",
+        resource_type=VOLUME,
+        title="EBS volume is not encrypted",
+        description="The volume's data at rest, its snapshots and volumes created from them are unencrypted.",
+        severity=50,
+        remediation=(
+            "Snapshot the volume, copy the snapshot with --encrypted (aws ec2 copy-snapshot ... --encrypted "
+            "--kms-key-id KEY), create a volume from it and swap it in; enable EBS encryption by default."
+        ),
+        evaluate=volume_unencrypted,
+    ),
+    declare(
+        policy_id="EC2EbsEncryptionByDefaultDisabled",
+        resource_type=EBS_DEFAULT,
+        title="EBS encryption by default is disabled in the region",
+        description="New EBS volumes and snapshot copies in this region are not encrypted unless asked.",
+        severity=50,
+        remediation=(
+            "aws ec2 enable-ebs-encryption-by-default --region REGION "
+            "(EC2 console → Settings → Data protection and security)."
+        ),
+        evaluate=ebs_default_disabled,
+        compliance=("CIS AWS Foundations v3.0 2.2.1",),
+    ),
+    declare(
+        policy_id="EC2EbsSnapshotPublic",
+        resource_type=SNAPSHOT,
+        title="EBS snapshot is public",
+        description="Any AWS account can create a volume from the snapshot and read its data.",
+        severity=90,
+        remediation=(
+            "aws ec2 modify-snapshot-attribute --snapshot-id SNAP --attribute createVolumePermission "
+            "--operation-type remove --group-names all; enable Block Public Access for snapshots."
+        ),
+        evaluate=snapshot_public,
+    ),
+    declare(
+        policy_id="VPCFlowLogsDisabled",
+        resource_type=VPC,
+        title="VPC flow logs are not enabled",
+        description="The VPC has no active flow log, so its network traffic cannot be investigated.",
+        severity=40,
+        remediation=(
+            "aws ec2 create-flow-logs --resource-type VPC --resource-ids VPC --traffic-type REJECT "
+            "(or ALL) --log-destination-type s3 --log-destination arn:aws:s3:::LOG-BUCKET"
+        ),
+        evaluate=flow_logs_disabled,
+        compliance=("CIS AWS Foundations v3.0 3.7",),
+    ),
+)

@@ -1,0 +1,52 @@
+"""The simulated organisation trips every policy at least once and passes it at least once, as
+collected by the real collectors from the emulated accounts."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from orchestration.runtime import LocalRuntime
+from orchestration.simulated_org import SimulatedOrg
+from qrie_lib.aws import Aws
+from qrie_lib.models import GLOBAL, Resource
+from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.services.base import CollectContext
+from qrie_lib.services.registry import SERVICES
+
+CANNOT_PASS = {"S3BucketMfaDeleteDisabled": "moto's S3 neither stores nor reports MFADelete"}
+
+
+def collect(aws: Aws, account_id: str) -> list[Resource]:
+    found: list[Resource] = []
+    for service in SERVICES.values():
+        for region in aws.settings.regions if service.regional else (GLOBAL,):
+            ctx = CollectContext(aws=aws, account_id=account_id, region=region, page_size=100)
+            for kind in service.kinds:
+                token = None
+                while True:
+                    page = kind.list_page(ctx, token)
+                    found += page.resources
+                    if (token := page.next_token) is None:
+                        break
+    return found
+
+
+def test_every_policy_fails_somewhere_and_passes_somewhere() -> None:
+    verdicts: Counter[tuple[str, bool]] = Counter()
+    with LocalRuntime() as rt:
+        assert rt.aws is not None
+        for account in SimulatedOrg(rt.aws, 2).create():
+            resources = collect(rt.aws, account.account_id)
+            singletons = {(r.resource_type, r.region): r for r in resources}
+            for policy in CATALOGUE.values():
+                for resource in (r for r in resources if r.resource_type == policy.resource_type):
+                    related = {
+                        t: singletons.get((t, resource.region)) or singletons.get((t, GLOBAL))
+                        for t in policy.related
+                    }
+                    verdicts[policy.policy_id, policy.evaluate(resource, related).compliant] += 1
+    never = {
+        outcome: sorted(pid for pid in CATALOGUE if not verdicts[pid, compliant])
+        for outcome, compliant in (("never fails", False), ("never passes", True))
+    }
+    assert never == {"never fails": [], "never passes": sorted(CANNOT_PASS)}
