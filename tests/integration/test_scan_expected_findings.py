@@ -1,0 +1,169 @@
+"""The scan state machine on the simulated organisation finds exactly what the seed planted.
+
+Expectations are written from ``orchestration/simulated_org.py``: odd accounts are the careless
+ones (public bucket with public write, public bucket policy, no account public access block,
+world-open security group, weak password policy, careless root, a role anyone can assume); even
+accounts keep the account public access block, restrict their bucket policy to the organisation,
+have a strong password policy, a support role and a cared-for root."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from orchestration.runtime import LocalRuntime
+from orchestration.simulated_org import SimulatedOrg, account_id
+from qrie_lib import lifecycle
+from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.stores import Stores
+from qrie_lib.stores.findings import FindingState
+from qrie_lib.views import findings_rows
+from tests.integration.conftest import SETTINGS, Harness
+from tests.integration.test_simulated_org_coverage import collect
+
+pytestmark = pytest.mark.slow
+
+# Every S3 bucket but the model one lacks all of these (MFA Delete: moto cannot record it).
+BUCKET_BASICS = {
+    "S3BucketPublicAccessBlockDisabled",
+    "S3BucketEncryptionDisabled",
+    "S3BucketVersioningDisabled",
+    "S3BucketMfaDeleteDisabled",
+    "S3BucketSecureTransportNotEnforced",
+    "S3BucketLoggingDisabled",
+    "S3BucketAclsEnabled",
+}
+ALWAYS_OPEN_GROUPS = {
+    "ssh-open": {"EC2SecurityGroupSshOpenToWorld"},
+    "rdp-open": {"EC2SecurityGroupRdpOpenToWorld"},
+    "db-range-open": {"EC2SecurityGroupHighRiskPortOpen", "EC2SecurityGroupRdpOpenToWorld"},  # 3000-3400
+    "web": set(),
+    "ssh-internal": set(),
+    "default": {"EC2DefaultSecurityGroupNotRestricted"},
+}
+
+# All traffic from anywhere exposes every port: each port policy trips too.
+WIDE_OPEN = {
+    "EC2SecurityGroupOpenToWorld",
+    "EC2SecurityGroupSshOpenToWorld",
+    "EC2SecurityGroupRdpOpenToWorld",
+    "EC2SecurityGroupHighRiskPortOpen",
+}
+
+
+def expected(n: int) -> dict[str, set[str]]:
+    """Policy ids expected ACTIVE per labelled resource of account n (see ``label``)."""
+    odd = n % 2 == 1
+    p = f"sim{n:02d}"
+    found: dict[str, set[str]] = {
+        f"bucket:{p}-logs": set(BUCKET_BASICS),
+        f"bucket:{p}-public-assets": BUCKET_BASICS
+        | ({"S3BucketPublic", "S3BucketPublicWriteAcl"} if odd else set()),
+        f"bucket:{p}-shared": BUCKET_BASICS | ({"S3BucketPublic"} if odd else set()),
+        f"bucket:{p}-secure": {"S3BucketMfaDeleteDisabled"},
+        "s3-account-pab": {"S3AccountPublicAccessBlockDisabled"} if odd else set(),
+        "user:alice": {
+            "IAMUserMfaDisabled",
+            "IAMAccessKeyNotRotated",
+            "IAMAccessKeyUnused",
+            "IAMUserCredentialsUnused",
+        },
+        "user:bob": set(),
+        "user:ci-bot": {
+            "IAMUserMultipleActiveAccessKeys",
+            "IAMUserDirectPolicyAttached",
+            "IAMUserInlinePolicyOverlyPermissive",
+            "IAMAccessKeyUnused",
+        },
+        "group:admins": {"IAMGroupInlinePolicyOverlyPermissive"},
+        "group:auditors": set(),
+        "policy:too-broad": {"IAMPolicyOverlyPermissive"},
+        "policy:read-logs": set(),
+        "role:QrieReadOnly": set(),
+        "role:partner-audit": {"IAMRoleCrossAccountTrustWithoutExternalId"},
+        "role:deployer": {"IAMInlinePolicyOverlyPermissive"},
+        "password-policy": {"IAMPasswordPolicyWeak"} if odd else set(),
+        "root": {
+            "IAMRootAccessKeysPresent",
+            "IAMRootMfaDisabled",
+            "IAMRootAccountActive",
+            "IAMSupportRoleMissing",
+        }
+        if odd
+        else set(),
+    }
+    found |= {"role:anyone": {"IAMRoleTrustAllowsAnyPrincipal"}} if odd else {"role:support": set()}
+    for region, home in (("us-east-1", True), ("eu-west-1", False)):
+        groups = ALWAYS_OPEN_GROUPS | ({"wide-open": WIDE_OPEN} if odd else {})
+        found |= {f"sg:{name}@{region}": policies for name, policies in groups.items()}
+        found[f"instance:legacy-web@{region}"] = {"EC2InstanceImdsV1Enabled", "EC2InstancePublicIp"}
+        found[f"instance:app@{region}"] = set()
+        found[f"ebs-default@{region}"] = {"EC2EbsEncryptionByDefaultDisabled"} if odd and home else set()
+    return found
+
+
+def label(resource) -> str | None:
+    """A stable name for the resources the seed names (ids of EC2 volumes etc. are random)."""
+    c, t = resource.configuration, resource.resource_type
+    return {
+        "AWS::S3::Bucket": lambda: f"bucket:{c['Name']}",
+        "AWS::S3::AccountPublicAccessBlock": lambda: "s3-account-pab",
+        "AWS::IAM::User": lambda: f"user:{c['UserName']}",
+        "AWS::IAM::Group": lambda: f"group:{c['GroupName']}",
+        "AWS::IAM::ManagedPolicy": lambda: f"policy:{c['PolicyName']}",
+        "AWS::IAM::Role": lambda: f"role:{c['RoleName']}",
+        "AWS::IAM::PasswordPolicy": lambda: "password-policy",
+        "AWS::IAM::RootAccount": lambda: "root",
+        "AWS::EC2::SecurityGroup": lambda: f"sg:{c['GroupName']}@{resource.region}",
+        "AWS::EC2::Instance": lambda: f"instance:{resource.tags.get('Name')}@{resource.region}",
+        "AWS::EC2::EbsEncryptionByDefault": lambda: f"ebs-default@{resource.region}",
+    }.get(t, lambda: None)()
+
+
+@pytest.fixture(scope="module")
+def org_scanned() -> Iterator[Harness]:
+    with LocalRuntime(SETTINGS.model_copy(update={"page_size": 20}), fast_retries=True) as runtime:
+        assert runtime.aws is not None
+        org = SimulatedOrg(runtime.aws, 2)
+        org.create()
+        harness = Harness(runtime, org)
+        assert harness.run("inventory", {"service": "all"})[0].status == "SUCCEEDED"
+        lifecycle.launch(Stores.of(runtime.aws), sorted(CATALOGUE))
+        outcome, _ = harness.run("scan", {})
+        assert outcome.status == "SUCCEEDED", outcome.cause
+        yield harness
+
+
+def active_pairs(h: Harness) -> set[tuple[str, str]]:
+    return {(r["arn"], r["policy_id"]) for r in findings_rows(Stores.of(h.aws), state=FindingState.ACTIVE)}
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_named_resources_have_exactly_the_planted_findings(org_scanned, n):
+    stored = []
+    for service in ("s3", "ec2", "iam"):
+        stored += Stores.of(org_scanned.aws).resources.page(account_id(n), service, None, 1000).resources
+    found: dict[str, set[str]] = {}
+    active = active_pairs(org_scanned)
+    for resource in stored:
+        name = label(resource)
+        if name is not None:
+            found[name] = {policy for arn, policy in active if arn == resource.arn}
+    assert found == expected(n)
+
+
+def test_scan_equals_a_direct_evaluation_of_the_same_accounts(org_scanned):
+    """Every ACTIVE finding, and only those, that evaluating the catalogue directly yields."""
+    direct = set()
+    for account in org_scanned.org.account_ids:
+        resources = collect(org_scanned.aws, account)
+        singletons = {(r.resource_type, r.region): r for r in resources}
+        for policy in CATALOGUE.values():
+            for r in (r for r in resources if r.resource_type == policy.resource_type):
+                related = {
+                    t: singletons.get((t, r.region)) or singletons.get((t, "global")) for t in policy.related
+                }
+                if not policy.evaluate(r, related).compliant:
+                    direct.add((r.arn, policy.policy_id))
+    assert active_pairs(org_scanned) == direct
