@@ -21,7 +21,6 @@ from qrie_lib.models import (
     Cursor,
     InventoryRequest,
     ItemTaskInput,
-    PlanInput,
     RunStatus,
     Strict,
     WorkItem,
@@ -54,29 +53,18 @@ class SweepInput(Strict):
 
 def plan(event: Any, aws: Aws | None = None) -> dict[str, Any]:
     """Validate the request, expand it to work items, store them for the Distributed Map."""
-    aws = aws or get_aws()
-    stores = Stores.of(aws)
-    envelope = parse_input(PlanInput, event)
-    request = parse_input(ValidInventoryRequest, envelope.input)
-    items = work_items(request, stores, aws.settings.regions)
-    return runs.start_run(aws, stores, "inventory", envelope.execution_id, envelope.input, items)
+    return runs.plan(event, "inventory", ValidInventoryRequest, work_items, aws)
 
 
-def work_items(request: InventoryRequest, stores: Stores, default_regions: tuple[str, ...]) -> list[WorkItem]:
+def work_items(request: InventoryRequest, stores: Stores, aws: Aws) -> list[WorkItem]:
     services = list(SERVICES.values()) if request.service == "all" else [get_service(request.service)]
     if request.region and request.service != "all" and not services[0].regional:
         raise InvalidInput(f"region: {request.service} is a global service; omit region")
-    if request.account_id:
-        account = stores.accounts.get(request.account_id)
-        if account is None or account.status != "ACTIVE":
-            raise InvalidInput(f"account_id: {request.account_id} is not an onboarded ACTIVE account")
-        accounts = [account]
-    else:
-        accounts = stores.accounts.active()
+    accounts = runs.target_accounts(stores, request.account_id)
 
     items = []
     for account in accounts:
-        regions = account.regions or list(default_regions)
+        regions = account.regions or list(aws.settings.regions)
         for service in services:
             if not service.regional:
                 if request.region is None:

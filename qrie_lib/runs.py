@@ -4,17 +4,27 @@ recording a failed item, and the outcome of a run from its item rows."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from qrie_lib.aws import Aws
+from qrie_lib.aws import Aws, get_aws
 from qrie_lib.errors import InvalidInput
-from qrie_lib.models import FinalizeInput, ItemFailureInput, RunStatus, parse_input
+from qrie_lib.models import (
+    Account,
+    AccountStatus,
+    FinalizeInput,
+    ItemFailureInput,
+    PlanInput,
+    RunStatus,
+    parse_input,
+)
 from qrie_lib.stores import Stores
 from qrie_lib.timeutil import now_iso
 
+M = TypeVar("M", bound=BaseModel)
 FAILED_ITEMS_SHOWN = 50  # the execution output stays far below the 256 KB state limit
 ITEM_KEYS = ("account_id", "service", "region")
 
@@ -25,6 +35,33 @@ def run_id_of(kind: str, execution_id: str) -> str:
 
 def item_id(item: dict[str, Any]) -> str:
     return "/".join(str(item[k]) for k in ITEM_KEYS if k in item)
+
+
+def plan(
+    event: Any,
+    kind: str,
+    request_model: type[M],
+    work_items: Callable[[M, Stores, Aws], list[BaseModel]],
+    aws: Aws | None = None,
+) -> dict[str, Any]:
+    """The Plan task of a run: validate the state machine input, expand it to work items (both
+    may raise InvalidInput, before anything is written), then write the item list where the
+    Distributed Map reads it and the run's header row."""
+    aws = aws or get_aws()
+    stores = Stores.of(aws)
+    envelope = parse_input(PlanInput, event)
+    items = work_items(parse_input(request_model, envelope.input), stores, aws)
+    return start_run(aws, stores, kind, envelope.execution_id, envelope.input, items)
+
+
+def target_accounts(stores: Stores, account_id: str | None) -> list[Account]:
+    """The one account asked for (it must be onboarded and ACTIVE), or every ACTIVE account."""
+    if account_id is None:
+        return stores.accounts.active()
+    account = stores.accounts.get(account_id)
+    if account is None or account.status is not AccountStatus.ACTIVE:
+        raise InvalidInput(f"account_id: {account_id} is not an onboarded ACTIVE account")
+    return [account]
 
 
 def start_run(

@@ -14,7 +14,7 @@ from qrie_lib.aws import Aws, get_aws
 from qrie_lib.errors import InvalidInput
 from qrie_lib.evaluation import EVALUATED, NEW, OUT_OF_SCOPE, REOPENED, RESOLVED, STILL_ACTIVE, Evaluator
 from qrie_lib.inventory import RemainingMs
-from qrie_lib.models import AccountId, PlanInput, Strict, parse_input
+from qrie_lib.models import AccountId, Strict, parse_input
 from qrie_lib.policies.registry import CATALOGUE, get_policy
 from qrie_lib.services.registry import SERVICES
 from qrie_lib.stores import Stores
@@ -64,28 +64,17 @@ class EvaluateInput(Strict):
 
 
 def plan(event: Any, aws: Aws | None = None) -> dict[str, Any]:
-    aws = aws or get_aws()
-    stores = Stores.of(aws)
-    envelope = parse_input(PlanInput, event)
-    request = parse_input(ScanRequest, envelope.input)
-    return runs.start_run(
-        aws, stores, "scan", envelope.execution_id, envelope.input, scan_items(request, stores)
-    )
+    """Validate the request, expand it to work items, store them for the Distributed Map."""
+    return runs.plan(event, "scan", ScanRequest, scan_items, aws)
 
 
-def scan_items(request: ScanRequest, stores: Stores) -> list[ScanItem]:
+def scan_items(request: ScanRequest, stores: Stores, _: Aws) -> list[ScanItem]:
     launched = [p for p in stores.policies.active() if request.policy_id in (None, p.policy_id)]
     if request.policy_id and not launched:
         raise InvalidInput(f"policy_id: {request.policy_id} is not launched (or is suspended)")
     if request.service:
         launched = [p for p in launched if get_policy(p.policy_id).service == request.service]
-    if request.account_id:
-        account = stores.accounts.get(request.account_id)
-        if account is None or account.status != "ACTIVE":
-            raise InvalidInput(f"account_id: {request.account_id} is not an onboarded ACTIVE account")
-        accounts = [account]
-    else:
-        accounts = stores.accounts.active()
+    accounts = runs.target_accounts(stores, request.account_id)
 
     items = []
     for account in accounts:
