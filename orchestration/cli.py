@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestration import executions
-from qrie_lib import lifecycle
+from orchestration import cli_onboarding, executions
 from orchestration.credentials import FAKE_CREDENTIALS
+from qrie_lib import lifecycle
 from qrie_lib.aws import Aws
 from qrie_lib.errors import QrieError
 from qrie_lib.models import Account, AccountStatus
@@ -36,6 +36,7 @@ policies_app = typer.Typer(help="The policy catalogue and launched policies.", n
 app.add_typer(local_app, name="local")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(policies_app, name="policies")
+app.add_typer(cli_onboarding.app, name="onboarding")
 console = Console(stderr=True)
 
 Endpoint = Annotated[

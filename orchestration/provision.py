@@ -10,6 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orchestration import asl
+from orchestration.schedules import SCHEDULES
 from qrie_lib.aws import Aws, error_code
 from qrie_lib.schema import TABLES
 from tasks.registry import TASKS
@@ -32,7 +33,26 @@ def provision(aws: Aws, fast_retries: bool = False) -> dict[str, str]:
     create_tables(aws)
     create_bucket(aws)
     create_queues(aws)
-    return create_state_machines(aws, fast_retries)
+    machines = create_state_machines(aws, fast_retries)
+    create_schedules(aws, machines)
+    return machines
+
+
+def create_schedules(aws: Aws, machines: dict[str, str]) -> None:
+    """The same schedules as the stack (EventBridge Scheduler; the emulation stores, not fires, them)."""
+    scheduler = aws.client("scheduler")
+    role = f"arn:aws:iam::{machines['inventory'].split(':')[4]}:role/qrie-scheduler"
+    for schedule in SCHEDULES:
+        _idempotent(
+            lambda s=schedule: scheduler.create_schedule(
+                Name=f"qrie-{s.name}",
+                ScheduleExpression=s.expression,
+                ScheduleExpressionTimezone=s.timezone,
+                FlexibleTimeWindow={"Mode": "OFF"},
+                Target={"Arn": machines[s.state_machine], "RoleArn": role, "Input": json.dumps(s.input)},
+            ),
+            "ConflictException",
+        )
 
 
 def create_tables(aws: Aws) -> None:

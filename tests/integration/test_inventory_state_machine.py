@@ -7,6 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from orchestration.schedules import SCHEDULES
 from orchestration.simulated_org import account_id
 from qrie_lib.services.registry import SERVICES
 
@@ -146,3 +147,18 @@ def test_throttled_api_is_retried_with_the_same_result(harness):
     assert throttled["left"] == 0
     assert summary["failed"] == 0
     assert harness.resource_arns(A1) == expected
+
+
+def test_local_runtime_carries_the_same_schedules_as_the_stack(harness):
+    scheduler = harness.aws.client("scheduler")
+    deployed = {}
+    for summary in scheduler.list_schedules()["Schedules"]:
+        schedule = scheduler.get_schedule(Name=summary["Name"])
+        deployed[schedule["Name"]] = (
+            schedule["ScheduleExpression"],
+            schedule["Target"]["Arn"].rsplit(":", 1)[-1],
+            json.loads(schedule["Target"]["Input"]),
+        )
+    assert deployed == {
+        f"qrie-{s.name}": (s.expression, f"qrie-{s.state_machine}", s.input) for s in SCHEDULES
+    }

@@ -1,0 +1,29 @@
+"""The schedules, declared once: the core stack deploys them as EventBridge Scheduler schedules and
+the local runtime reads the same expressions and inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    state_machine: str  # a name in orchestration.asl.STATE_MACHINES
+    expression: str  # EventBridge Scheduler syntax: cron(minutes hours day-of-month month day-of-week year)
+    timezone: str
+    input: dict[str, Any] = field(default_factory=dict)  # the execution input, as the console would take it
+
+
+SCHEDULES: tuple[Schedule, ...] = (
+    # Anti-entropy: the weekly full inventory catches whatever real-time events missed.
+    Schedule(
+        "weekly-inventory",
+        "inventory",
+        "cron(0 0 ? * SAT *)",
+        "UTC",
+        {"service": "all", "scan_type": "anti-entropy"},
+    ),
+    Schedule("daily-scan", "scan", "cron(0 4 * * ? *)", "UTC", {}),
+)
