@@ -18,9 +18,9 @@ from typing import Any
 
 import boto3
 
-from orchestration import executions
 from orchestration.runtime import LocalRuntime
 from orchestration.simulated_org import SimulatedOrg
+from qrie_lib import executions
 
 SERVICE_OF_CALL = {"s3": "s3", "s3control": "s3", "ec2": "ec2", "iam": "iam", "sts": "sts"}
 

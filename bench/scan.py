@@ -15,9 +15,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from orchestration import executions
 from orchestration.runtime import LocalRuntime
-from qrie_lib import lifecycle
+from qrie_lib import executions, lifecycle
 from qrie_lib.models import Account, Resource
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.stores import Stores

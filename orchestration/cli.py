@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from orchestration import cli_onboarding, executions
+from orchestration import cli_api, cli_events, cli_onboarding
 from orchestration.credentials import FAKE_CREDENTIALS
-from qrie_lib import lifecycle
+from qrie_lib import executions, lifecycle
 from qrie_lib.aws import Aws
 from qrie_lib.errors import QrieError
 from qrie_lib.models import Account, AccountStatus
@@ -37,6 +37,8 @@ app.add_typer(local_app, name="local")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(policies_app, name="policies")
 app.add_typer(cli_onboarding.app, name="onboarding")
+app.add_typer(cli_api.app, name="api")
+app.add_typer(cli_events.app, name="events")
 console = Console(stderr=True)
 
 Endpoint = Annotated[
@@ -152,6 +154,17 @@ def demo(
     for policy_id, n in scan["by_policy"].items():
         table.add_row(policy_id, str(n))
     console.print(table)
+    events = result["events"]
+    console.print(
+        f"events: {events['processed']} processed, {events['failed']} failed; findings opened "
+        f"{events['findings_opened']}, resolved {events['findings_resolved']}; p99 {events['p99_ms']} ms per event"
+    )
+    for change in events["changes"]:
+        console.print(f"  {change['change']} ({', '.join(change['events'])})")
+        for policy in change["opened"]:
+            console.print(f"    [red]opened[/]   {policy}")
+        for policy in change["resolved"]:
+            console.print(f"    [green]resolved[/] {policy}")
 
 
 @app.command()

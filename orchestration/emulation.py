@@ -70,7 +70,9 @@ def guard_assume_role(role_name: str) -> None:
         account, _, name = role_arn.split(":", 4)[4].partition(":role/")
         if name.rsplit("/", 1)[-1] == role_name:
             check(account, name, role_arn, external_id)
-        return ORIGINAL_ASSUME_ROLE(self, region_name, role_session_name, role_arn, policy, duration, external_id)
+        return ORIGINAL_ASSUME_ROLE(
+            self, region_name, role_session_name, role_arn, policy, duration, external_id
+        )
 
     STSBackend.assume_role = assume_role  # type: ignore[method-assign]
 

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from orchestration import asl
 from orchestration.schedules import SCHEDULES
 from qrie_lib.aws import Aws, error_code
+from qrie_lib.executions import state_machine_arn
 from qrie_lib.schema import TABLES
 from tasks.registry import TASKS
 
@@ -21,11 +22,6 @@ MAX_RECEIVE_COUNT = 3
 def function_arn(aws: Aws, function_name: str) -> str:
     account = aws.client("sts").get_caller_identity()["Account"]
     return f"arn:aws:lambda:{aws.settings.region}:{account}:function:{function_name}"
-
-
-def state_machine_arn(aws: Aws, name: str) -> str:
-    account = aws.client("sts").get_caller_identity()["Account"]
-    return f"arn:aws:states:{aws.settings.region}:{account}:stateMachine:qrie-{name}"
 
 
 def provision(aws: Aws, fast_retries: bool = False) -> dict[str, str]:

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     runs_table: str = "qrie_runs"
     items_bucket: str = "qrie-run-items"  # work-item lists read by the Distributed Map
     events_queue: str = "qrie_events"
+    inventory_state_machine_arn: str | None = None  # set on the API Lambda by the stack; None: local name
+    scan_state_machine_arn: str | None = None
 
     # Cross-account access.
     role_name: str = "QrieReadOnly"

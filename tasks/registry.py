@@ -89,7 +89,7 @@ TASKS: tuple[TaskSpec, ...] = (
         "Api",
         "tasks.api.handler",
         30,
-        tables_read=("accounts", "resources", "runs"),
+        tables_read=("accounts", "resources"),
         tables_written=("policies", "findings"),
         starts_executions=True,
     ),

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from orchestration import executions
 from orchestration.runtime import LocalRuntime
 from orchestration.simulated_org import SimulatedOrg
+from qrie_lib import executions
 from qrie_lib.settings import Settings
 
 # Small pages and one page per task call: every item loops through its cursor several times.

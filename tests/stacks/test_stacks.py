@@ -322,12 +322,6 @@ def modules_of_runtime_dependencies() -> set[str]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks/api.py imports orchestration.executions, which the Lambda asset does not contain "
-    "(qrie_lib/ and tasks/ only): move what the API needs into qrie_lib, or add orchestration to "
-    "stacks.lambda_code.PACKAGES; then remove this marker.",
-)
 def test_asset_contains_everything_the_handlers_import() -> None:
     available = set(sys.stdlib_module_names) | set(PACKAGES) | modules_of_runtime_dependencies()
     missing = {}

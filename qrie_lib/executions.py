@@ -11,11 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestration.provision import state_machine_arn
 from qrie_lib.aws import Aws
 from qrie_lib.stores.runs import RunsStore
 
 Progress = Callable[[int, int], None]  # (items done, items total)
+
+
+def state_machine_arn(aws: Aws, name: str) -> str:
+    """The ARN of a state machine by its fixed name ``qrie-<name>`` (local runtime and stack)."""
+    account = aws.client("sts").get_caller_identity()["Account"]
+    return f"arn:aws:states:{aws.settings.region}:{account}:stateMachine:qrie-{name}"
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,8 @@ class Outcome:
 
 
 def resolve_state_machine(aws: Aws, kind: str, stack_name: str | None = None) -> str:
-    """The ARN of the ``kind`` state machine: from the stack's outputs, or the local name."""
+    """The ARN of the ``kind`` state machine: from the stack's outputs, from settings (the API
+    Lambda gets both ARNs in its environment), or the local name."""
     if stack_name:
         outputs = (
             aws.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0].get("Outputs", [])
@@ -51,7 +57,11 @@ def resolve_state_machine(aws: Aws, kind: str, stack_name: str | None = None) ->
             if output["OutputKey"] == key:
                 return output["OutputValue"]
         raise LookupError(f"stack {stack_name} has no output {key}")
-    return state_machine_arn(aws, kind)
+    configured = {
+        "inventory": aws.settings.inventory_state_machine_arn,
+        "scan": aws.settings.scan_state_machine_arn,
+    }.get(kind)
+    return configured or state_machine_arn(aws, kind)
 
 
 def start(aws: Aws, kind: str, request: dict[str, Any], stack_name: str | None = None) -> str:

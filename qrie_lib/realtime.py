@@ -1,0 +1,287 @@
+"""Real-time refresh: for a batch of queued CloudTrail events, describe each resource they touched
+(now, in the customer account), store it unless a fresher describe is stored, or delete it and
+resolve its findings if it is gone; then re-evaluate the launched policies in scope for it.
+
+Two phases, so that a burst of events on one resource costs one describe: read every record, then
+refresh each distinct (account, region, type, id) once and attribute a failure to every record that
+touched it. Nothing is written for a record that is malformed or unknown, comes from an account that
+is not onboarded, or from a region the inventory does not cover."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from qrie_lib.aws import Aws, get_aws
+from qrie_lib.errors import MalformedEvent
+from qrie_lib.evaluation import NEW, OUT_OF_SCOPE, REOPENED, RESOLVED, Evaluator, resolve_deleted
+from qrie_lib.events import CloudTrailEvent, Target, parse, rule_for, touched
+from qrie_lib.inventory import named_aws_errors
+from qrie_lib.models import GLOBAL, Account, AccountStatus, Resource, WorkItem
+from qrie_lib.policies.registry import CATALOGUE, get_policy
+from qrie_lib.services.base import CollectContext
+from qrie_lib.services.registry import service_of_type
+from qrie_lib.stores import Stores
+from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
+from qrie_lib.timeutil import now_iso
+
+
+class Status(StrEnum):
+    PROCESSED = "processed"
+    IGNORED = "ignored"  # no service declares the event, the call failed, or it touched nothing we keep
+    NOT_ONBOARDED = "not_onboarded"
+    FAILED = "failed"
+
+
+@dataclass
+class RecordOutcome:
+    message_id: str
+    status: Status
+    event: CloudTrailEvent | None = None  # None when the body is malformed
+    targets: list[Target] = field(default_factory=list)
+    reason: str = ""
+    error: Exception | None = None
+
+    @property
+    def event_id(self) -> str:
+        return self.event.event_id if self.event else ""
+
+    def settle(self, status: Status, reason: str) -> None:
+        self.status, self.reason, self.targets = status, reason, []
+
+    def fail(self, error: Exception) -> None:
+        self.status, self.reason, self.error = Status.FAILED, f"{type(error).__name__}: {error}", error
+
+    def log_fields(self) -> dict[str, Any]:
+        detail = self.event.detail if self.event else None
+        return {
+            "message_id": self.message_id,
+            "status": self.status.value,
+            "event_id": detail.eventID if detail else None,
+            "event_name": detail.eventName if detail else None,
+            "event_source": detail.eventSource if detail else None,
+            "account_id": detail.recipientAccountId if detail else None,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class TargetResult:
+    """One distinct resource's refresh, shared by every record that touched it."""
+
+    target: Target
+    account: Account
+    arn: str = ""
+    event_ids: list[str] = field(default_factory=list)
+    gone: bool = False
+    opened: int = 0
+    resolved: int = 0
+    describe_ms: float | None = None
+    error: Exception | None = None
+
+    def add(self, counts: Counter[tuple[str, str]]) -> None:
+        """Findings moved by evaluations, counted from an ``Evaluator``'s (policy, outcome) counts."""
+        self.opened += sum(n for (_, kind), n in counts.items() if kind in (NEW, REOPENED))
+        self.resolved += sum(n for (_, kind), n in counts.items() if kind in (RESOLVED, OUT_OF_SCOPE))
+
+    def log_fields(self) -> dict[str, Any]:
+        return {
+            "arn": self.arn,
+            "event_ids": self.event_ids,
+            "account_id": self.target.account_id,
+            "region": self.target.region,
+            "gone": self.gone,
+            "findings_opened": self.opened,
+            "findings_resolved": self.resolved,
+            "describe_ms": self.describe_ms,
+        }
+
+
+@dataclass
+class BatchResult:
+    records: list[RecordOutcome]
+    targets: list[TargetResult]
+
+    def count(self, *statuses: Status) -> int:
+        return sum(r.status in statuses for r in self.records)
+
+    @property
+    def opened(self) -> int:
+        return sum(t.opened for t in self.targets)
+
+    @property
+    def resolved(self) -> int:
+        return sum(t.resolved for t in self.targets)
+
+    def outcome_of(self, message_id: str) -> str:
+        """For the batch utility: a failed record raises its error, so it alone is retried."""
+        outcome = next(r for r in self.records if r.message_id == message_id)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.status.value
+
+
+def read(message_id: str, body: str) -> RecordOutcome:
+    """Phase one, pure: parse the body and find the resources it touched."""
+    try:
+        event = parse(body)
+        targets = touched(event)
+    except MalformedEvent as exc:
+        outcome = RecordOutcome(message_id, Status.FAILED)
+        outcome.fail(exc)
+        return outcome
+    if rule_for(event) is None:
+        return RecordOutcome(message_id, Status.IGNORED, event, reason="no service declares this event")
+    if event.detail.errorCode:
+        reason = f"the call failed ({event.detail.errorCode}): nothing changed"
+        return RecordOutcome(message_id, Status.IGNORED, event, reason=reason)
+    if not targets:
+        return RecordOutcome(message_id, Status.IGNORED, event, reason="touches no resource we keep")
+    return RecordOutcome(message_id, Status.PROCESSED, event, targets)
+
+
+def process_batch(messages: Sequence[tuple[str, str]], aws: Aws | None = None) -> BatchResult:
+    """(message id, body) pairs → what became of each record and of each resource refreshed."""
+    return Refresher(aws or get_aws()).process(messages)
+
+
+class Refresher:
+    """One batch's refresh; reads each account and the launched policies once per batch."""
+
+    def __init__(self, aws: Aws) -> None:
+        self.aws = aws
+        self.stores = Stores.of(aws)
+        self._accounts: dict[str, Account | None] = {}
+        self._launched: list[LaunchedPolicy] | None = None
+        self._resource_types: set[str] = set()
+
+    def process(self, messages: Sequence[tuple[str, str]]) -> BatchResult:
+        records = [read(message_id, body) for message_id, body in messages]
+        results: dict[Target, TargetResult] = {}
+        for record in records:
+            if record.status is Status.PROCESSED and (account := self.admit(record)):
+                for target in record.targets:
+                    result = results.setdefault(target, TargetResult(target, account))
+                    result.event_ids.append(record.event_id)
+        self._resource_types = {t.touch.resource_type for t in results}
+        for result in results.values():
+            self.refresh(result)
+        for record in records:
+            if error := next((e for t in record.targets if (e := results[t].error)), None):
+                record.fail(error)
+        return BatchResult(records, list(results.values()))
+
+    def admit(self, record: RecordOutcome) -> Account | None:
+        """The record's account if onboarded, with the record's targets narrowed to the regions its
+        inventory covers; None (and the record settled) otherwise."""
+        try:
+            account = self.account(record.targets[0].account_id)
+        except Exception as exc:  # the accounts table failed us: retry the record, not the batch
+            record.fail(exc)
+            return None
+        if account is None:
+            record.settle(Status.NOT_ONBOARDED, "the account is not an onboarded ACTIVE account")
+            return None
+        regions = {GLOBAL, *(account.regions or self.aws.settings.regions)}
+        record.targets = [t for t in record.targets if t.region in regions]
+        if not record.targets:
+            record.settle(Status.IGNORED, "the region is not inventoried for this account")
+            return None
+        return account
+
+    def account(self, account_id: str) -> Account | None:
+        if account_id not in self._accounts:
+            account = self.stores.accounts.get(account_id)
+            active = account is not None and account.status is AccountStatus.ACTIVE
+            self._accounts[account_id] = account if active else None
+        return self._accounts[account_id]
+
+    def launched(self, account: Account) -> list[LaunchedPolicy]:
+        """The ACTIVE launched policies in the account's scope that evaluate the batch's resource
+        types or read them as account-level settings."""
+        if self._launched is None:
+            types = self._resource_types
+            ids = [pid for pid, p in CATALOGUE.items() if p.resource_type in types or types & set(p.related)]
+            self._launched = [
+                p for p in self.stores.policies.get_many(ids) if p.status is PolicyStatus.ACTIVE
+            ]
+        return [p for p in self._launched if p.scope.covers_account(account)]
+
+    # ---- phase two: one resource -------------------------------------------------------------
+
+    def refresh(self, result: TargetResult) -> None:
+        try:
+            self._refresh(result)
+        except Exception as exc:  # one resource's failure fails its records, never the batch
+            result.error = exc
+
+    def _refresh(self, result: TargetResult) -> None:
+        target, account = result.target, result.account
+        service = service_of_type(target.touch.resource_type)
+        kind = service.kind(target.touch.resource_type)
+        ctx = CollectContext(
+            aws=self.aws,
+            account_id=account.account_id,
+            region=target.region,
+            page_size=self.aws.settings.page_size,
+            external_id=account.external_id,
+        )
+        result.arn = kind.arn(ctx, target.touch.resource_id)
+        checked_at = now_iso()  # taken before the describe: a describe that starts later wins
+        started = time.perf_counter()
+        with named_aws_errors(
+            WorkItem(account_id=account.account_id, service=service.name, region=target.region)
+        ):
+            resource = kind.describe(ctx, target.touch.resource_id)
+        result.describe_ms = (time.perf_counter() - started) * 1000
+
+        counts: Counter[tuple[str, str]] = Counter()
+        if resource is None:
+            result.gone = True
+            result.resolved += self.forget(account.account_id, service.name, result.arn, checked_at)
+        elif current := self.store(resource, f"event:{result.event_ids[-1]}"):
+            counts += self.evaluate(account, current)
+        counts += self.dependents(account, target)
+        result.add(counts)
+
+    def store(self, resource: Resource, run_id: str) -> Resource | None:
+        """The freshest description: this one if stored, else the fresher one already stored."""
+        if self.stores.resources.upsert([resource], run_id)[0]:
+            return resource
+        return self.stores.resources.get(resource.account_id, resource.service, resource.arn)
+
+    def forget(self, account_id: str, service: str, arn: str, gone_at: str) -> int:
+        """Delete a resource found gone; resolve its ACTIVE findings (RESOURCE_DELETED)."""
+        deleted = self.stores.resources.delete(account_id, service, arn, gone_at)
+        if not deleted and self.stores.resources.get(account_id, service, arn) is not None:
+            return 0  # described since it was found gone (re-created): that describe stands
+        return resolve_deleted(self.stores.findings, [arn])
+
+    def evaluate(self, account: Account, resource: Resource) -> Counter[tuple[str, str]]:
+        evaluator = Evaluator(self.stores.findings, self.stores.resources, self.launched(account))
+        return evaluator.evaluate([resource])
+
+    def dependents(self, account: Account, target: Target) -> Counter[tuple[str, str]]:
+        """Re-evaluate, from the inventory, the resources whose policies read the refreshed one as an
+        account-level setting (every bucket, when the account's public access block changed)."""
+        resource_type = target.touch.resource_type
+        policies = [p for p in self.launched(account) if resource_type in get_policy(p.policy_id).related]
+        if not policies:
+            return Counter()
+        evaluator = Evaluator(self.stores.findings, self.stores.resources, policies)
+        region = target.region if target.region != GLOBAL else None
+        for service in sorted({get_policy(p.policy_id).service for p in policies}):
+            token: str | None = None
+            while True:
+                page = self.stores.resources.page(
+                    account.account_id, service, token, self.aws.settings.scan_page_size, region
+                )
+                evaluator.evaluate(page.resources)
+                token = page.next_token
+                if token is None:
+                    break
+        return evaluator.counts

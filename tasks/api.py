@@ -1,0 +1,251 @@
+"""The HTTP API, behind API Gateway (REST, IAM auth): the policy lifecycle, findings, resources and
+a summary, and on-demand inventory and scan executions.
+
+Every route validates its whole request before it writes or starts anything, then calls qrie_lib.
+Errors leave through one mapping: named input errors are 400, unknown policies 404, anything
+else 500 without internals, as ``{"error": <name>, "message": <what is wrong>}``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.logging import correlation_paths
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from qrie_lib import executions, inventory, lifecycle, scan
+from qrie_lib.api_models import (
+    FindingsQuery,
+    LaunchRequest,
+    PoliciesQuery,
+    ResourcesQuery,
+    UpdateRequest,
+    resources_page,
+    summary,
+)
+from qrie_lib.aws import error_code, get_aws
+from qrie_lib.errors import InvalidInput, PolicyNotLaunched, Throttled, UnknownPolicy
+from qrie_lib.models import parse_input
+from qrie_lib.policies.registry import get_policy
+from qrie_lib.stores import Stores
+from qrie_lib.stores.policies import PolicyStatus
+from qrie_lib.views import findings_page
+from tasks.common import logger
+
+M = TypeVar("M", bound=BaseModel)
+Rows = tuple[list[dict[str, Any]], str | None]
+
+# No enable_validation: requests go through parse_input like every task input (the messages read
+# like the state machines'), bodies are JSON whatever the Content-Type (``curl -d`` sends form
+# encoding), and every error leaves through the one mapping at the end of this module.
+app = APIGatewayRestResolver()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)
+
+
+# ---- policies -----------------------------------------------------------------------------
+
+
+@app.get("/policies")
+def list_policies() -> dict[str, Any]:
+    status = query(PoliciesQuery).status
+    rows = lifecycle.catalogue_view(stores())
+    return {"policies": [r for r in rows if status in (None, r["status"])]}
+
+
+@app.get("/policies/<policy_id>")
+def show_policy(policy_id: str) -> dict[str, Any]:
+    return {"policy": policy_rows(stores(), [policy_id])[0]}
+
+
+@app.post("/policies/launch")
+def launch_policies() -> Response:
+    request, s = body(LaunchRequest), stores()
+    launched = lifecycle.launch(s, request.ids, request.scope, request.severity)
+    arn = start("scan", request.scan_request)
+    audit("policies launched", policy_ids=request.ids, execution_arn=arn)
+    return respond(
+        HTTPStatus.CREATED,
+        {"policies": policy_rows(s, [p.policy_id for p in launched]), "execution_arn": arn},
+    )
+
+
+@app.put("/policies/<policy_id>")
+def update_policy(policy_id: str) -> dict[str, Any]:
+    request, s = body(UpdateRequest), stores()
+    policy = lifecycle.update(s, policy_id, request.scope, request.severity, request.clear_severity)
+    # A suspended policy keeps its new settings for when it is launched again; a scan of it
+    # now would fail at the plan ("not launched or suspended").
+    arn = start("scan", {"policy_id": policy_id}) if policy.status is PolicyStatus.ACTIVE else None
+    audit("policy updated", policy_id=policy_id, execution_arn=arn)
+    return {"policy": policy_rows(s, [policy_id])[0], "execution_arn": arn}
+
+
+@app.delete("/policies/<policy_id>")
+def suspend_policy(policy_id: str) -> dict[str, Any]:
+    s = stores()
+    _, resolved = lifecycle.suspend(s, policy_id)
+    audit("policy suspended", policy_id=policy_id, resolved=resolved)
+    return {"policy": policy_rows(s, [policy_id])[0], "resolved": resolved}
+
+
+# ---- reads --------------------------------------------------------------------------------
+
+
+@app.get("/findings")
+def list_findings() -> dict[str, Any]:
+    q = query(FindingsQuery)
+    if q.policy is not None:
+        get_policy(q.policy)  # an unknown policy is a 404, not an empty page
+    return paged(
+        "findings",
+        q.next_token,
+        lambda: findings_page(
+            stores(),
+            state=q.finding_state,
+            band_name=q.severity,
+            account_id=q.account,
+            policy_id=q.policy,
+            token=q.next_token,
+            limit=q.limit,
+        ),
+    )
+
+
+@app.get("/resources")
+def list_resources() -> dict[str, Any]:
+    q = query(ResourcesQuery)
+    return paged(
+        "resources",
+        q.next_token,
+        lambda: resources_page(
+            stores(),
+            account_id=q.account,
+            service=q.service,
+            resource_type=q.resource_type,
+            region=q.region,
+            token=q.next_token,
+            limit=q.limit,
+        ),
+    )
+
+
+@app.get("/summary")
+def findings_summary() -> dict[str, Any]:
+    return summary(stores())
+
+
+# ---- executions ---------------------------------------------------------------------------
+
+
+@app.post("/inventory")
+def start_inventory() -> Response:
+    request, aws = body(inventory.ValidInventoryRequest), get_aws()
+    # The plan's own checks (account onboarded, region of a global service) before starting:
+    # a request the execution would reject is a 400 now, not a failed execution later.
+    inventory.work_items(request, Stores.of(aws), aws)
+    return started("inventory", request)
+
+
+@app.post("/scans")
+def start_scan() -> Response:
+    request = body(scan.ScanRequest)
+    scan.scan_items(request, stores(), get_aws())  # the plan's checks: policy launched, account onboarded
+    return started("scan", request)
+
+
+def started(kind: str, request: BaseModel) -> Response:
+    """Start the execution with exactly what the caller asked (the state machine fills defaults)."""
+    execution_input = request.model_dump(mode="json", exclude_unset=True)
+    arn = start(kind, execution_input)
+    audit(f"{kind} started", input=execution_input, execution_arn=arn)
+    return respond(HTTPStatus.ACCEPTED, {"execution_arn": arn, "input": execution_input})
+
+
+# ---- request and response plumbing --------------------------------------------------------
+
+
+def stores() -> Stores:
+    return Stores.of(get_aws())
+
+
+def start(kind: str, request: dict[str, Any]) -> str:
+    return executions.start(get_aws(), kind, request)
+
+
+def body(model: type[M]) -> M:
+    """The JSON body, validated. Parsed as JSON whatever the Content-Type (``curl -d`` sends
+    form encoding by default); an empty body is ``{}``."""
+    text = app.current_event.decoded_body
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise InvalidInput(f"body: not JSON ({exc})") from None
+    return parse_input(model, data)
+
+
+def query(model: type[M]) -> M:
+    """The query string, validated; an unknown parameter is an error, not silently ignored."""
+    return parse_input(model, dict(app.current_event.query_string_parameters))
+
+
+def paged(name: str, token: str | None, fetch: Callable[[], Rows]) -> dict[str, Any]:
+    """One page as ``{name: rows, "next_token": ...}``. A token is opaque to callers, so whatever
+    a tampered one breaks downstream is their error (400); without one, the same errors are ours."""
+    try:
+        rows, next_token = fetch()
+    except (ValueError, TypeError, AttributeError, ClientError) as exc:
+        if token is None or (isinstance(exc, ClientError) and error_code(exc) != "ValidationException"):
+            raise
+        raise InvalidInput("next_token: not a token this API issued") from None
+    return {name: rows, "next_token": next_token}
+
+
+def policy_rows(s: Stores, policy_ids: list[str]) -> list[dict[str, Any]]:
+    """Catalogue rows (declaration and launch state) of the given policies, in that order."""
+    for policy_id in policy_ids:
+        get_policy(policy_id)
+    rows = {r["policy_id"]: r for r in lifecycle.catalogue_view(s)}
+    return [rows[p] for p in policy_ids]
+
+
+def audit(action: str, **details: Any) -> None:
+    """Who changed what: API Gateway's IAM auth puts the caller's ARN in the request context."""
+    identity = app.current_event.request_context.identity
+    logger.info(action, extra={"caller": identity.user_arn or identity.caller, **details})
+
+
+def respond(status: HTTPStatus, data: dict[str, Any]) -> Response:
+    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=data)
+
+
+ERROR_STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
+    (UnknownPolicy, HTTPStatus.NOT_FOUND),
+    (PolicyNotLaunched, HTTPStatus.NOT_FOUND),
+    (InvalidInput, HTTPStatus.BAD_REQUEST),
+    (Throttled, HTTPStatus.SERVICE_UNAVAILABLE),
+)
+
+
+@app.exception_handler(Exception)
+def error_response(exc: Exception) -> Response:
+    """The one mapping from an exception to a response (powertools' unknown-route 404 included)."""
+    if isinstance(exc, ServiceError):
+        event = app.current_event
+        message = f"no route {event.http_method} {event.path}" if exc.status_code == 404 else exc.msg
+        status, name = HTTPStatus(exc.status_code), HTTPStatus(exc.status_code).phrase.replace(" ", "")
+        return respond(status, {"error": name, "message": message})
+    status = next((s for cls, s in ERROR_STATUS if isinstance(exc, cls)), HTTPStatus.INTERNAL_SERVER_ERROR)
+    if status is HTTPStatus.INTERNAL_SERVER_ERROR:
+        logger.exception("request failed")
+        request_id = app.current_event.request_context.request_id
+        return respond(status, {"error": "InternalError", "message": f"see the logs of request {request_id}"})
+    return respond(status, {"error": type(exc).__name__, "message": str(exc)})

@@ -1,0 +1,53 @@
+"""Real-time events (SQS-triggered): refresh and re-evaluate the resources a batch of CloudTrail
+events touched. Partial batch response: only the records that failed are retried (the queue's
+redrive moves a record to the DLQ after three receives); unknown events are acknowledged."""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from qrie_lib import realtime
+from qrie_lib.errors import MalformedEvent
+from qrie_lib.realtime import BatchResult, Status
+from tasks.common import logger, metrics
+
+# A batch in which every record failed is still a partial response, not an invocation error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    batch = realtime.process_batch([(r["messageId"], r.get("body", "")) for r in event.get("Records", [])])
+    report(batch)
+
+    def record_handler(record: SQSRecord) -> str:
+        return batch.outcome_of(record.message_id)
+
+    return process_partial_response(event, record_handler, processor, context)  # type: ignore[return-value]
+
+
+def report(batch: BatchResult) -> None:
+    for target in batch.targets:
+        if target.error is None:
+            logger.info("resource refreshed", extra=target.log_fields())
+        else:
+            logger.error(f"refresh failed: {target.error!r}", extra=target.log_fields())
+    for record in batch.records:
+        if isinstance(record.error, MalformedEvent):
+            logger.error(f"malformed event: {record.reason}", extra=record.log_fields())
+        elif record.status is not Status.PROCESSED:
+            logger.info(f"event {record.status.value}: {record.reason}", extra=record.log_fields())
+
+    metrics.add_metric(name="EventsProcessed", unit=MetricUnit.Count, value=batch.count(Status.PROCESSED))
+    metrics.add_metric(
+        name="EventsIgnored", unit=MetricUnit.Count, value=batch.count(Status.IGNORED, Status.NOT_ONBOARDED)
+    )
+    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=batch.count(Status.FAILED))
+    metrics.add_metric(name="FindingsOpened", unit=MetricUnit.Count, value=batch.opened)
+    metrics.add_metric(name="FindingsResolved", unit=MetricUnit.Count, value=batch.resolved)
+    for target in batch.targets:
+        if target.describe_ms is not None:
+            metrics.add_metric(name="DescribeLatency", unit=MetricUnit.Milliseconds, value=target.describe_ms)

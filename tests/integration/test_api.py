@@ -1,0 +1,499 @@
+"""The HTTP API end to end: API Gateway REST proxy events into ``tasks.api.handler`` on the local
+runtime, the executions it starts run on the real state machines, and one round trip through the
+local HTTP server (``qrie api serve``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from orchestration.cli_api import API, make_server, proxy_event
+from orchestration.dispatch import LocalContext
+from orchestration.runtime import LocalRuntime
+from orchestration.simulated_org import SimulatedOrg, account_id
+from qrie_lib import executions
+from qrie_lib.policies.registry import CATALOGUE
+from tasks import api
+from tests.integration.conftest import SETTINGS, Harness
+
+pytestmark = pytest.mark.slow
+A1 = account_id(1)
+PUBLIC = "arn:aws:s3:::sim01-public-assets"
+CONTEXT_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{API.function_name}"
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "StartExecution"}
+
+
+@pytest.fixture(scope="module")
+def h() -> Iterator[Harness]:
+    with LocalRuntime(SETTINGS, fast_retries=True) as runtime:
+        assert runtime.aws is not None
+        org = SimulatedOrg(runtime.aws, 1)
+        org.create()
+        harness = Harness(runtime, org)
+        outcome, _ = harness.run("inventory", {"service": "all"})
+        assert outcome.status == "SUCCEEDED"
+        yield harness
+
+
+@pytest.fixture(scope="module")
+def everything(h: Harness) -> dict[str, Any]:
+    """The whole catalogue launched through the API, its one scan finished."""
+    status, body = call("POST", "/policies/launch", {"all": True})
+    assert status == 201
+    finish(h, body["execution_arn"])
+    return body
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def call(
+    method: str, path: str, body: Any = None, raw: str | None = None, **query: str
+) -> tuple[int, dict[str, Any]]:
+    """Invoke the handler as API Gateway would; ``raw`` sends a body verbatim (malformed JSON)."""
+    text = raw if raw is not None else (None if body is None else json.dumps(body))
+    event = proxy_event(
+        method,
+        path,
+        {k: [v] for k, v in query.items()} or None,
+        {"Content-Type": "application/json", "Host": "api.example"},
+        text,
+    )
+    event["requestContext"]["identity"]["userArn"] = "arn:aws:iam::123456789012:user/tester"
+    response = api.handler(event, LocalContext(API, CONTEXT_ARN))
+    return response["statusCode"], json.loads(response["body"])
+
+
+def all_pages(path: str, **query: str) -> list[dict[str, Any]]:
+    key = path.strip("/")
+    rows, token = [], None
+    while True:
+        status, body = call("GET", path, **query, **({"next_token": token} if token else {}))
+        assert status == 200, body
+        rows += body[key]
+        token = body["next_token"]
+        if token is None:
+            return rows
+
+
+def finish(h: Harness, arn: str) -> executions.Outcome:
+    kind = arn.split(":")[-2].removeprefix("qrie-")
+    outcome = executions.follow(h.aws, kind, arn, poll_s=0.05)
+    assert outcome.status == "SUCCEEDED", outcome.cause
+    return outcome
+
+
+def execution_count(h: Harness) -> int:
+    sfn = h.aws.client("stepfunctions")
+    return sum(
+        len(page["executions"])
+        for arn in h.runtime.state_machines.values()
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn)
+    )
+
+
+def snapshot(h: Harness) -> tuple[Any, ...]:
+    """What a rejected request must leave alone: the tables it could write, and the executions."""
+    return (
+        *(
+            sorted(json.dumps(i, sort_keys=True) for i in h.table_items(t))
+            for t in ("policies_table", "findings_table")
+        ),
+        execution_count(h),
+    )
+
+
+@contextmanager
+def write_calls(h: Harness) -> Iterator[Counter[str]]:
+    """Count the calls that write or start anything (an unchanged table could still be rewritten)."""
+    counted: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        if model.name in WRITES:
+            counted[model.name] += 1
+
+    clients = [h.aws.client("dynamodb"), h.aws.client("stepfunctions")]
+    for client in clients:
+        client.meta.events.register("before-call", count)
+    try:
+        yield counted
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-call", count)
+
+
+def assert_rejected(h: Harness, expected: int, method: str, path: str, body: Any = None, **kw: Any) -> str:
+    before = snapshot(h)
+    with write_calls(h) as writes:
+        got, answer = call(method, path, body, **kw)
+    assert got == expected, answer
+    assert set(answer) == {"error", "message"}
+    assert not writes
+    assert snapshot(h) == before
+    return answer["message"]
+
+
+def keys(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(r["arn"], r["policy_id"]) for r in rows]
+
+
+# ---- policies -----------------------------------------------------------------------------
+
+
+def test_launch_returns_201_and_the_scan_it_started_opens_findings(h):
+    status, body = call("POST", "/policies/launch", {"policy_id": "S3BucketPublic", "severity": 95})
+    assert status == 201
+    [policy] = body["policies"]
+    assert (policy["policy_id"], policy["status"], policy["effective_severity"]) == (
+        "S3BucketPublic",
+        "ACTIVE",
+        95,
+    )
+    started = h.aws.client("stepfunctions").describe_execution(executionArn=body["execution_arn"])
+    assert json.loads(started["input"]) == {"policy_id": "S3BucketPublic"}
+    finish(h, body["execution_arn"])
+    public = [r for r in all_pages("/findings", policy="S3BucketPublic") if r["arn"] == PUBLIC]
+    assert [(r["state"], r["severity"]) for r in public] == [("ACTIVE", 95)]
+
+
+def test_launch_of_several_or_all_starts_one_scan_of_everything(h, everything):
+    assert {p["policy_id"] for p in everything["policies"]} == set(CATALOGUE)
+    before = execution_count(h)
+    status, body = call(
+        "POST", "/policies/launch", {"policy_ids": ["S3BucketAclsEnabled", "IAMRootMfaDisabled"]}
+    )
+    assert status == 201
+    assert execution_count(h) == before + 1
+    started = h.aws.client("stepfunctions").describe_execution(executionArn=body["execution_arn"])
+    assert json.loads(started["input"]) == {}
+    finish(h, body["execution_arn"])
+
+
+@pytest.mark.parametrize(
+    ("body", "raw", "mentions"),
+    [
+        ({"policy_id": "S3BucketPublic", "severity": 101}, None, "severity"),
+        ({"policy_id": "S3BucketPublic", "severity": "high"}, None, "severity"),
+        ({"policy_id": "S3BucketPublic", "severity": True}, None, "severity"),
+        ({"policy_id": "S3BucketPublic", "scope": {"regions": ["mars"]}}, None, "scope.regions"),
+        ({"policy_id": "S3BucketPublic", "scope": {"include_ou_paths": ["prod"]}}, None, "scope"),
+        ({"policy_id": "S3BucketPublic", "scope": {"include_acounts": [A1]}}, None, "include_acounts"),
+        ({"policy_id": "S3BucketPublic", "scope": "everywhere"}, None, "scope"),
+        ({"policy_id": "S3BucketPublic", "sevrity": 50}, None, "sevrity"),
+        ({}, None, "exactly one"),
+        ({"policy_id": "S3BucketPublic", "all": True}, None, "exactly one"),
+        ({"policy_ids": []}, None, "policy_ids"),
+        (None, '{"policy_id": "S3BucketPublic",', "not JSON"),
+        (None, "[1, 2]", "input"),
+    ],
+)
+def test_invalid_launch_is_400_and_writes_nothing(h, body, raw, mentions):
+    message = assert_rejected(h, 400, "POST", "/policies/launch", body, raw=raw)
+    assert mentions in message
+
+
+def test_unknown_policies_are_404_and_write_nothing(h):
+    assert "Nope" in assert_rejected(
+        h, 404, "POST", "/policies/launch", {"policy_ids": ["S3BucketPublic", "Nope"]}
+    )
+    assert_rejected(h, 404, "GET", "/policies/Nope")
+    assert_rejected(h, 404, "PUT", "/policies/Nope", {"severity": 10})
+    assert_rejected(h, 404, "DELETE", "/policies/Nope")
+    assert_rejected(h, 404, "GET", "/findings", policy="Nope")
+    # In the catalogue but not launched (whatever ran before): nothing to update or suspend.
+    never = "EC2EbsSnapshotPublic"
+    h.aws.client("dynamodb").delete_item(
+        TableName=h.aws.settings.policies_table, Key={"PolicyId": {"S": never}}
+    )
+    assert call("GET", f"/policies/{never}")[1]["policy"]["status"] == "AVAILABLE"
+    assert "not launched" in assert_rejected(h, 404, "PUT", f"/policies/{never}", {"severity": 10})
+    assert "not launched" in assert_rejected(h, 404, "DELETE", f"/policies/{never}")
+
+
+def test_policies_list_show_and_status_filter(h, everything):
+    status, body = call("GET", "/policies")
+    assert status == 200
+    assert [p["policy_id"] for p in body["policies"]] == sorted(CATALOGUE)
+    launched = call("GET", "/policies", status="ACTIVE")[1]["policies"]
+    assert launched
+    assert {p["status"] for p in launched} == {"ACTIVE"}
+    status, body = call("GET", "/policies/S3BucketPublic")
+    assert (status, body["policy"]["policy_id"], body["policy"]["title"]) == (
+        200,
+        "S3BucketPublic",
+        CATALOGUE["S3BucketPublic"].title,
+    )
+    assert "status" in assert_rejected(h, 400, "GET", "/policies", status="launched")
+    assert "stauts" in assert_rejected(h, 400, "GET", "/policies", stauts="ACTIVE")
+
+
+def test_put_updates_severity_and_scope_then_rescans(h):
+    policy = "EC2EbsVolumeUnencrypted"
+    finish(h, call("POST", "/policies/launch", {"policy_id": policy})[1]["execution_arn"])
+    regions = {r["region"] for r in all_pages("/findings", policy=policy)}
+    assert regions == {"us-east-1", "eu-west-1"}
+
+    status, body = call("PUT", f"/policies/{policy}", {"severity": 33})
+    assert (status, body["policy"]["effective_severity"]) == (200, 33)
+    finish(h, body["execution_arn"])
+    assert {r["severity"] for r in all_pages("/findings", policy=policy)} == {33}
+
+    # Narrowing the scope resolves what fell out of it at once, before the rescan runs.
+    status, body = call("PUT", f"/policies/{policy}", {"scope": {"regions": ["eu-west-1"]}})
+    assert status == 200
+    out = [r for r in all_pages("/findings", policy=policy, state="RESOLVED") if r["region"] == "us-east-1"]
+    assert out
+    assert {r["resolved_reason"] for r in out} == {"OUT_OF_SCOPE"}
+    finish(h, body["execution_arn"])
+    assert {r["region"] for r in all_pages("/findings", policy=policy)} == {"eu-west-1"}
+
+    assert "nothing to change" in assert_rejected(h, 400, "PUT", f"/policies/{policy}", {})
+    assert "severity" in assert_rejected(h, 400, "PUT", f"/policies/{policy}", {"severity": 101})
+    assert "scope" in assert_rejected(h, 400, "PUT", f"/policies/{policy}", {"scope": {"regions": "eu"}})
+    assert "not both" in assert_rejected(
+        h, 400, "PUT", f"/policies/{policy}", {"severity": 5, "clear_severity": True}
+    )
+
+    status, body = call("PUT", f"/policies/{policy}", {"scope": {}, "clear_severity": True})
+    assert (status, body["policy"]["effective_severity"]) == (200, CATALOGUE[policy].severity)
+    finish(h, body["execution_arn"])
+
+
+def test_delete_suspends_resolving_its_findings_and_put_then_starts_no_scan(h):
+    policy = "S3BucketVersioningDisabled"
+    finish(h, call("POST", "/policies/launch", {"policy_id": policy})[1]["execution_arn"])
+    active = all_pages("/findings", policy=policy)
+    assert active
+
+    status, body = call("DELETE", f"/policies/{policy}")
+    assert (status, body["policy"]["status"], body["resolved"]) == (200, "SUSPENDED", len(active))
+    assert all_pages("/findings", policy=policy) == []
+    resolved = all_pages("/findings", policy=policy, state="RESOLVED")
+    assert {r["resolved_reason"] for r in resolved} == {"POLICY_SUSPENDED"}
+    assert call("DELETE", f"/policies/{policy}")[1]["resolved"] == 0  # idempotent
+
+    before = execution_count(h)
+    status, body = call("PUT", f"/policies/{policy}", {"severity": 20})
+    assert (status, body["execution_arn"], body["policy"]["status"]) == (200, None, "SUSPENDED")
+    assert execution_count(h) == before
+
+
+def test_unknown_route_is_a_json_404(h):
+    status, body = call("GET", "/nowhere")
+    assert (status, body["error"]) == (404, "NotFound")
+    assert "/nowhere" in body["message"]
+
+
+def test_unexpected_errors_are_500_without_internals(h, monkeypatch):
+    def broken(*_: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(api.lifecycle, "catalogue_view", broken)
+    status, body = call("GET", "/policies")
+    assert (status, body["error"]) == (500, "InternalError")
+    assert "secret" not in body["message"]
+
+
+# ---- findings, resources, summary ---------------------------------------------------------
+
+
+def test_findings_pages_return_every_item_exactly_once(h, everything):
+    from qrie_lib.stores import Stores
+    from qrie_lib.views import findings_rows
+
+    expected = keys(findings_rows(Stores.of(h.aws), limit=500))
+    assert len(expected) > 4  # several pages of 2
+    pages = []
+    token = None
+    while True:
+        status, body = call("GET", "/findings", limit="2", **({"next_token": token} if token else {}))
+        assert status == 200
+        assert len(body["findings"]) <= 2
+        pages.append(body["findings"])
+        token = body["next_token"]
+        if token is None:
+            break
+    got = keys([r for page in pages for r in page])
+    assert len(got) == len(set(got)) == len(expected)
+    assert set(got) == set(expected)
+    # Filters page the same way and only narrow.
+    high = all_pages("/findings", severity="high", account=A1, limit="5")
+    assert high
+    assert {r["account_id"] for r in high} == {A1}
+    assert all(70 <= r["severity"] <= 89 for r in high)
+    assert set(keys(high)) <= set(expected)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"next_token": "garbage"},
+        {"next_token": base64.urlsafe_b64encode(b'{"q": 0, "k": "not-a-key"}').decode()},
+        {"next_token": base64.urlsafe_b64encode(b'{"q": 0, "k": 5}').decode()},
+        {"next_token": base64.urlsafe_b64encode(b'{"q": 0, "k": "e30="}').decode()},  # {}
+        {"limit": "0"},
+        {"limit": "501"},
+        {"limit": "ten"},
+        {"severity": "urgent"},
+        {"state": "OPEN"},
+        {"account": "1234"},
+        {"acount": A1},
+    ],
+)
+def test_bad_findings_query_is_400(h, everything, query):
+    answer = assert_rejected(h, 400, "GET", "/findings", **query)
+    assert next(iter(query)) in answer
+
+
+def test_summary_agrees_with_findings(h, everything):
+    status, summary = call("GET", "/summary")
+    assert status == 200
+    for state in ("ACTIVE", "RESOLVED"):
+        rows = all_pages("/findings", state=state, limit="500")
+        assert summary["findings"][state]["total"] == len(rows)
+        for band in ("critical", "high", "medium", "low"):
+            assert summary["findings"][state][band] == len(
+                all_pages("/findings", state=state, severity=band, limit="500")
+            )
+    by_policy = Counter(r["policy_id"] for r in all_pages("/findings", limit="500"))
+    top = summary["top_policies"]
+    assert top
+    assert [p["active_findings"] for p in top] == sorted((p["active_findings"] for p in top), reverse=True)
+    assert all(by_policy[p["policy_id"]] == p["active_findings"] for p in top)
+    assert top[0]["active_findings"] == max(by_policy.values())
+
+
+def test_resources_page_across_services_and_filter(h):
+    stored = {i["ARN"]["S"] for i in h.table_items("resources_table") if i["AccountId"]["S"] == A1}
+    rows = all_pages("/resources", account=A1, limit="2")
+    arns = [r["arn"] for r in rows]
+    assert len(arns) == len(set(arns)) == len(stored)
+    assert set(arns) == stored
+    assert {r["service"] for r in rows} == {"s3", "ec2", "iam"}
+
+    buckets = all_pages("/resources", account=A1, resource_type="AWS::S3::Bucket", limit="3")
+    assert PUBLIC in {r["arn"] for r in buckets}
+    assert {r["resource_type"] for r in buckets} == {"AWS::S3::Bucket"}
+    eu = all_pages("/resources", account=A1, service="ec2", region="eu-west-1")
+    assert eu
+    assert {(r["service"], r["region"]) for r in eu} == {("ec2", "eu-west-1")}
+    # DynamoDB numbers come back as JSON numbers, integers as integers.
+    policy = next(r for r in rows if r["resource_type"] == "AWS::IAM::PasswordPolicy")
+    assert type(policy["configuration"]["PasswordPolicy"]["MinimumPasswordLength"]) is int
+
+
+@pytest.mark.parametrize(
+    ("query", "mentions"),
+    [
+        ({}, "account"),
+        ({"account": A1, "service": "rds"}, "rds"),
+        ({"account": A1, "resource_type": "AWS::RDS::DBInstance"}, "AWS::RDS::DBInstance"),
+        ({"account": A1, "service": "ec2", "resource_type": "AWS::S3::Bucket"}, "resource_type"),
+        ({"account": A1, "region": "moon"}, "region"),
+        ({"account": A1, "next_token": "%%%"}, "next_token"),
+    ],
+)
+def test_bad_resources_query_is_400(h, query, mentions):
+    assert mentions in assert_rejected(h, 400, "GET", "/resources", **query)
+
+
+# ---- executions ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ({"service": "rds"}, "rds"),
+        ({"service": "iam", "region": "eu-west-1"}, "global service"),
+        ({"account_id": "999999999999"}, "account_id"),
+        ({"accont_id": A1}, "accont_id"),
+        ({"scan_type": "nightly"}, "scan_type"),
+    ],
+)
+def test_invalid_inventory_is_400_before_any_execution(h, body, mentions):
+    assert mentions in assert_rejected(h, 400, "POST", "/inventory", body)
+
+
+def test_inventory_starts_an_execution_with_the_request(h):
+    before = execution_count(h)
+    status, body = call("POST", "/inventory", {"service": "s3", "account_id": A1})
+    assert status == 202
+    assert body["input"] == {"service": "s3", "account_id": A1}
+    assert execution_count(h) == before + 1
+    finish(h, body["execution_arn"])
+
+
+@pytest.mark.parametrize(
+    ("body", "mentions"),
+    [
+        ({"policy_id": "NoSuchPolicy"}, "NoSuchPolicy"),
+        ({"policy_id": "VPCFlowLogsDisabled", "account_id": "999999999999"}, "account_id"),
+        ({"service": "rds"}, "rds"),
+        ({"polcy_id": "S3BucketPublic"}, "polcy_id"),
+    ],
+)
+def test_invalid_scan_is_400_before_any_execution(h, body, mentions):
+    assert mentions in assert_rejected(h, 400, "POST", "/scans", body)
+
+
+def test_scan_of_a_suspended_policy_is_rejected_and_a_valid_scan_is_202(h):
+    finish(h, call("POST", "/policies/launch", {"policy_id": "S3BucketLoggingDisabled"})[1]["execution_arn"])
+    call("DELETE", "/policies/S3BucketLoggingDisabled")
+    assert "not launched" in assert_rejected(
+        h, 400, "POST", "/scans", {"policy_id": "S3BucketLoggingDisabled"}
+    )
+
+    status, body = call("POST", "/scans", {"service": "s3", "account_id": A1})
+    assert status == 202
+    assert body["input"] == {"service": "s3", "account_id": A1}
+    finish(h, body["execution_arn"])
+
+
+# ---- over HTTP ----------------------------------------------------------------------------
+
+
+def test_local_http_server_serves_the_same_api(h, everything):
+    server = make_server(0, h.runtime.dispatch)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+
+    def request(method: str, path: str, data: bytes | None = None, **headers: str) -> tuple[int, Any]:
+        req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    try:
+        status, body = request("GET", "/findings?severity=critical&state=ACTIVE&limit=500")
+        assert status == 200
+        assert keys(body["findings"]) == keys(
+            call("GET", "/findings", severity="critical", limit="500")[1]["findings"]
+        )
+        # curl -d sends form encoding by default; the body is JSON whatever the Content-Type.
+        status, body = request(
+            "POST",
+            "/policies/launch",
+            b'{"policy_id": "S3BucketPublic", "severity": 101}',
+            **{"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert (status, body["error"]) == (400, "InvalidInput")
+        status, body = request("POST", "/scans", b"{not json")
+        assert (status, body["error"]) == (400, "InvalidInput")
+        status, body = request("GET", "/policies/S3BucketPublic")
+        assert (status, body["policy"]["status"]) == (200, "ACTIVE")
+        assert h.runtime.dispatch.invocations[API.function_name] == 4
+    finally:
+        server.shutdown()
+        server.server_close()
