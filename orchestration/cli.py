@@ -157,7 +157,8 @@ def demo(
     events = result["events"]
     console.print(
         f"events: {events['processed']} processed, {events['failed']} failed; findings opened "
-        f"{events['findings_opened']}, resolved {events['findings_resolved']}; p99 {events['p99_ms']} ms per event"
+        f"{events['findings_opened']}, resolved {events['findings_resolved']};"
+        f" p99 {events['p99_ms']} ms per event"
     )
     for change in events["changes"]:
         console.print(f"  {change['change']} ({', '.join(change['events'])})")
