@@ -1,5 +1,5 @@
 """The CDK app: the operator's core stack and the customer onboarding stack, checked by cdk-nag's
-AwsSolutions rules at synthesis (``npx cdk synth``; see docs/deploy.md)."""
+AwsSolutions rules at synthesis (``npx cdk synth``; see "Deploy to AWS" in README.md)."""
 
 from __future__ import annotations
 
