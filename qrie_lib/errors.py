@@ -17,10 +17,6 @@ class UnknownPolicy(InvalidInput):
     """A policy id that is not in the catalogue (or not launched, where that matters)."""
 
 
-class AccountNotOnboarded(InvalidInput):
-    """An account id that is not an ACTIVE row of the accounts table."""
-
-
 class AccountAccessDenied(QrieError):
     """The customer role could not be assumed (missing role, wrong ExternalId, denied)."""
 
