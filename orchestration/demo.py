@@ -55,7 +55,10 @@ def run_demo(
             },
             "scan": {
                 "execution_status": scan.status,
-                "findings": {state.value: len(findings_rows(stores, state=state)) for state in FindingState},
+                "findings": {
+                    FindingState.ACTIVE.value: len(active),
+                    FindingState.RESOLVED.value: len(findings_rows(stores, state=FindingState.RESOLVED)),
+                },
                 "by_policy": dict(sorted(Counter(r["policy_id"] for r in active).items())),
             },
         }
