@@ -1,0 +1,55 @@
+"""The ``qrie`` command line, driven as a user would (typer's runner, the embedded runtime)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestration.cli import app
+from orchestration.runtime import LocalRuntime
+from orchestration.simulated_org import account_id
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def test_demo_json_reports_every_stage():
+    result = runner.invoke(app, ["demo", "--accounts", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["accounts"] == 1
+    assert report["inventory"]["execution_status"] == "SUCCEEDED"
+    assert report["inventory"]["failed_items"] == []
+    assert report["inventory"]["resources_by_type"]["AWS::S3::Bucket"] == 4
+    assert report["inventory"]["api_calls"] > 0
+    assert report["scan"]["execution_status"] == "SUCCEEDED"
+    assert report["scan"]["findings"]["ACTIVE"] == sum(report["scan"]["by_policy"].values())
+    events = report["events"]
+    assert events["processed"] > 0
+    assert events["failed"] == 0
+    assert events["findings_opened"] >= 2
+    assert events["findings_resolved"] >= 2
+
+
+def test_accounts_add_list_and_bad_input():
+    with LocalRuntime():
+        bad = runner.invoke(app, ["accounts", "add", "12345"])
+        assert bad.exit_code == 2
+        assert "InvalidInput" in bad.output
+        added = runner.invoke(
+            app, ["accounts", "add", account_id(7), "--name", "new", "--regions", "eu-west-1"]
+        )
+        assert added.exit_code == 0, added.output
+        listed = json.loads(runner.invoke(app, ["accounts", "list", "--json"]).stdout)
+        assert [(a["account_id"], a["name"], a["regions"]) for a in listed] == [
+            (account_id(7), "new", ["eu-west-1"])
+        ]
+
+
+def test_unknown_policy_is_a_named_error_not_a_traceback():
+    with LocalRuntime():
+        result = runner.invoke(app, ["policies", "launch", "NoSuchPolicy"])
+    assert result.exit_code == 2
+    assert "UnknownPolicy" in result.output
