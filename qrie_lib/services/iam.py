@@ -436,6 +436,11 @@ def attaching(resource_type: str, key: str) -> Callable[[dict[str, Any]], list[T
     return lambda detail: [*named(detail), *customer_policy(detail)]
 
 
+def support_access(detail: dict[str, Any]) -> list[Touch]:
+    """Attaching or detaching AWSSupportAccess changes the account's SupportRoles."""
+    return account_level(ROOT_ACCOUNT)(detail) if _request(detail).get("policyArn") == SUPPORT_POLICY else []
+
+
 def account_level(resource_type: str) -> Callable[[dict[str, Any]], list[Touch]]:
     def touches(detail: dict[str, Any]) -> list[Touch]:
         account = _str(_dict(detail).get("recipientAccountId"))
@@ -493,7 +498,10 @@ SERVICE = Service(
             " PutRolePermissionsBoundary DeleteRolePermissionsBoundary",
             by_params(ROLE, "roleName"),
         ),
-        rule("AttachRolePolicy DetachRolePolicy", attaching(ROLE, "roleName")),
+        rule(
+            "AttachRolePolicy DetachRolePolicy",
+            lambda detail: [*attaching(ROLE, "roleName")(detail), *support_access(detail)],
+        ),
         rule("CreateGroup DeleteGroup PutGroupPolicy DeleteGroupPolicy", by_params(GROUP, "groupName")),
         rule("UpdateGroup", by_params(GROUP, "groupName", "newGroupName")),
         rule("AttachGroupPolicy DetachGroupPolicy", attaching(GROUP, "groupName")),

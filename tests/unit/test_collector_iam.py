@@ -463,6 +463,7 @@ EVENTS = [
     ev("UpdateAssumeRolePolicy", {**R, "policyDocument": json.dumps(TRUST)}, [APP]),
     ev("AttachRolePolicy", {**R, "policyArn": CUSTOM_ARN}, [APP, CUSTOM]),
     ev("DetachRolePolicy", {**R, "policyArn": READ_ONLY}, [APP]),
+    ev("AttachRolePolicy", {**R, "policyArn": iam.SUPPORT_POLICY}, [APP, ROOT_ACCOUNT]),  # SupportRoles
     ev("PutRolePolicy", {**R, "policyName": "inline", "policyDocument": DOC}, [APP]),
     ev("DeleteRolePolicy", {**R, "policyName": "inline"}, [APP]),
     ev("TagRole", {**R, "tags": [{"key": "env", "value": "prod"}]}, [APP]),
