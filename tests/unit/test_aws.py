@@ -1,0 +1,49 @@
+"""The client factory: adaptive retries on throttling, one AssumeRole per account, named errors."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse
+
+from orchestration import emulation
+from qrie_lib.errors import AccountAccessDenied
+from tests.conftest import CUSTOMER, REGION
+
+THROTTLED = (
+    b"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded."
+    b"</Message></Error></Errors><RequestID>r-1</RequestID></Response>"
+)
+
+
+def test_throttling_is_retried_by_the_client_itself(aws, customer):
+    client = aws.customer_client(CUSTOMER, "ec2", REGION)
+    left = {"throttles": 2}
+
+    def throttle(request, **_):
+        if left["throttles"]:
+            left["throttles"] -= 1
+            return AWSResponse(request.url, 503, {}, MockRawResponse(THROTTLED))
+        return None
+
+    client.meta.events.register_first("before-send.ec2.DescribeVpcs", throttle)
+    vpcs = client.describe_vpcs()["Vpcs"]
+    assert left["throttles"] == 0
+    assert vpcs  # the default VPC, once the throttling passed
+    assert aws.calls["ec2.DescribeVpcs"] == 1  # one call for the caller; the retries are botocore's
+
+
+def test_one_assume_role_per_account_for_all_its_clients(aws, customer):
+    for service in ("ec2", "s3", "iam"):
+        aws.customer_client(CUSTOMER, service, REGION)
+    aws.customer_client(CUSTOMER, "ec2", "eu-west-1")
+    assert aws.calls["sts.AssumeRole"] == 1
+
+
+def test_a_role_that_cannot_be_assumed_is_a_named_error(aws, customer):
+    emulation.guard_assume_role(aws.settings.role_name)
+    try:
+        with pytest.raises(AccountAccessDenied, match="QrieReadOnly"):
+            aws.customer_client(CUSTOMER, "ec2", REGION)
+    finally:
+        emulation.uninstall()
