@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -41,6 +42,19 @@ class Harness:
             for i in self.table_items("resources_table")
             if account_id is None or i["AccountId"]["S"] == account_id
         }
+
+
+@contextmanager
+def inventoried_org(accounts: int, settings: Settings = SETTINGS) -> Iterator[Harness]:
+    """A runtime with a simulated organisation whose first inventory has run."""
+    with LocalRuntime(settings, fast_retries=True) as runtime:
+        assert runtime.aws is not None
+        org = SimulatedOrg(runtime.aws, accounts)
+        org.create()
+        harness = Harness(runtime, org)
+        outcome, _ = harness.run("inventory", {"service": "all"})
+        assert outcome.status == "SUCCEEDED", outcome.cause
+        yield harness
 
 
 @pytest.fixture(scope="module")

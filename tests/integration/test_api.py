@@ -18,12 +18,11 @@ import pytest
 
 from orchestration.cli_api import API, make_server, proxy_event
 from orchestration.dispatch import LocalContext
-from orchestration.runtime import LocalRuntime
-from orchestration.simulated_org import SimulatedOrg, account_id
+from orchestration.simulated_org import account_id
 from qrie_lib import executions
 from qrie_lib.policies.registry import CATALOGUE
 from tasks import api
-from tests.integration.conftest import SETTINGS, Harness
+from tests.integration.conftest import Harness, inventoried_org
 
 pytestmark = pytest.mark.slow
 A1 = account_id(1)
@@ -34,13 +33,7 @@ WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWrit
 
 @pytest.fixture(scope="module")
 def h() -> Iterator[Harness]:
-    with LocalRuntime(SETTINGS, fast_retries=True) as runtime:
-        assert runtime.aws is not None
-        org = SimulatedOrg(runtime.aws, 1)
-        org.create()
-        harness = Harness(runtime, org)
-        outcome, _ = harness.run("inventory", {"service": "all"})
-        assert outcome.status == "SUCCEEDED"
+    with inventoried_org(1) as harness:
         yield harness
 
 

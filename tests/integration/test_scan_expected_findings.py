@@ -12,14 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestration.runtime import LocalRuntime
-from orchestration.simulated_org import SimulatedOrg, account_id
+from orchestration.simulated_org import account_id
 from qrie_lib import lifecycle
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.views import findings_rows
-from tests.integration.conftest import SETTINGS, Harness
+from tests.integration.conftest import SETTINGS, Harness, inventoried_org
 from tests.integration.test_simulated_org_coverage import collect
 
 pytestmark = pytest.mark.slow
@@ -123,13 +122,8 @@ def label(resource) -> str | None:
 
 @pytest.fixture(scope="module")
 def org_scanned() -> Iterator[Harness]:
-    with LocalRuntime(SETTINGS.model_copy(update={"page_size": 20}), fast_retries=True) as runtime:
-        assert runtime.aws is not None
-        org = SimulatedOrg(runtime.aws, 2)
-        org.create()
-        harness = Harness(runtime, org)
-        assert harness.run("inventory", {"service": "all"})[0].status == "SUCCEEDED"
-        lifecycle.launch(Stores.of(runtime.aws), sorted(CATALOGUE))
+    with inventoried_org(2, SETTINGS.model_copy(update={"page_size": 20})) as harness:
+        lifecycle.launch(Stores.of(harness.aws), sorted(CATALOGUE))
         outcome, _ = harness.run("scan", {})
         assert outcome.status == "SUCCEEDED", outcome.cause
         yield harness

@@ -8,13 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from orchestration.runtime import LocalRuntime
-from orchestration.simulated_org import SimulatedOrg, account_id
+from orchestration.simulated_org import account_id
 from qrie_lib import lifecycle
 from qrie_lib.errors import QrieError
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState, ResolvedReason
-from tests.integration.conftest import SETTINGS, Harness
+from tests.integration.conftest import Harness, inventoried_org
 
 pytestmark = pytest.mark.slow
 A1 = account_id(1)
@@ -24,13 +23,7 @@ S3_POLICIES = ["S3BucketPublic", "S3BucketVersioningDisabled", "S3BucketEncrypti
 
 @pytest.fixture(scope="module")
 def scanned() -> Iterator[Harness]:
-    with LocalRuntime(SETTINGS, fast_retries=True) as runtime:
-        assert runtime.aws is not None
-        org = SimulatedOrg(runtime.aws, 1)
-        org.create()
-        harness = Harness(runtime, org)
-        outcome, _ = harness.run("inventory", {"service": "all"})
-        assert outcome.status == "SUCCEEDED"
+    with inventoried_org(1) as harness:
         yield harness
 
 
