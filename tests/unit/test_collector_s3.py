@@ -1,5 +1,8 @@
 import json
 
+import pytest
+
+from qrie_lib.errors import UnexpectedResponse
 from qrie_lib.services import s3
 from tests.conftest import CUSTOMER, collect_all, make_ctx
 
@@ -81,3 +84,16 @@ def test_account_public_access_block_is_a_resource(aws, customer):
     )
     after = s3.describe_account_pab(ctx)
     assert after.configuration["PublicAccessBlock"] == dict.fromkeys(s3.PAB_FLAGS, True)
+
+
+def test_an_unexpected_api_answer_is_a_named_error(aws, customer):
+    customer.client("s3").create_bucket(Bucket="bucket-x")
+    ctx = make_ctx(aws, region="global")
+    client = ctx.client("s3")
+
+    def drop_buckets(parsed, **_):
+        parsed.pop("Buckets", None)
+
+    client.meta.events.register("after-call.s3.ListBuckets", drop_buckets)
+    with pytest.raises(UnexpectedResponse, match="ListBuckets answered without 'Buckets'"):
+        s3.SERVICE.kind(s3.BUCKET).list_page(ctx, None)
