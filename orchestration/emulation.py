@@ -32,7 +32,7 @@ MANAGED_POLICIES = (
 
 def install(role_name: str) -> None:
     guard_assume_role(role_name)
-    EC2Response.get_ebs_default_kms_key_id = _default_ebs_kms_key  # type: ignore[attr-defined]
+    EC2Response.get_ebs_default_kms_key_id = default_ebs_kms_key  # type: ignore[attr-defined]
     catalogue = json.loads(moto.iam.models.aws_managed_policies_data)
     if len(catalogue) > len(MANAGED_POLICIES):
         moto.iam.models.aws_managed_policies_data = json.dumps(
@@ -40,7 +40,7 @@ def install(role_name: str) -> None:
         )
 
 
-def _default_ebs_kms_key(self: EC2Response) -> ActionResult:
+def default_ebs_kms_key(self: EC2Response) -> ActionResult:
     return ActionResult({"KmsKeyId": "alias/aws/ebs"})
 
 

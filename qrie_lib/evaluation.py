@@ -45,11 +45,12 @@ class Evaluator:
 
     def evaluate(self, resources: Iterable[Resource]) -> Counter[tuple[str, str]]:
         """Evaluate every applicable policy on every resource; write what changed."""
+        declared = [(launched, get_policy(launched.policy_id)) for launched in self.launched]
         pairs = [
-            (resource, launched, get_policy(launched.policy_id))
+            (resource, launched, policy)
             for resource in resources
-            for launched in self.launched
-            if get_policy(launched.policy_id).resource_type == resource.resource_type
+            for launched, policy in declared
+            if policy.resource_type == resource.resource_type
         ]
         existing = self.findings.get_many([(r.arn, lp.policy_id) for r, lp, _ in pairs])
         now = now_iso()

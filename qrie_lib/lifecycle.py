@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from qrie_lib.errors import InvalidInput, PolicyNotLaunched
+from qrie_lib.models import Account
 from qrie_lib.policies.registry import CATALOGUE, get_policy
 from qrie_lib.scope import PolicyScope
 from qrie_lib.stores import Stores
@@ -43,9 +44,10 @@ def launch(
     for policy_id in policy_ids:
         get_policy(policy_id)
     parsed, override, now = parse_scope(scope), check_severity(severity), now_iso()
+    previous_of = {p.policy_id: p for p in stores.policies.get_many(policy_ids)}  # one batch read
     launched = []
     for policy_id in policy_ids:
-        previous = stores.policies.get(policy_id)
+        previous = previous_of.get(policy_id)
         policy = LaunchedPolicy(
             policy_id=policy_id,
             status=PolicyStatus.ACTIVE,
@@ -57,8 +59,9 @@ def launch(
         stores.policies.put(policy)
         launched.append(policy)
     if any(p.scope != PolicyScope() for p in launched):
+        accounts = stores.accounts.list()
         for policy in launched:
-            resolve_out_of_scope(stores, policy)
+            resolve_out_of_scope(stores, policy, accounts)
     return launched
 
 
@@ -92,12 +95,14 @@ def suspend(stores: Stores, policy_id: str) -> tuple[LaunchedPolicy, int]:
     return policy, resolved
 
 
-def resolve_out_of_scope(stores: Stores, policy: LaunchedPolicy) -> int:
+def resolve_out_of_scope(
+    stores: Stores, policy: LaunchedPolicy, accounts: list[Account] | None = None
+) -> int:
     """Resolve the policy's ACTIVE findings on accounts or regions its scope no longer covers."""
-    accounts = {a.account_id: a for a in stores.accounts.list()}
+    by_id = {a.account_id: a for a in (stores.accounts.list() if accounts is None else accounts)}
     now, resolved = now_iso(), 0
     for finding in stores.findings.active_for_policy(policy.policy_id):
-        account = accounts.get(finding.account_id)
+        account = by_id.get(finding.account_id)
         if account is None or not (
             policy.scope.covers_account(account) and policy.scope.covers_region(finding.region)
         ):

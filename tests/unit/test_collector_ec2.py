@@ -1,9 +1,9 @@
 from typing import Any
 
 import pytest
-from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
 
+from orchestration import emulation
 from qrie_lib.services import ec2
 from qrie_lib.services.base import Touch
 from tests.conftest import CUSTOMER, REGION, collect_all, make_ctx
@@ -16,10 +16,7 @@ EU = "eu-west-1"
 def ebs_kms(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto has no GetEbsDefaultKmsKeyId: answer what AWS answers before anyone sets a key."""
     monkeypatch.setattr(
-        EC2Response,
-        "get_ebs_default_kms_key_id",
-        lambda self: ActionResult({"KmsKeyId": "alias/aws/ebs"}),
-        raising=False,
+        EC2Response, "get_ebs_default_kms_key_id", emulation.default_ebs_kms_key, raising=False
     )
 
 
