@@ -2,7 +2,9 @@
 ``LambdaSimpleBackend.invoke``; we replace it with a dispatch to the registered task handler, so
 the real ASL runs the real handlers. A handler's exception becomes the Lambda error payload
 (``errorType`` = class name) with the ``x-amz-function-error`` header, as on AWS, so Retry and
-Catch match named errors."""
+Catch match named errors. Each handler gets its TaskSpec's timeout: the context's remaining time
+counts down from it, and a handler that runs past it fails with ``Sandbox.Timedout`` as on AWS
+(the clock is injectable, so tests never sleep)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,16 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from tasks.registry import BY_FUNCTION_NAME, TaskSpec
+
+Clock = Callable[[], float]  # seconds, monotonic
+TIMED_OUT = "Sandbox.Timedout"  # the error Step Functions reports for a Lambda that timed out
 
 
 @dataclass
@@ -25,11 +31,12 @@ class LocalContext:
 
     spec: TaskSpec
     invoked_function_arn: str
+    clock: Clock = time.monotonic
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     deadline: float = 0.0
 
     def __post_init__(self) -> None:
-        self.deadline = time.monotonic() + self.spec.timeout_s
+        self.deadline = self.clock() + self.spec.timeout_s
 
     @property
     def function_name(self) -> str:
@@ -44,7 +51,10 @@ class LocalContext:
         return "$LATEST"
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
+        return max(0, int((self.deadline - self.clock()) * 1000))
+
+    def timed_out(self) -> bool:
+        return self.clock() > self.deadline
 
 
 class Dispatch:
@@ -54,7 +64,8 @@ class Dispatch:
     deep-copies the table while another thread writes it), and the engine runs Map iterations
     in threads. The state machine's concurrency is unchanged; only the in-process Lambdas queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
         self.invocations: dict[str, int] = {}
         self._lock = threading.Lock()
         self._original = LambdaSimpleBackend.invoke
@@ -85,12 +96,16 @@ class Dispatch:
             return _error("ResourceNotFoundException", f"no task registered as {name}")
         self.invocations[name] = self.invocations.get(name, 0) + 1
         event = json.loads(body) if body else {}
+        context = LocalContext(spec, function, self.clock)
         try:
             with self._lock:
-                result = spec.load()(event, LocalContext(spec, function))
+                result = spec.load()(event, context)
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error(type(exc).__name__, str(exc), traceback.format_exception(exc))
+        if context.timed_out():  # AWS would have stopped it at the deadline: its work is not returned
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return _error(TIMED_OUT, f"Task timed out after {spec.timeout_s:.2f} seconds")
         return json.dumps(result, default=str).encode()
 
 

@@ -17,6 +17,7 @@ from moto.core.config import default_user_config
 from orchestration import emulation
 from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.dispatch import Dispatch
+from orchestration.limits import Enforcement, Limits
 from orchestration.provision import provision
 from qrie_lib.aws import Aws, reset_aws
 from qrie_lib.settings import Settings
@@ -31,10 +32,13 @@ MOTO_CONFIG = {
 class LocalRuntime:
     """``with LocalRuntime() as rt:`` — an emulated operator account, ready to run executions."""
 
-    def __init__(self, settings: Settings | None = None, fast_retries: bool = False) -> None:
+    def __init__(
+        self, settings: Settings | None = None, fast_retries: bool = False, limits: Limits | None = None
+    ) -> None:
         self.settings = settings or Settings()
         self.fast_retries = fast_retries
         self.dispatch = Dispatch()
+        self.limits = Enforcement(limits)  # AWS quotas moto ignores; .peaks records the largest seen
         self.aws: Aws | None = None
         self.state_machines: dict[str, str] = {}
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
@@ -53,6 +57,7 @@ class LocalRuntime:
             self._env[key] = os.environ.get(key)
             os.environ[key] = value
         emulation.install(self.settings.role_name)
+        self.limits.install()
         self._mock.start()
         self.dispatch.install()
         self.aws = Aws(self.settings)
@@ -61,6 +66,7 @@ class LocalRuntime:
 
     def stop(self) -> None:
         self.dispatch.uninstall()
+        self.limits.uninstall()
         emulation.uninstall()
         self._mock.stop()
         reset_aws(None)
@@ -84,6 +90,7 @@ def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[ob
         os.environ.setdefault(key, value)
     default_user_config.update(MOTO_CONFIG)  # type: ignore[arg-type]
     emulation.install(settings.role_name)
+    Enforcement().install()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     Dispatch().install()
