@@ -3,9 +3,9 @@ local runtime with the error AWS raises, and the largest value seen of each (``b
 prints them next to their limits). Installed by the local runtime next to ``emulation``.
 
 - 256 KiB (262,144 bytes) per state input/output and Task result: moto checks a state's output
-  and a Task's result, but not a Lambda Task's request payload, and not a Map state's gathered
-  result, which AWS also caps (a Distributed Map without ``ResultWriter`` collects every child's
-  output into it): ``States.DataLimitExceeded``.
+  and a Task's result, but not a Task's input after ``Parameters`` (a Lambda request payload),
+  nor a Map state's gathered result, which AWS also caps (a Distributed Map without
+  ``ResultWriter`` collects every child's output into it): ``States.DataLimitExceeded``.
 - ``States.ALL`` does not catch ``States.DataLimitExceeded`` nor ``States.Runtime`` on AWS (they
   are terminal); moto's matches everything.
 - 25,000 events per execution history; each Distributed Map child is its own execution with its
@@ -37,7 +37,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.item
     distributed_item_processor_worker as map_worker,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task, state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
@@ -88,11 +88,8 @@ class Enforcement:
         for module in SIZE_CHECKING_MODULES:
             self._patch(module, "is_within_size_quota", self.within_payload_limit)
         self._patch(StateMap, "_eval_execution", self._checked_map_result(StateMap._eval_execution))
-        self._patch(
-            state_task_lambda.StateTaskLambda,
-            "_eval_parameters",
-            self._checked_lambda_payload(state_task_lambda.StateTaskLambda._eval_parameters),
-        )
+        for task in (state_task.StateTask, state_task_lambda.StateTaskLambda):  # integrations, Lambda ARNs
+            self._patch(task, "_eval_parameters", self._checked_task_input(task._eval_parameters))
         self._patch(error_equals_decl.ErrorEqualsDecl, "_eval_body", _all_but_terminal_errors)
         self._patch(EventManager, "add_event", self._counted_event(EventManager.add_event))
         state = state_module.CommonStateField
@@ -127,10 +124,10 @@ class Enforcement:
         return eval_execution
 
     @staticmethod
-    def _checked_lambda_payload(original: Any) -> Any:
+    def _checked_task_input(original: Any) -> Any:
         def eval_parameters(state: Any, env: Any) -> dict:
             parameters = original(state, env)
-            state._verify_size_quota(env=env, value=parameters["Payload"])
+            state._verify_size_quota(env=env, value=parameters)  # a Lambda's request payload included
             return parameters
 
         return eval_parameters
