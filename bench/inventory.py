@@ -16,26 +16,19 @@ import time
 from collections import Counter
 from typing import Any
 
-import boto3
-
 from orchestration.runtime import LocalRuntime
 from orchestration.simulated_org import SimulatedOrg
 from qrie_lib import executions
+from qrie_lib.aws import AccountSession
+from qrie_lib.services.registry import service_of_client
 
-SERVICE_OF_CALL = {"s3": "s3", "s3control": "s3", "ec2": "ec2", "iam": "iam", "sts": "sts"}
 
-
-def naive_walk(
-    session: boto3.Session, account: str, regions: tuple[str, ...], calls: Counter[str]
-) -> Counter[str]:
-    """The per-resource walk a first script would do; returns resources found per service."""
+def naive_walk(session: AccountSession, account: str, regions: tuple[str, ...]) -> Counter[str]:
+    """The per-resource walk a first script would do; returns resources found per service (the
+    factory counts its calls)."""
 
     def client(service: str, region: str = "us-east-1") -> Any:
-        c = session.client(service, region_name=region)
-        c.meta.events.register(
-            "before-call", lambda model, **_: calls.update([model.service_model.service_name])
-        )
-        return c
+        return session.client(service, region)
 
     found: Counter[str] = Counter()
     s3 = client("s3")
@@ -130,18 +123,21 @@ def main() -> None:
             qrie_resources[resource_type.split("::")[1].lower()] += n
         qrie_calls: Counter[str] = Counter()
         for call, n in aws.calls.items():
-            service = SERVICE_OF_CALL.get(call.split(".")[0])
+            client = call.split(".")[0]
+            service = "sts" if client == "sts" else getattr(service_of_client(client), "name", None)
             if service:
                 qrie_calls[service] += n
 
-        naive_calls: Counter[str] = Counter()
         naive_resources: Counter[str] = Counter()
+        before = Counter(aws.calls)
         start = time.perf_counter()
         for account in org.account_ids:
-            naive_calls["sts"] += 1
-            naive_resources += naive_walk(org.session(account), account, aws.settings.regions, naive_calls)
+            naive_resources += naive_walk(org.session(account), account, aws.settings.regions)
         naive_s = time.perf_counter() - start
-        naive_calls["s3"] += naive_calls.pop("s3control", 0)
+        naive_calls: Counter[str] = Counter({"sts": len(org.account_ids)})  # one AssumeRole each
+        for call, n in (aws.calls - before).items():
+            client = call.split(".")[0]
+            naive_calls["s3" if client == "s3control" else client] += n
 
     total_q, total_n = sum(qrie_resources.values()), sum(naive_resources.values())
     print(f"\ninventory of {args.accounts} accounts: execution {outcome.status}, {total_q} resources")

@@ -7,14 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
 from orchestration import cloudtrail, events_queue
 from orchestration.runtime import LocalRuntime
 from orchestration.simulated_org import EVERYONE, WORLD, SimulatedOrg
 from qrie_lib import executions, lifecycle
-from qrie_lib.aws import Aws
+from qrie_lib.aws import AccountSession, Aws
 from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.services.registry import service_of_client
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.views import findings_rows
@@ -69,7 +68,8 @@ def run_demo(
 
 def _customer_call(call: str) -> bool:
     """Calls to customer accounts' APIs (not the operator's tables, bucket and engine)."""
-    return call.split(".", 1)[0] in ("s3", "s3control", "ec2", "iam", "sts")
+    client = call.split(".", 1)[0]
+    return client == "sts" or service_of_client(client) is not None
 
 
 # ---- real-time events ------------------------------------------------------------------------
@@ -122,8 +122,8 @@ def active_findings(stores: Stores, account_id: str) -> set[tuple[str, str]]:
     }
 
 
-def person_changes(session: boto3.Session, account: str, region: str) -> list[Change]:
-    ec2 = session.client("ec2", region_name=region)
+def person_changes(session: AccountSession, account: str, region: str) -> list[Change]:
+    ec2 = session.client("ec2", region)
     return [
         make_bucket_public(session.client("s3"), account),
         open_ssh(ec2, account, region),

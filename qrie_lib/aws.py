@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -67,7 +68,8 @@ def strip_account_host_prefix(request: Any, **_: Any) -> None:
 
 
 class Aws:
-    """Client factory for the operator account and, through AssumeRole, customer accounts."""
+    """Client factory for the operator account and, through AssumeRole, any account's role: the
+    customer accounts' read-only role, or (simulated organisation, benchmarks) an administrator's."""
 
     def __init__(self, settings: Settings | None = None, session: boto3.Session | None = None) -> None:
         self.settings = settings or get_settings()
@@ -77,29 +79,50 @@ class Aws:
             max_pool_connections=50,
         )
         self._lock = threading.RLock()
-        self._clients: dict[tuple[str, str, str], Any] = {}
-        self._customer_sessions: dict[str, boto3.Session] = {}
+        self._clients: dict[tuple[str, str, str, str], Any] = {}
+        self._role_sessions: dict[tuple[str, str], boto3.Session] = {}
         self.calls: Counter[str] = Counter()
 
     # ---- clients -----------------------------------------------------------------------------
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A client in the operator account."""
-        return self._cached("", service, region or self.settings.region, self._session)
+        return self._cached(("", "", service, region or self.settings.region), self._session)
 
     def customer_client(
         self, account_id: str, service: str, region: str | None = None, external_id: str | None = None
     ) -> Any:
-        """A client in a customer account, through its read-only role."""
-        with self._lock:
-            session = self._customer_sessions.get(account_id)
-            if session is None:
-                session = self._assumed_session(account_id, external_id or self.settings.external_id)
-                self._customer_sessions[account_id] = session
-        return self._cached(account_id, service, region or self.settings.region, session)
+        """A client in a customer account, through its read-only role and the ExternalId."""
+        return self.role_client(
+            account_id,
+            self.settings.role_name,
+            service,
+            region,
+            external_id or self.settings.external_id,
+        )
 
-    def _cached(self, account_id: str, service: str, region: str, session: boto3.Session) -> Any:
-        key = (account_id, service, region)
+    def role_client(
+        self,
+        account_id: str,
+        role_name: str,
+        service: str,
+        region: str | None = None,
+        external_id: str | None = None,
+    ) -> Any:
+        """A client acting in an account through one of its roles (one AssumeRole per role)."""
+        with self._lock:
+            session = self._role_sessions.get((account_id, role_name))
+            if session is None:
+                session = self._assumed_session(account_id, role_name, external_id)
+                self._role_sessions[(account_id, role_name)] = session
+        return self._cached((account_id, role_name, service, region or self.settings.region), session)
+
+    def in_account(self, account_id: str, role_name: str) -> AccountSession:
+        """Session-like access to an account through a role: ``.client(service, region)``."""
+        return AccountSession(self, account_id, role_name)
+
+    def _cached(self, key: tuple[str, str, str, str], session: boto3.Session) -> Any:
+        service, region = key[2], key[3]
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -117,18 +140,19 @@ class Aws:
 
     # ---- cross-account access ----------------------------------------------------------------
 
-    def role_arn(self, account_id: str) -> str:
-        return f"arn:aws:iam::{account_id}:role/{self.settings.role_name}"
+    def role_arn(self, account_id: str, role_name: str | None = None) -> str:
+        return f"arn:aws:iam::{account_id}:role/{role_name or self.settings.role_name}"
 
-    def _assumed_session(self, account_id: str, external_id: str) -> boto3.Session:
+    def _assumed_session(self, account_id: str, role_name: str, external_id: str | None) -> boto3.Session:
         sts = self.client("sts")
-        role_arn = self.role_arn(account_id)
+        role_arn = self.role_arn(account_id, role_name)
+        with_external_id = {"ExternalId": external_id} if external_id else {}
 
         @retry_throttling()
         def assume() -> dict[str, Any]:
             try:
                 creds = sts.assume_role(
-                    RoleArn=role_arn, RoleSessionName="qrie", ExternalId=external_id, DurationSeconds=3600
+                    RoleArn=role_arn, RoleSessionName="qrie", DurationSeconds=3600, **with_external_id
                 )["Credentials"]
             except ClientError as exc:
                 if is_throttling(exc):
@@ -163,9 +187,22 @@ class Aws:
     def forget(self, account_id: str) -> None:
         """Drop an account's cached credentials and clients (e.g. after its role changed)."""
         with self._lock:
-            self._customer_sessions.pop(account_id, None)
+            for session_key in [k for k in self._role_sessions if k[0] == account_id]:
+                del self._role_sessions[session_key]
             for key in [k for k in self._clients if k[0] == account_id]:
                 del self._clients[key]
+
+
+@dataclass(frozen=True)
+class AccountSession:
+    """An account reached through one role; its clients come from (and are counted by) the factory."""
+
+    aws: Aws
+    account_id: str
+    role_name: str
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return self.aws.role_client(self.account_id, self.role_name, service, region)
 
 
 _default: Aws | None = None

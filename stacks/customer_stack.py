@@ -31,51 +31,9 @@ from qrie_lib.settings import Settings, get_settings
 from stacks.common import OPERATOR_ROLE_PATH, acknowledge, cloudtrail_patterns, pascal
 
 # AWS managed, maintained as services add read-only APIs. Together they allow every call the
-# collectors make: COLLECTOR_ACTIONS (tests/stacks checks the coverage against the policies' text).
+# collectors make (each service declares its ``read_actions``; tests/stacks checks the coverage
+# against these policies' text).
 READ_ONLY_POLICIES = ("SecurityAudit", "job-function/ViewOnlyAccess")
-
-COLLECTOR_ACTIONS = (
-    # qrie_lib/services/ec2.py
-    "ec2:DescribeInstances",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSnapshots",
-    "ec2:DescribeSnapshotAttribute",
-    "ec2:DescribeVolumes",
-    "ec2:DescribeVpcs",
-    "ec2:DescribeFlowLogs",
-    "ec2:GetEbsEncryptionByDefault",
-    "ec2:GetEbsDefaultKmsKeyId",
-    # qrie_lib/services/iam.py
-    "iam:GetAccountAuthorizationDetails",
-    "iam:GenerateCredentialReport",
-    "iam:GetCredentialReport",
-    "iam:GetAccountSummary",
-    "iam:GetAccountPasswordPolicy",
-    "iam:ListEntitiesForPolicy",
-    "iam:GetAccessKeyLastUsed",
-    "iam:GetLoginProfile",
-    "iam:GetUser",
-    "iam:GetRole",
-    "iam:GetGroup",
-    "iam:GetPolicy",
-    "iam:GetPolicyVersion",
-    "iam:ListAccessKeys",
-    "iam:ListGroupsForUser",
-    "iam:ListMFADevices",
-    # qrie_lib/services/s3.py
-    "s3:ListAllMyBuckets",
-    "s3:GetBucketAcl",
-    "s3:GetBucketLocation",
-    "s3:GetBucketLogging",
-    "s3:GetBucketOwnershipControls",
-    "s3:GetBucketPolicy",
-    "s3:GetBucketPolicyStatus",
-    "s3:GetBucketPublicAccessBlock",
-    "s3:GetBucketTagging",
-    "s3:GetBucketVersioning",
-    "s3:GetEncryptionConfiguration",
-    "s3:GetAccountPublicAccessBlock",
-)
 
 ACCOUNT_ID_PATTERN = r"^\d{12}$"
 EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]{2,1224}$"  # what sts:AssumeRole accepts

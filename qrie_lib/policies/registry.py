@@ -1,12 +1,28 @@
-"""The one catalogue of policies. Adding a policy is declaring it in its service's module."""
+"""The one catalogue of policies, discovered: every module of this package that declares
+``POLICIES`` contributes them. Adding a policy is declaring it in a module here."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
+from qrie_lib import policies as _package
 from qrie_lib.errors import UnknownPolicy
-from qrie_lib.policies import ec2, iam, s3
 from qrie_lib.policies.base import Policy
 
-CATALOGUE: dict[str, Policy] = {p.policy_id: p for p in (*s3.POLICIES, *ec2.POLICIES, *iam.POLICIES)}
+
+def _discover() -> dict[str, Policy]:
+    found: dict[str, Policy] = {}
+    for info in sorted(pkgutil.iter_modules(_package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{_package.__name__}.{info.name}")
+        for policy in getattr(module, "POLICIES", ()):
+            if policy.policy_id in found:
+                raise ValueError(f"policy {policy.policy_id!r} is declared twice")
+            found[policy.policy_id] = policy
+    return found
+
+
+CATALOGUE: dict[str, Policy] = _discover()
 
 
 def get_policy(policy_id: str) -> Policy:

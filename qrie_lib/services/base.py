@@ -98,11 +98,23 @@ class EventRule:
 
 @dataclass(frozen=True)
 class Service:
+    """Everything Qrie knows of one AWS service, declared in its module.
+
+    ``read_actions`` are the IAM actions its collectors call (the customer role must allow them;
+    a test runs every collector and checks each call it made is declared); ``clients`` are the
+    boto3 clients they use (calls are attributed to the service by client)."""
+
     name: str
     regional: bool
     kinds: tuple[ResourceKind, ...]
+    read_actions: tuple[str, ...]
+    clients: tuple[str, ...] = ()  # default: the service's own name
     event_source: str = ""  # e.g. "s3.amazonaws.com"
     events: tuple[EventRule, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.clients:
+            object.__setattr__(self, "clients", (self.name,))
 
     def kind(self, resource_type: str) -> ResourceKind:
         for kind in self.kinds:

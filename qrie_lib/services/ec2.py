@@ -351,6 +351,17 @@ EVENTS = (
 SERVICE = Service(
     name="ec2",
     regional=True,
+    read_actions=(
+        "ec2:DescribeInstances",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSnapshots",
+        "ec2:DescribeSnapshotAttribute",
+        "ec2:DescribeVolumes",
+        "ec2:DescribeVpcs",
+        "ec2:DescribeFlowLogs",
+        "ec2:GetEbsEncryptionByDefault",
+        "ec2:GetEbsDefaultKmsKeyId",
+    ),
     kinds=(
         paged_kind(
             INSTANCE,

@@ -466,6 +466,30 @@ def rule(names: str, touches: Callable[[dict[str, Any]], list[Touch]]) -> EventR
 SERVICE = Service(
     name="iam",
     regional=False,
+    read_actions=(
+        "iam:GetAccountAuthorizationDetails",
+        "iam:GenerateCredentialReport",
+        "iam:GetCredentialReport",
+        "iam:GetAccountSummary",
+        "iam:GetAccountPasswordPolicy",
+        "iam:ListEntitiesForPolicy",
+        "iam:GetAccessKeyLastUsed",
+        "iam:GetLoginProfile",
+        "iam:GetUser",
+        "iam:GetRole",
+        "iam:GetGroup",
+        "iam:GetPolicy",
+        "iam:GetPolicyVersion",
+        "iam:ListAccessKeys",
+        "iam:ListGroupsForUser",
+        "iam:ListMFADevices",
+        # describe-one of users, roles and groups (events): their inline and attached policies
+        *(
+            f"iam:{verb}{kind}{noun}"
+            for kind in ("User", "Role", "Group")
+            for verb, noun in (("Get", "Policy"), ("List", "Policies"), ("ListAttached", "Policies"))
+        ),
+    ),
     kinds=(
         ResourceKind(USER, gaad_lister("User", listed_user), describe_user, named_arn("user")),
         ResourceKind(ROLE, gaad_lister("Role", role_resource), describe_role, named_arn("role")),

@@ -1,13 +1,31 @@
-"""The one registry of services. Adding a service is adding its module here."""
+"""The one registry of services, discovered: every module of this package that declares a
+``SERVICE`` is a service. Adding a service is adding its module; the inventory, the event
+processor, the customer role's actions and its forwarding rules all read this registry."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
+from qrie_lib import services as _package
 from qrie_lib.errors import UnknownService
 from qrie_lib.models import GLOBAL
-from qrie_lib.services import ec2, iam, s3
 from qrie_lib.services.base import CollectContext, Service
 
-SERVICES: dict[str, Service] = {svc.name: svc for svc in (s3.SERVICE, ec2.SERVICE, iam.SERVICE)}
+
+def _discover() -> dict[str, Service]:
+    found: dict[str, Service] = {}
+    for info in sorted(pkgutil.iter_modules(_package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{_package.__name__}.{info.name}")
+        service = getattr(module, "SERVICE", None)
+        if isinstance(service, Service):
+            if service.name in found:
+                raise ValueError(f"service {service.name!r} is declared twice")
+            found[service.name] = service
+    return found
+
+
+SERVICES: dict[str, Service] = _discover()
 
 
 def get_service(name: str) -> Service:
@@ -22,6 +40,16 @@ def service_of_type(resource_type: str) -> Service:
         if resource_type in svc.resource_types:
             return svc
     raise UnknownService(f"no service collects {resource_type!r}")
+
+
+def service_of_client(client_name: str) -> Service | None:
+    """The service whose collectors use this boto3 client (``s3control`` → s3), if any."""
+    return next((svc for svc in SERVICES.values() if client_name in svc.clients), None)
+
+
+def collector_actions() -> tuple[str, ...]:
+    """Every IAM action a collector calls: what the customer's read-only role must allow."""
+    return tuple(sorted({action for svc in SERVICES.values() for action in svc.read_actions}))
 
 
 def singleton_arn(resource_type: str, account_id: str, region: str) -> tuple[str, str]:

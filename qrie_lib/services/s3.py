@@ -147,6 +147,23 @@ def public_access_block_touch(detail: dict[str, Any]) -> Iterable[Touch]:
 SERVICE = Service(
     name="s3",
     regional=False,
+    # IAM's names for these calls (ListBuckets is s3:ListAllMyBuckets, s3control's
+    # GetPublicAccessBlock is s3:GetAccountPublicAccessBlock, ...).
+    read_actions=(
+        "s3:ListAllMyBuckets",
+        "s3:GetBucketAcl",
+        "s3:GetBucketLocation",
+        "s3:GetBucketLogging",
+        "s3:GetBucketOwnershipControls",
+        "s3:GetBucketPolicy",
+        "s3:GetBucketPolicyStatus",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetBucketTagging",
+        "s3:GetBucketVersioning",
+        "s3:GetEncryptionConfiguration",
+        "s3:GetAccountPublicAccessBlock",
+    ),
+    clients=("s3", "s3control"),
     kinds=(
         ResourceKind(BUCKET, list_buckets, describe_bucket, bucket_arn),
         ResourceKind(ACCOUNT_PAB, list_account_pab, describe_account_pab, account_pab_arn),

@@ -148,7 +148,9 @@ def test_every_declared_source_and_name_maps_to_its_one_rule():
 
 def test_declaring_an_event_twice_is_refused():
     rule = EventRule(("PutBucketAcl",), s3.bucket_touch)
-    twice = Service("twice", False, s3.SERVICE.kinds, s3.SERVICE.event_source, (rule,))
+    twice = Service(
+        "twice", False, s3.SERVICE.kinds, (), event_source=s3.SERVICE.event_source, events=(rule,)
+    )
     with pytest.raises(ValueError, match="PutBucketAcl"):
         build_rules({"s3": s3.SERVICE, "twice": twice})
 

@@ -6,7 +6,6 @@ from qrie_lib.policies.base import Policy
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.services.registry import SERVICES
 
-PREFIXES = {"s3": ("S3",), "ec2": ("EC2", "VPC"), "iam": ("IAM",)}
 REQUIRED = [
     "S3BucketPublic",
     "S3BucketPublicWriteAcl",
@@ -55,8 +54,7 @@ def test_the_catalogue_has_every_required_policy() -> None:
 
 @pytest.mark.parametrize("policy", CATALOGUE.values(), ids=list(CATALOGUE))
 def test_declaration(policy: Policy) -> None:
-    prefix = next(p for p in PREFIXES[policy.service] if policy.policy_id.startswith(p))
-    assert re.fullmatch(r"([A-Z][a-z0-9]*)+", policy.policy_id.removeprefix(prefix))
+    assert re.fullmatch(r"[A-Z][A-Z0-9]*([A-Z][a-z0-9]+)+", policy.policy_id)  # e.g. EC2EbsVolumeUnencrypted
     assert all(text.strip() for text in (policy.title, policy.description, policy.remediation))
     assert 0 <= policy.severity <= 100
     assert policy.resource_type in SERVICES[policy.service].resource_types
