@@ -81,7 +81,8 @@ class Aws:
         self._lock = threading.RLock()
         self._clients: dict[tuple[str, str, str, str], Any] = {}
         self._role_sessions: dict[tuple[str, str], boto3.Session] = {}
-        self.calls: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()  # every call, "service.Operation"
+        self.customer_calls: Counter[str] = Counter()  # those made in other accounts than the operator's
 
     # ---- clients -----------------------------------------------------------------------------
 
@@ -130,6 +131,8 @@ class Aws:
                     service, region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config
                 )
                 client.meta.events.register("before-call", self._count)
+                if key[0]:
+                    client.meta.events.register("before-call", self._count_customer)
                 if self.settings.endpoint_url and service == "s3control":
                     client.meta.events.register("before-sign.s3-control", strip_account_host_prefix)
                 self._clients[key] = client
@@ -137,6 +140,9 @@ class Aws:
 
     def _count(self, model: Any, **_: Any) -> None:
         self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def _count_customer(self, model: Any, **_: Any) -> None:
+        self.customer_calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
     # ---- cross-account access ----------------------------------------------------------------
 
