@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qrie_lib.models import Resource
-from qrie_lib.policies.base import Policy, Verdict
+from qrie_lib.policies.base import Policy, Related, Verdict
 from qrie_lib.policies.registry import get_policy
 from qrie_lib.services.registry import singleton_arn
+from qrie_lib.stores.accounts import AccountsStore
 from qrie_lib.stores.dynamo import Write, to_item, values
 from qrie_lib.stores.findings import Finding, FindingsStore, FindingState, ResolvedReason, finding_item
 from qrie_lib.stores.policies import LaunchedPolicy
@@ -23,13 +24,14 @@ from qrie_lib.stores.resources import ResourcesStore
 from qrie_lib.timeutil import now_iso
 
 # Outcome kinds counted per policy.
-EVALUATED, NEW, STILL_ACTIVE, RESOLVED, REOPENED, OUT_OF_SCOPE = (
+EVALUATED, NEW, STILL_ACTIVE, RESOLVED, REOPENED, OUT_OF_SCOPE, NOT_EVALUATED = (
     "evaluated",
     "new",
     "still_active",
     "resolved",
     "reopened",
     "out_of_scope",
+    "not_evaluated",
 )
 
 
@@ -40,6 +42,7 @@ class Evaluator:
     findings: FindingsStore
     resources: ResourcesStore
     launched: Sequence[LaunchedPolicy]
+    known_accounts: frozenset[str] = frozenset()  # accounts Qrie knows: trusted, not foreign
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (policy_id, outcome kind)
     _related: dict[tuple[str, str, str], Resource | None] = field(default_factory=dict)
 
@@ -62,6 +65,9 @@ class Evaluator:
                     self.counts[launched.policy_id, OUT_OF_SCOPE] += 1
                 continue
             verdict = policy.evaluate(resource, self.related(policy, resource))
+            if not verdict.evaluated:  # missing data neither opens nor resolves a finding
+                self.counts[launched.policy_id, NOT_EVALUATED] += 1
+                continue
             self.counts[launched.policy_id, EVALUATED] += 1
             kind, write = transition(self.findings.table, resource, launched, verdict, previous, now)
             if kind:
@@ -71,7 +77,7 @@ class Evaluator:
                     self.counts[launched.policy_id, kind] += 1
         return self.counts
 
-    def related(self, policy: Policy, resource: Resource) -> dict[str, Resource | None]:
+    def related(self, policy: Policy, resource: Resource) -> Related:
         """The account-level settings a policy reads, each fetched once per evaluator."""
         found = {}
         for resource_type in policy.related:
@@ -80,7 +86,15 @@ class Evaluator:
                 service, arn = singleton_arn(resource_type, resource.account_id, resource.region)
                 self._related[key] = self.resources.get(resource.account_id, service, arn)
             found[resource_type] = self._related[key]
-        return found
+        return Related(found, self.known_accounts if policy.reads_known_accounts else frozenset())
+
+
+def known_accounts(accounts: AccountsStore, launched: Sequence[LaunchedPolicy]) -> frozenset[str]:
+    """The accounts Qrie knows: every account in the accounts table (onboarded, suspended, and the
+    organisation's management account once registered), read only when a launched policy needs them."""
+    if not any(get_policy(p.policy_id).reads_known_accounts for p in launched):
+        return frozenset()
+    return frozenset(a.account_id for a in accounts.list())
 
 
 def transition(

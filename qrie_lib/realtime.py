@@ -18,7 +18,15 @@ from typing import Any
 
 from qrie_lib.aws import Aws, get_aws
 from qrie_lib.errors import MalformedEvent
-from qrie_lib.evaluation import NEW, OUT_OF_SCOPE, REOPENED, RESOLVED, Evaluator, resolve_deleted
+from qrie_lib.evaluation import (
+    NEW,
+    OUT_OF_SCOPE,
+    REOPENED,
+    RESOLVED,
+    Evaluator,
+    known_accounts,
+    resolve_deleted,
+)
 from qrie_lib.events import CloudTrailEvent, Target, parse, rule_for, touched
 from qrie_lib.inventory import named_aws_errors
 from qrie_lib.models import GLOBAL, Account, AccountStatus, Resource, WorkItem
@@ -262,8 +270,11 @@ class Refresher:
         return resolve_deleted(self.stores.findings, [arn])
 
     def evaluate(self, account: Account, resource: Resource) -> Counter[tuple[str, str]]:
-        evaluator = Evaluator(self.stores.findings, self.stores.resources, self.launched(account))
-        return evaluator.evaluate([resource])
+        return self.evaluator(self.launched(account)).evaluate([resource])
+
+    def evaluator(self, policies: list[LaunchedPolicy]) -> Evaluator:
+        known = known_accounts(self.stores.accounts, policies)
+        return Evaluator(self.stores.findings, self.stores.resources, policies, known)
 
     def dependents(self, account: Account, target: Target) -> Counter[tuple[str, str]]:
         """Re-evaluate, from the inventory, the resources whose policies read the refreshed one as an
@@ -272,7 +283,7 @@ class Refresher:
         policies = [p for p in self.launched(account) if resource_type in get_policy(p.policy_id).related]
         if not policies:
             return Counter()
-        evaluator = Evaluator(self.stores.findings, self.stores.resources, policies)
+        evaluator = self.evaluator(policies)
         region = target.region if target.region != GLOBAL else None
         for service in sorted({get_policy(p.policy_id).service for p in policies}):
             token: str | None = None

@@ -12,7 +12,16 @@ from pydantic import Field, field_validator
 from qrie_lib import runs
 from qrie_lib.aws import Aws, get_aws
 from qrie_lib.errors import InvalidInput
-from qrie_lib.evaluation import EVALUATED, NEW, OUT_OF_SCOPE, REOPENED, RESOLVED, STILL_ACTIVE, Evaluator
+from qrie_lib.evaluation import (
+    EVALUATED,
+    NEW,
+    OUT_OF_SCOPE,
+    REOPENED,
+    RESOLVED,
+    STILL_ACTIVE,
+    Evaluator,
+    known_accounts,
+)
 from qrie_lib.inventory import RemainingMs
 from qrie_lib.models import AccountId, Strict, parse_input
 from qrie_lib.policies.registry import CATALOGUE, get_policy
@@ -96,7 +105,8 @@ def evaluate(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> d
     request = parse_input(EvaluateInput, event)
     item, token = request.item, request.cursor
     launched = [p for p in stores.policies.get_many(item.policy_ids) if p.status is PolicyStatus.ACTIVE]
-    evaluator = Evaluator(stores.findings, stores.resources, launched)
+    known = known_accounts(stores.accounts, launched)
+    evaluator = Evaluator(stores.findings, stores.resources, launched, known)
     pages = 0
     while launched and pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
         page = stores.resources.page(item.account_id, item.service, token, settings.scan_page_size)

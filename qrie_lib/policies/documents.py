@@ -16,6 +16,8 @@ from typing import Any
 
 from policyuniverse.statement import Statement as PuStatement
 
+from qrie_lib.policies.networks import world_families
+
 Document = dict[str, Any]
 Stmt = dict[str, Any]
 
@@ -87,8 +89,31 @@ def principals(statement: Stmt) -> dict[str, list[str]]:
 
 
 def public_statements(document: Document | None) -> list[Stmt]:
-    """Allow statements open to any principal with no condition restricting who the caller is."""
-    return [s for s in statements(document) if PuStatement(texts(s)).is_internet_accessible()]
+    """Allow statements open to any principal with no condition restricting who the caller is. An
+    ``aws:SourceIp`` whose ranges jointly cover an address family's whole space restricts nothing."""
+    return [s for s in statements(document) if PuStatement(texts(open_ip_ranges(s))).is_internet_accessible()]
+
+
+def open_ip_ranges(statement: Stmt) -> Stmt:
+    """The statement with each ``IpAddress`` test of aws:SourceIp that admits every IPv4 or IPv6
+    address written as the one range policyuniverse knows to be open ("0.0.0.0/0")."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, dict):
+        return statement
+    rewritten = {
+        operator: {
+            key: "0.0.0.0/0"
+            if key.lower() == "aws:sourceip"
+            and operator.startswith("IpAddress")
+            and world_families(as_list(values))
+            else values
+            for key, values in tests.items()
+        }
+        if isinstance(tests, dict)
+        else tests
+        for operator, tests in condition.items()
+    }
+    return statement | {"Condition": rewritten}
 
 
 def texts(value: Any) -> Any:

@@ -157,7 +157,7 @@ POLICIES: tuple[Policy, ...] = (
             f"Remove the rule ({REVOKE}) and allow only the ports the workload serves, from the sources "
             "that need them."
         ),
-        evaluate=open_to_world,
+        rule=open_to_world,
         compliance=CIS_ADMIN_PORTS,
     ),
     declare(
@@ -170,7 +170,7 @@ POLICIES: tuple[Policy, ...] = (
             f"Remove the world-open rule ({REVOKE}); reach instances through SSM Session Manager, or allow "
             "22 only from a bastion or corporate CIDR."
         ),
-        evaluate=ports_open_to_world({SSH: "SSH"}),
+        rule=ports_open_to_world({SSH: "SSH"}),
         compliance=CIS_ADMIN_PORTS,
     ),
     declare(
@@ -183,7 +183,7 @@ POLICIES: tuple[Policy, ...] = (
             f"Remove the world-open rule ({REVOKE}); use SSM Session Manager / Fleet Manager, or allow 3389 "
             "only from a bastion or corporate CIDR."
         ),
-        evaluate=ports_open_to_world({RDP: "RDP"}),
+        rule=ports_open_to_world({RDP: "RDP"}),
         compliance=CIS_ADMIN_PORTS,
     ),
     declare(
@@ -199,7 +199,7 @@ POLICIES: tuple[Policy, ...] = (
             f"Remove the world-open rule ({REVOKE}); keep such services in private subnets and allow them "
             "only from the application's security group."
         ),
-        evaluate=ports_open_to_world(HIGH_RISK_PORTS),
+        rule=ports_open_to_world(HIGH_RISK_PORTS),
     ),
     declare(
         policy_id="EC2DefaultSecurityGroupNotRestricted",
@@ -214,7 +214,7 @@ POLICIES: tuple[Policy, ...] = (
             "Remove every inbound and outbound rule of the default group (VPC console → Security groups → "
             "default → Edit rules), and give resources purpose-made groups."
         ),
-        evaluate=default_group_not_restricted,
+        rule=default_group_not_restricted,
         compliance=("CIS AWS Foundations v3.0 5.4",),
     ),
     declare(
@@ -230,7 +230,7 @@ POLICIES: tuple[Policy, ...] = (
             "aws ec2 modify-instance-metadata-options --instance-id ID --http-tokens required "
             "--http-endpoint enabled"
         ),
-        evaluate=imds_v1_enabled,
+        rule=imds_v1_enabled,
         compliance=("CIS AWS Foundations v3.0 5.6",),
     ),
     declare(
@@ -244,7 +244,7 @@ POLICIES: tuple[Policy, ...] = (
             "off auto-assign public IPv4 on the subnet (aws ec2 modify-subnet-attribute --subnet-id SUBNET "
             "--no-map-public-ip-on-launch)."
         ),
-        evaluate=public_ip,
+        rule=public_ip,
     ),
     declare(
         policy_id="EC2EbsVolumeUnencrypted",
@@ -256,7 +256,7 @@ POLICIES: tuple[Policy, ...] = (
             "Snapshot the volume, copy the snapshot with --encrypted (aws ec2 copy-snapshot ... --encrypted "
             "--kms-key-id KEY), create a volume from it and swap it in; enable EBS encryption by default."
         ),
-        evaluate=volume_unencrypted,
+        rule=volume_unencrypted,
     ),
     declare(
         policy_id="EC2EbsEncryptionByDefaultDisabled",
@@ -268,7 +268,7 @@ POLICIES: tuple[Policy, ...] = (
             "aws ec2 enable-ebs-encryption-by-default --region REGION "
             "(EC2 console → Settings → Data protection and security)."
         ),
-        evaluate=ebs_default_disabled,
+        rule=ebs_default_disabled,
         compliance=("CIS AWS Foundations v3.0 2.2.1",),
     ),
     declare(
@@ -281,7 +281,7 @@ POLICIES: tuple[Policy, ...] = (
             "aws ec2 modify-snapshot-attribute --snapshot-id SNAP --attribute createVolumePermission "
             "--operation-type remove --group-names all; enable Block Public Access for snapshots."
         ),
-        evaluate=snapshot_public,
+        rule=snapshot_public,
     ),
     declare(
         policy_id="VPCFlowLogsDisabled",
@@ -293,7 +293,7 @@ POLICIES: tuple[Policy, ...] = (
             "aws ec2 create-flow-logs --resource-type VPC --resource-ids VPC --traffic-type REJECT "
             "(or ALL) --log-destination-type s3 --log-destination arn:aws:s3:::LOG-BUCKET"
         ),
-        evaluate=flow_logs_disabled,
+        rule=flow_logs_disabled,
         compliance=("CIS AWS Foundations v3.0 3.7",),
     ),
 )

@@ -245,7 +245,7 @@ def inline_admin_policy(policy_id: str, resource_type: str, kind: str) -> Policy
         description=f"An inline policy of the {kind} {ADMIN_DESCRIPTION}.",
         severity=80,
         remediation=f"{ADMIN_REMEDIATION} aws iam delete-{kind}-policy --{kind}-name NAME --policy-name P.",
-        evaluate=inline_policy_admin,
+        rule=inline_policy_admin,
         compliance=("CIS AWS Foundations v3.0 1.16",),
     )
 
@@ -261,7 +261,7 @@ POLICIES: tuple[Policy, ...] = (
             "Sign in as root → Security credentials → Access keys → deactivate and delete each key; use "
             "IAM roles for programmatic access."
         ),
-        evaluate=root_access_keys_present,
+        rule=root_access_keys_present,
         compliance=("CIS AWS Foundations v3.0 1.4",),
     ),
     declare(
@@ -271,7 +271,7 @@ POLICIES: tuple[Policy, ...] = (
         description="The root user can sign in with a password alone.",
         severity=95,
         remediation="Sign in as root → Security credentials → Multi-factor authentication → Assign MFA.",
-        evaluate=root_mfa_disabled,
+        rule=root_mfa_disabled,
         compliance=("CIS AWS Foundations v3.0 1.5",),
     ),
     declare(
@@ -284,7 +284,7 @@ POLICIES: tuple[Policy, ...] = (
             "Find what used root in CloudTrail (userIdentity.type = Root), move that work to IAM roles, "
             "and keep root for the few tasks that require it."
         ),
-        evaluate=root_account_active,
+        rule=root_account_active,
         compliance=("CIS AWS Foundations v3.0 1.7",),
     ),
     declare(
@@ -297,7 +297,7 @@ POLICIES: tuple[Policy, ...] = (
             "Create a role for the support team and run aws iam attach-role-policy --role-name ROLE "
             "--policy-arn arn:aws:iam::aws:policy/AWSSupportAccess."
         ),
-        evaluate=support_role_missing,
+        rule=support_role_missing,
         compliance=("CIS AWS Foundations v3.0 1.17",),
     ),
     declare(
@@ -310,7 +310,7 @@ POLICIES: tuple[Policy, ...] = (
             "IAM console → Users → USER → Security credentials → Assign MFA device (or enforce MFA with a "
             "policy denying actions when aws:MultiFactorAuthPresent is false)."
         ),
-        evaluate=user_mfa_disabled,
+        rule=user_mfa_disabled,
         compliance=("CIS AWS Foundations v3.0 1.10",),
     ),
     declare(
@@ -326,7 +326,7 @@ POLICIES: tuple[Policy, ...] = (
             f"Remove the password (aws iam delete-login-profile --user-name USER) and deactivate unused keys "
             f"({DELETE_KEY})."
         ),
-        evaluate=credentials_unused,
+        rule=credentials_unused,
         compliance=("CIS AWS Foundations v3.0 1.12",),
     ),
     declare(
@@ -339,7 +339,7 @@ POLICIES: tuple[Policy, ...] = (
             "Create a new key (aws iam create-access-key --user-name USER), switch clients to it, then "
             f"retire the old one ({DELETE_KEY})."
         ),
-        evaluate=keys_where(not_rotated, MaxAgeDays=KEY_ROTATION_DAYS),
+        rule=keys_where(not_rotated, MaxAgeDays=KEY_ROTATION_DAYS),
         compliance=("CIS AWS Foundations v3.0 1.14",),
     ),
     declare(
@@ -352,7 +352,7 @@ POLICIES: tuple[Policy, ...] = (
         ),
         severity=40,
         remediation=f"Deactivate and delete the key ({DELETE_KEY} --user-name USER --access-key-id KEY).",
-        evaluate=keys_where(unused, ThresholdDays=UNUSED_KEY_DAYS),
+        rule=keys_where(unused, ThresholdDays=UNUSED_KEY_DAYS),
     ),
     declare(
         policy_id="IAMUserMultipleActiveAccessKeys",
@@ -361,7 +361,7 @@ POLICIES: tuple[Policy, ...] = (
         description="The user has two active access keys.",
         severity=40,
         remediation=f"Keep the key in use and retire the other ({DELETE_KEY}).",
-        evaluate=multiple_active_keys,
+        rule=multiple_active_keys,
         compliance=("CIS AWS Foundations v3.0 1.13",),
     ),
     declare(
@@ -374,7 +374,7 @@ POLICIES: tuple[Policy, ...] = (
             "Put the user in a group carrying the permissions, then aws iam detach-user-policy and "
             "aws iam delete-user-policy for each direct policy."
         ),
-        evaluate=direct_policies,
+        rule=direct_policies,
         compliance=("CIS AWS Foundations v3.0 1.15",),
     ),
     declare(
@@ -387,7 +387,7 @@ POLICIES: tuple[Policy, ...] = (
             f"{ADMIN_REMEDIATION} aws iam create-policy-version --policy-arn ARN --policy-document "
             "file://scoped.json --set-as-default."
         ),
-        evaluate=managed_policy_admin,
+        rule=managed_policy_admin,
         compliance=("CIS AWS Foundations v3.0 1.16",),
     ),
     # One id per resource type: the registry keys a policy by id and gives it one type.
@@ -409,7 +409,7 @@ POLICIES: tuple[Policy, ...] = (
             "24 --require-symbols --require-numbers --require-uppercase-characters "
             "--require-lowercase-characters"
         ),
-        evaluate=password_policy_weak,
+        rule=password_policy_weak,
         compliance=("CIS AWS Foundations v3.0 1.8", "CIS AWS Foundations v3.0 1.9"),
     ),
     declare(
@@ -425,7 +425,7 @@ POLICIES: tuple[Policy, ...] = (
             "Name the trusted accounts or roles in the Principal, or add a aws:PrincipalOrgID condition: "
             "aws iam update-assume-role-policy --role-name ROLE --policy-document file://trust.json."
         ),
-        evaluate=trust_any_principal,
+        rule=trust_any_principal,
     ),
     declare(
         policy_id="IAMRoleCrossAccountTrustWithoutExternalId",
@@ -440,6 +440,6 @@ POLICIES: tuple[Policy, ...] = (
             'Add "Condition": {"StringEquals": {"sts:ExternalId": "<id agreed with the third '
             'party>"}} to the trust statement (aws iam update-assume-role-policy).'
         ),
-        evaluate=cross_account_without_external_id,
+        rule=cross_account_without_external_id,
     ),
 )

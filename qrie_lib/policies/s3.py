@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 from qrie_lib.models import Resource
-from qrie_lib.policies.base import COMPLIANT, Policy, Related, Verdict, violation
+from qrie_lib.policies.base import COMPLIANT, Policy, Related, Verdict, missing, not_evaluated, violation
 from qrie_lib.policies.documents import denies_insecure_transport, public_statements, statements
 from qrie_lib.services.s3 import ACCOUNT_PAB, BUCKET, PAB_FLAGS
 
@@ -14,6 +14,10 @@ GROUPS = "http://acs.amazonaws.com/groups/global/"
 PUBLIC_GROUPS = {f"{GROUPS}AllUsers": "AllUsers", f"{GROUPS}AuthenticatedUsers": "AuthenticatedUsers"}
 WRITE_PERMISSIONS = frozenset({"WRITE", "WRITE_ACP", "FULL_CONTROL"})
 NOT_BLOCKED = "off on the bucket and on the account"
+# Configuration keys and the S3 call that fills each (see Policy.needs).
+PAB_NEED = {"PublicAccessBlock": "GetPublicAccessBlock"}
+ACL_NEED = {"Acl": "GetBucketAcl"}
+POLICY_NEEDS = {"Policy": "GetBucketPolicy", "PolicyStatus": "GetBucketPolicyStatus"}
 
 
 def pab_flags(configuration: dict[str, Any] | None) -> dict[str, bool]:
@@ -22,12 +26,20 @@ def pab_flags(configuration: dict[str, Any] | None) -> dict[str, bool]:
 
 
 def blocked(flag: str, bucket: Resource, related: Related) -> bool:
-    """Whether the bucket's or the account's public access block sets ``flag`` (an account block
-    not inventoried counts as not configured)."""
+    """Whether the bucket's or the account's public access block sets ``flag``: S3 applies the most
+    restrictive combination of the two (an account block not inventoried counts as not set)."""
     account = related.get(ACCOUNT_PAB)
     return pab_flags(bucket.configuration)[flag] or (
         account is not None and pab_flags(account.configuration)[flag]
     )
+
+
+def account_block_unknown(related: Related) -> list[dict[str, Any]] | None:
+    """Why the account's block is unknown (not inventoried, or its call failed), or None if known."""
+    account = related.get(ACCOUNT_PAB)
+    if account is None:
+        return [{"Key": ACCOUNT_PAB, "Problem": "not inventoried"}]
+    return missing(account, PAB_NEED) or None
 
 
 def public_grants(bucket: Resource, permissions: frozenset[str] | None = None) -> list[dict[str, str]]:
@@ -48,19 +60,32 @@ def acl_exposure(
 
 
 def bucket_public(bucket: Resource, related: Related) -> Verdict:
+    """Public through its ACL or its policy. The policy is public by Qrie's analysis or by S3's own
+    (GetBucketPolicyStatus ``IsPublic``), whichever finds it: S3 knows conditions Qrie does not."""
     evidence: dict[str, Any] = {}
     if grants := acl_exposure(bucket, related):
         evidence |= {"PublicAclGrants": grants, "IgnorePublicAcls": NOT_BLOCKED}
-    if not blocked("RestrictPublicBuckets", bucket, related) and (
-        policy := public_statements(bucket.configuration.get("Policy"))
-    ):
-        evidence |= {"PublicPolicyStatements": policy, "RestrictPublicBuckets": NOT_BLOCKED}
-    return violation(**evidence) if evidence else COMPLIANT
+    if not blocked("RestrictPublicBuckets", bucket, related):
+        statements_found = public_statements(bucket.configuration.get("Policy"))
+        status_public = (bucket.configuration.get("PolicyStatus") or {}).get("IsPublic") is True
+        if statements_found or status_public:
+            evidence |= {"PublicPolicyStatements": statements_found, "RestrictPublicBuckets": NOT_BLOCKED}
+            evidence |= {"PolicyStatus": {"IsPublic": True}} if status_public else {}
+    return exposure(evidence, related)
+
+
+def exposure(evidence: dict[str, Any], related: Related) -> Verdict:
+    """Exposure found is a violation only if the account's block is known not to neutralise it."""
+    if not evidence:
+        return COMPLIANT
+    if gaps := account_block_unknown(related):
+        return not_evaluated(NotCollected=gaps)
+    return violation(**evidence)
 
 
 def bucket_public_write_acl(bucket: Resource, related: Related) -> Verdict:
     grants = acl_exposure(bucket, related, WRITE_PERMISSIONS)
-    return violation(PublicAclGrants=grants, IgnorePublicAcls=NOT_BLOCKED) if grants else COMPLIANT
+    return exposure({"PublicAclGrants": grants, "IgnorePublicAcls": NOT_BLOCKED} if grants else {}, related)
 
 
 def pab_disabled(resource: Resource, _: Related) -> Verdict:
@@ -68,6 +93,29 @@ def pab_disabled(resource: Resource, _: Related) -> Verdict:
     if not off:
         return COMPLIANT
     return violation(DisabledFlags=off, PublicAccessBlock=resource.configuration.get("PublicAccessBlock"))
+
+
+def bucket_pab_disabled(bucket: Resource, related: Related) -> Verdict:
+    """CIS 2.1.4's audit: all four settings on at the bucket level, or all four at the account level.
+    Either level passes alone; a mix (two on the bucket, two on the account) does not, as in the
+    audit, although S3 would apply the union — S3BucketPublic judges that effective exposure."""
+    account = related.get(ACCOUNT_PAB)
+    if all(pab_flags(bucket.configuration).values()):
+        return COMPLIANT
+    if (
+        account is not None
+        and not missing(account, PAB_NEED)
+        and all(pab_flags(account.configuration).values())
+    ):
+        return COMPLIANT
+    if gaps := missing(bucket, PAB_NEED) + (account_block_unknown(related) or []):
+        return not_evaluated(NotCollected=gaps)
+    off = [flag for flag, on in pab_flags(bucket.configuration).items() if not on]
+    return violation(
+        DisabledFlags=off,
+        PublicAccessBlock=bucket.configuration.get("PublicAccessBlock"),
+        AccountPublicAccessBlock=account.configuration.get("PublicAccessBlock") if account else None,
+    )
 
 
 def encryption_disabled(bucket: Resource, _: Related) -> Verdict:
@@ -116,7 +164,9 @@ POLICIES: tuple[Policy, ...] = (
         description=(
             "The bucket's ACL grants access to all users or to any authenticated AWS user, or its bucket "
             "policy allows any principal without a condition restricting the caller (source IP/VPC, "
-            "organisation, account, ARN), and no public access block (bucket or account) neutralises it."
+            "organisation, account, ARN; source IP ranges that together cover every address restrict "
+            "nothing), or S3's own policy status says it is public, and no public access block (bucket "
+            "or account) neutralises it."
         ),
         severity=90,
         remediation=(
@@ -124,9 +174,9 @@ POLICIES: tuple[Policy, ...] = (
             f"aws s3api put-public-access-block --bucket NAME --public-access-block-configuration {PAB_CLI}. "
             "Serve public content through CloudFront with origin access control instead."
         ),
-        evaluate=bucket_public,
-        compliance=("CIS AWS Foundations v3.0 2.1.4",),
+        rule=bucket_public,
         related=(ACCOUNT_PAB,),
+        needs=ACL_NEED | POLICY_NEEDS,
     ),
     declare(
         policy_id="S3BucketPublicWriteAcl",
@@ -143,22 +193,26 @@ POLICIES: tuple[Policy, ...] = (
             "aws s3api put-bucket-ownership-controls --bucket NAME "
             "--ownership-controls Rules=[{ObjectOwnership=BucketOwnerEnforced}]."
         ),
-        evaluate=bucket_public_write_acl,
-        compliance=("CIS AWS Foundations v3.0 2.1.4",),
+        rule=bucket_public_write_acl,
         related=(ACCOUNT_PAB,),
+        needs=ACL_NEED,
     ),
     declare(
         policy_id="S3BucketPublicAccessBlockDisabled",
         resource_type=BUCKET,
         title="S3 bucket Block Public Access is not fully enabled",
-        description="One or more of the bucket's four Block Public Access settings is off or not configured.",
+        description=(
+            "Neither the bucket's nor the account's Block Public Access has all four settings on "
+            "(CIS 2.1.4 accepts either level)."
+        ),
         severity=50,
         remediation=(
             "S3 console → bucket → Permissions → Block public access → Edit → enable all four settings, or "
             f"aws s3api put-public-access-block --bucket NAME --public-access-block-configuration {PAB_CLI}."
         ),
-        evaluate=pab_disabled,
+        rule=bucket_pab_disabled,
         compliance=("CIS AWS Foundations v3.0 2.1.4",),
+        related=(ACCOUNT_PAB,),
     ),
     declare(
         policy_id="S3AccountPublicAccessBlockDisabled",
@@ -166,7 +220,9 @@ POLICIES: tuple[Policy, ...] = (
         title="S3 account-level Block Public Access is not fully enabled",
         description=(
             "One or more of the account's four Block Public Access settings is off or not configured, so "
-            "nothing stops a bucket from being made public by its ACL or policy."
+            "nothing at the account level stops a bucket from being made public by its ACL or policy. "
+            "Stricter than CIS 2.1.4, which a bucket's own block also satisfies "
+            "(S3BucketPublicAccessBlockDisabled)."
         ),
         severity=70,
         remediation=(
@@ -174,8 +230,8 @@ POLICIES: tuple[Policy, ...] = (
             "aws s3control put-public-access-block --account-id ACCOUNT "
             f"--public-access-block-configuration {PAB_CLI}."
         ),
-        evaluate=pab_disabled,
-        compliance=("CIS AWS Foundations v3.0 2.1.4",),
+        rule=pab_disabled,
+        needs=PAB_NEED,
     ),
     declare(
         policy_id="S3BucketEncryptionDisabled",
@@ -187,7 +243,8 @@ POLICIES: tuple[Policy, ...] = (
             "aws s3api put-bucket-encryption --bucket NAME --server-side-encryption-configuration "
             '\'{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"aws:kms"}}]}\'.'
         ),
-        evaluate=encryption_disabled,
+        rule=encryption_disabled,
+        needs={"Encryption": "GetBucketEncryption"},
     ),
     declare(
         policy_id="S3BucketVersioningDisabled",
@@ -196,7 +253,8 @@ POLICIES: tuple[Policy, ...] = (
         description="Versioning is disabled or suspended: overwritten or deleted objects are lost.",
         severity=35,
         remediation="aws s3api put-bucket-versioning --bucket NAME --versioning-configuration Status=Enabled",
-        evaluate=versioning_disabled,
+        rule=versioning_disabled,
+        needs={"Versioning": "GetBucketVersioning"},
     ),
     declare(
         policy_id="S3BucketMfaDeleteDisabled",
@@ -208,7 +266,8 @@ POLICIES: tuple[Policy, ...] = (
             "As the root user with its MFA device: aws s3api put-bucket-versioning --bucket NAME "
             "--versioning-configuration Status=Enabled,MFADelete=Enabled --mfa 'SERIAL CODE'."
         ),
-        evaluate=mfa_delete_disabled,
+        rule=mfa_delete_disabled,
+        needs={"Versioning": "GetBucketVersioning"},
         compliance=("CIS AWS Foundations v3.0 2.1.2",),
     ),
     declare(
@@ -226,7 +285,8 @@ POLICIES: tuple[Policy, ...] = (
             '"Resource":["arn:aws:s3:::NAME","arn:aws:s3:::NAME/*"],'
             '"Condition":{"Bool":{"aws:SecureTransport":"false"}}}.'
         ),
-        evaluate=secure_transport_not_enforced,
+        rule=secure_transport_not_enforced,
+        needs={"Policy": "GetBucketPolicy"},
         compliance=("CIS AWS Foundations v3.0 2.1.1",),
     ),
     declare(
@@ -239,7 +299,8 @@ POLICIES: tuple[Policy, ...] = (
             "aws s3api put-bucket-logging --bucket NAME --bucket-logging-status "
             '\'{"LoggingEnabled":{"TargetBucket":"LOG-BUCKET","TargetPrefix":"NAME/"}}\'.'
         ),
-        evaluate=logging_disabled,
+        rule=logging_disabled,
+        needs={"Logging": "GetBucketLogging"},
     ),
     declare(
         policy_id="S3BucketAclsEnabled",
@@ -255,6 +316,7 @@ POLICIES: tuple[Policy, ...] = (
             "--ownership-controls Rules=[{ObjectOwnership=BucketOwnerEnforced}] (after moving any access "
             "granted by ACLs into the bucket policy)."
         ),
-        evaluate=acls_enabled,
+        rule=acls_enabled,
+        needs={"ObjectOwnership": "GetBucketOwnershipControls"},
     ),
 )

@@ -55,11 +55,12 @@ def expected(n: int) -> dict[str, set[str]]:
     """Policy ids expected ACTIVE per labelled resource of account n (see ``label``)."""
     odd = n % 2 == 1
     p = f"sim{n:02d}"
+    # CIS 2.1.4: even accounts' account-level block covers every bucket
+    basics = BUCKET_BASICS - ({"S3BucketPublicAccessBlockDisabled"} if not odd else set())
     found: dict[str, set[str]] = {
-        f"bucket:{p}-logs": set(BUCKET_BASICS),
-        f"bucket:{p}-public-assets": BUCKET_BASICS
-        | ({"S3BucketPublic", "S3BucketPublicWriteAcl"} if odd else set()),
-        f"bucket:{p}-shared": BUCKET_BASICS | ({"S3BucketPublic"} if odd else set()),
+        f"bucket:{p}-logs": set(basics),
+        f"bucket:{p}-public-assets": basics | ({"S3BucketPublic", "S3BucketPublicWriteAcl"} if odd else set()),
+        f"bucket:{p}-shared": basics | ({"S3BucketPublic"} if odd else set()),
         f"bucket:{p}-secure": {"S3BucketMfaDeleteDisabled"},
         "s3-account-pab": {"S3AccountPublicAccessBlockDisabled"} if odd else set(),
         "user:alice": {

@@ -58,7 +58,8 @@ def policy(*statements: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate(policy_id: str, resource: Resource, related: dict[str, Any] | None = None) -> Verdict:
-    return get_policy(policy_id).evaluate(resource, related or {})
+    """By default the account's block is inventoried, with no setting on."""
+    return get_policy(policy_id).evaluate(resource, account() if related is None else related)
 
 
 PUBLIC_READ = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{ARN}/*"}
@@ -71,6 +72,8 @@ DENY_HTTP = {
     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
 }
 ALL = PAB_FLAGS
+HALVES = {"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/1"]}}
+ONE_HALF = {"IpAddress": {"aws:SourceIp": ["0.0.0.0/1", "128.0.0.0/2"]}}
 
 CASES = [
     # S3BucketPublic: IgnorePublicAcls neutralises ACLs, RestrictPublicBuckets policies, at either level
@@ -96,6 +99,18 @@ CASES = [
     ("S3BucketPublic", bucket(Policy=policy(PUBLIC_READ)), account("IgnorePublicAcls"), False),
     ("S3BucketPublic", bucket(Policy=policy(ORG_ONLY)), None, True),
     ("S3BucketPublic", bucket(Policy=policy(PUBLIC_READ | {"Effect": "Deny"})), None, True),
+    # source IP ranges that together cover every address restrict nothing
+    ("S3BucketPublic", bucket(Policy=policy(PUBLIC_READ | {"Condition": HALVES})), None, False),
+    ("S3BucketPublic", bucket(Policy=policy(PUBLIC_READ | {"Condition": ONE_HALF})), None, True),
+    # S3's own verdict (GetBucketPolicyStatus) counts even where Qrie's analysis sees a restriction
+    ("S3BucketPublic", bucket(Policy=policy(ORG_ONLY), PolicyStatus={"IsPublic": True}), None, False),
+    ("S3BucketPublic", bucket(Policy=policy(ORG_ONLY), PolicyStatus={"IsPublic": False}), None, True),
+    (
+        "S3BucketPublic",
+        bucket(Policy=policy(ORG_ONLY), PolicyStatus={"IsPublic": True}),
+        account("RestrictPublicBuckets"),
+        True,
+    ),
     # S3BucketPublicWriteAcl
     ("S3BucketPublicWriteAcl", bucket(Acl=acl((ALL_USERS, "READ"))), None, True),
     ("S3BucketPublicWriteAcl", bucket(Acl=acl((ALL_USERS, "WRITE"))), None, False),
@@ -104,6 +119,16 @@ CASES = [
     # public access blocks
     ("S3BucketPublicAccessBlockDisabled", bucket(PublicAccessBlock=pab(*ALL)), None, True),
     ("S3BucketPublicAccessBlockDisabled", bucket(PublicAccessBlock=None), None, False),
+    # CIS 2.1.4: the account's block, all four on, covers a bucket without its own
+    ("S3BucketPublicAccessBlockDisabled", bucket(PublicAccessBlock=None), account(*ALL), True),
+    ("S3BucketPublicAccessBlockDisabled", bucket(PublicAccessBlock=pab(*ALL[:3])), account(*ALL[:3]), False),
+    # ... but a mix of levels is not what the audit accepts (S3BucketPublic judges the union)
+    (
+        "S3BucketPublicAccessBlockDisabled",
+        bucket(PublicAccessBlock=pab("BlockPublicAcls", "IgnorePublicAcls")),
+        account("BlockPublicPolicy", "RestrictPublicBuckets"),
+        False,
+    ),
     ("S3AccountPublicAccessBlockDisabled", account(*ALL)[ACCOUNT_PAB], None, True),
     ("S3AccountPublicAccessBlockDisabled", account()[ACCOUNT_PAB], None, False),
     # bucket settings
@@ -189,9 +214,40 @@ def test_public_evidence_names_the_grants_statements_and_the_missing_blocks() ->
     assert verdict.evidence["RestrictPublicBuckets"] == "off on the bucket and on the account"
 
 
-def test_a_missing_account_block_is_no_block() -> None:
-    public = bucket(Acl=acl((ALL_USERS, "READ")))
-    assert not evaluate("S3BucketPublic", public, {ACCOUNT_PAB: None}).compliant
+def test_an_account_block_not_inventoried_leaves_an_undecided_bucket_not_evaluated() -> None:
+    writable = bucket(Acl=acl((ALL_USERS, "WRITE")))
+    for policy_id in ("S3BucketPublic", "S3BucketPublicWriteAcl", "S3BucketPublicAccessBlockDisabled"):
+        verdict = evaluate(policy_id, writable, {ACCOUNT_PAB: None})
+        assert verdict.compliant is None, policy_id
+    # ... while the bucket's own settings still decide
+    assert evaluate("S3BucketPublic", bucket(), {}).compliant is True
+    blocked = bucket(Acl=acl((ALL_USERS, "READ")), PublicAccessBlock=pab(*ALL))
+    assert evaluate("S3BucketPublicAccessBlockDisabled", blocked, {}).compliant is True
+
+
+def test_a_call_that_failed_makes_its_policies_not_evaluated() -> None:
+    denied = [{"call": "GetBucketPolicy", "code": "AccessDenied"}]
+    assert evaluate("S3BucketPublic", bucket(Policy=None, CollectErrors=denied)).compliant is None
+    assert (
+        evaluate("S3BucketSecureTransportNotEnforced", bucket(Policy=None, CollectErrors=denied)).compliant
+        is None
+    )
+    assert (
+        evaluate("S3BucketEncryptionDisabled", bucket(Encryption=None, CollectErrors=denied)).compliant
+        is False
+    )
+    account_denied = account()[ACCOUNT_PAB].model_copy(
+        update={
+            "configuration": {
+                "PublicAccessBlock": None,
+                "CollectErrors": [{"call": "GetPublicAccessBlock", "code": "AccessDenied"}],
+            }
+        }
+    )
+    verdict = evaluate(
+        "S3BucketPublicAccessBlockDisabled", bucket(PublicAccessBlock=None), {ACCOUNT_PAB: account_denied}
+    )
+    assert verdict.compliant is None
 
 
 def test_public_access_block_evidence_lists_the_flags_that_are_off() -> None:
@@ -205,6 +261,12 @@ def test_public_access_block_evidence_lists_the_flags_that_are_off() -> None:
     assert verdict.evidence["DisabledFlags"] == list(PAB_FLAGS)
 
 
+def test_public_policy_status_is_evidence() -> None:
+    verdict = evaluate("S3BucketPublic", bucket(Policy=policy(ORG_ONLY), PolicyStatus={"IsPublic": True}))
+    assert verdict.evidence["PolicyStatus"] == {"IsPublic": True}
+    assert verdict.evidence["PublicPolicyStatements"] == []
+
+
 def test_bucket_public_policies_declare_the_account_block_as_related() -> None:
-    for policy_id in ("S3BucketPublic", "S3BucketPublicWriteAcl"):
+    for policy_id in ("S3BucketPublic", "S3BucketPublicWriteAcl", "S3BucketPublicAccessBlockDisabled"):
         assert get_policy(policy_id).related == (ACCOUNT_PAB,)
