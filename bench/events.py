@@ -37,7 +37,7 @@ FIRST_CALL = {s3.BUCKET: "s3.GetBucketLocation", ec2.SECURITY_GROUP: "ec2.Descri
 def create_resources(org: SimulatedOrg, account: str, n: int) -> list[tuple[str, str]]:
     """n new resources in the account, half buckets, half security groups: (kind, id)."""
     session = org.session(account)
-    s3_client, ec2_client = session.client("s3"), session.client("ec2", region_name=REGION)
+    s3_client, ec2_client = session.client("s3"), session.client("ec2", REGION)
     created = []
     for i in range(n):
         if i % 2 == 0:

@@ -83,8 +83,6 @@ def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[ob
     from moto.server import ThreadedMotoServer
 
     url = f"http://127.0.0.1:{port}"
-    # Every client of this process (handlers, the simulated org's sessions) talks to the endpoint.
-    os.environ["AWS_ENDPOINT_URL"] = url
     os.environ["MOTO_PORT"] = str(port)  # where moto's Step Functions engine sends its Lambda invokes
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
@@ -94,6 +92,7 @@ def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[ob
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     Dispatch().install()
+    # Every client of this process (handlers, the simulated org) comes from this factory.
     aws = Aws(settings.model_copy(update={"endpoint_url": url}))
     reset_aws(aws)
     return server, aws, provision(aws, fast_retries)

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
-from qrie_lib.aws import Aws
+from qrie_lib.aws import AccountSession, Aws
 from qrie_lib.models import Account
 from qrie_lib.stores.accounts import AccountsStore
 
@@ -87,30 +86,22 @@ class SimulatedOrg:
             )
         return created
 
-    def session(self, acct: str) -> boto3.Session:
-        """An administrator's session in a member account (used to seed and to change things)."""
-        creds = self.aws.client("sts").assume_role(
-            RoleArn=f"arn:aws:iam::{acct}:role/{SEED_ROLE}", RoleSessionName="seed"
-        )["Credentials"]
-        return boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self.aws.settings.region,
-        )
+    def session(self, acct: str) -> AccountSession:
+        """An administrator's access to a member account (used to seed and to change things)."""
+        return self.aws.in_account(acct, SEED_ROLE)
 
 
-def seed_account(session: boto3.Session, acct: str, n: int, regions: tuple[str, ...]) -> None:
+def seed_account(session: AccountSession, acct: str, n: int, regions: tuple[str, ...]) -> None:
     seed_s3(session, acct, n, regions)
     for region in regions:
-        seed_ec2(session.client("ec2", region_name=region), n, region == regions[0])
+        seed_ec2(session.client("ec2", region), n, region == regions[0])
     seed_iam(session.client("iam"), acct, n)
 
 
 # ---- S3 -------------------------------------------------------------------------------------
 
 
-def seed_s3(session: boto3.Session, acct: str, n: int, regions: tuple[str, ...]) -> None:
+def seed_s3(session: AccountSession, acct: str, n: int, regions: tuple[str, ...]) -> None:
     s3 = session.client("s3")
     logs, public, shared, secure = (
         f"sim{n:02d}-{name}" for name in ("logs", "public-assets", "shared", "secure")
@@ -125,7 +116,7 @@ def seed_s3(session: boto3.Session, acct: str, n: int, regions: tuple[str, ...])
     s3.put_bucket_acl(Bucket=public, GrantFullControl=f'id="{owner}"', GrantRead=EVERYONE, **write)
 
     other = regions[-1]
-    s3_other = session.client("s3", region_name=other)
+    s3_other = session.client("s3", other)
     s3_other.create_bucket(Bucket=shared, CreateBucketConfiguration={"LocationConstraint": other})
     read = {
         "Effect": "Allow",
