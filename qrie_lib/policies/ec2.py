@@ -9,13 +9,15 @@ from typing import Any
 
 from qrie_lib.models import Resource
 from qrie_lib.policies.base import COMPLIANT, Policy, Related, Verdict, violation
+from qrie_lib.policies.networks import networks, world_families
 from qrie_lib.services.ec2 import EBS_DEFAULT, INSTANCE, SECURITY_GROUP, SNAPSHOT, VOLUME, VPC
 
-WORLD = frozenset({"0.0.0.0/0", "::/0"})
 ALL_TRAFFIC = "-1"
-PORT_PROTOCOLS = frozenset({"tcp", "udp", "6", "17", ALL_TRAFFIC})  # protocols with ports
+TCP = frozenset({"tcp", "6", ALL_TRAFFIC})  # SSH and RDP are TCP services
+TCP_UDP = frozenset({"tcp", "udp", "6", "17", ALL_TRAFFIC})  # protocols with ports
 ALL_PORTS = (0, 65535)
 SSH, RDP = 22, 3389
+ADMIN_PORTS = {SSH: "SSH", RDP: "RDP"}
 HIGH_RISK_PORTS = {  # 22 and 3389 have policies of their own
     20: "FTP data",
     21: "FTP",
@@ -44,54 +46,68 @@ HIGH_RISK_PORTS = {  # 22 and 3389 have policies of their own
     27017: "MongoDB",
     27018: "MongoDB shard",
 }
-CIS_ADMIN_PORTS = ("CIS AWS Foundations v3.0 5.2", "CIS AWS Foundations v3.0 5.3")
+FAMILIES = {4: "IPv4", 6: "IPv6"}
 Rule = dict[str, Any]
 
 
-def world_rules(group: Resource) -> list[Rule]:
-    """The ingress rules open to 0.0.0.0/0 or ::/0, each with just its world-open sources."""
-    rules = []
-    for permission in group.configuration.get("IpPermissions") or ():
-        sources = [r.get("CidrIp") for r in permission.get("IpRanges") or ()]
-        sources += [r.get("CidrIpv6") for r in permission.get("Ipv6Ranges") or ()]
-        if world := [s for s in sources if s in WORLD]:
-            keys = ("IpProtocol", "FromPort", "ToPort")
-            rules.append({k: permission[k] for k in keys if k in permission} | {"Sources": world})
-    return rules
+def sources(permission: Rule) -> list[str]:
+    """The CIDR sources of an ingress permission (group and prefix-list sources are not the world)."""
+    found = [r.get("CidrIp") for r in permission.get("IpRanges") or ()]
+    found += [r.get("CidrIpv6") for r in permission.get("Ipv6Ranges") or ()]
+    return [s for s in found if isinstance(s, str)]
 
 
 def port_range(rule: Rule) -> tuple[int, int] | None:
     """The ports a rule opens; None for protocols without ports (ICMP...)."""
     protocol = str(rule.get("IpProtocol", "")).lower()
-    if protocol not in PORT_PROTOCOLS:
+    if protocol not in TCP_UDP:
         return None
     if protocol == ALL_TRAFFIC or rule.get("FromPort") in (None, -1):
         return ALL_PORTS
     return int(rule["FromPort"]), int(rule.get("ToPort", rule["FromPort"]))
 
 
+def summary(permission: Rule) -> Rule:
+    keys = ("IpProtocol", "FromPort", "ToPort")
+    return {k: permission[k] for k in keys if k in permission} | {"Sources": sources(permission)}
+
+
+def world_exposure(permissions: list[Rule]) -> tuple[set[int], list[Rule]]:
+    """The address families whose whole space ``permissions`` jointly admit (0.0.0.0/1 in one rule
+    and 128.0.0.0/1 in another are 0.0.0.0/0), and the permissions with sources that contribute."""
+    families = world_families(s for p in permissions for s in sources(p))
+    rules = [summary(p) for p in permissions if any(n.version in families for n in networks(sources(p)))]
+    return families, rules
+
+
+def ingress(group: Resource) -> list[Rule]:
+    return list(group.configuration.get("IpPermissions") or ())
+
+
 def open_to_world(group: Resource, _: Related) -> Verdict:
-    rules = [r for r in world_rules(group) if str(r.get("IpProtocol")) == ALL_TRAFFIC]
-    return violation(Rules=rules) if rules else COMPLIANT
+    everything = [p for p in ingress(group) if str(p.get("IpProtocol")) == ALL_TRAFFIC]
+    families, rules = world_exposure(everything)
+    if not families:
+        return COMPLIANT
+    return violation(Rules=rules, OpenTo=[FAMILIES[f] for f in sorted(families)])
 
 
-def ports_open_to_world(ports: dict[int, str]) -> Callable[[Resource, Related], Verdict]:
-    """An evaluate flagging groups whose world-open rules reach any of ``ports`` (by number → name)."""
+def ports_open_to_world(
+    ports: dict[int, str], protocols: frozenset[str], families: frozenset[int] = frozenset(FAMILIES)
+) -> Callable[[Resource, Related], Verdict]:
+    """An evaluate flagging groups whose ingress rules of ``protocols`` jointly admit every address
+    of one of ``families`` to any of ``ports`` (by number → name)."""
 
     def evaluate(group: Resource, _: Related) -> Verdict:
-        exposed: dict[int, str] = {}
-        rules = []
-        for rule in world_rules(group):
-            span = port_range(rule)
-            hits = {p: name for p, name in ports.items() if span and span[0] <= p <= span[1]}
-            if hits:
-                exposed |= hits
-                rules.append(rule)
-        if not exposed:
-            return COMPLIANT
-        return violation(
-            ExposedPorts=[{"Port": p, "Service": exposed[p]} for p in sorted(exposed)], Rules=rules
-        )
+        exposed, rules = [], []
+        candidates = [p for p in ingress(group) if str(p.get("IpProtocol", "")).lower() in protocols]
+        for port, name in sorted(ports.items()):
+            reaching = [p for p in candidates if (span := port_range(p)) and span[0] <= port <= span[1]]
+            open_families, contributing = world_exposure(reaching)
+            if open_families & families:
+                exposed.append({"Port": port, "Service": name})
+                rules += [r for r in contributing if r not in rules]
+        return violation(ExposedPorts=exposed, Rules=rules) if exposed else COMPLIANT
 
     return evaluate
 
@@ -151,55 +167,83 @@ POLICIES: tuple[Policy, ...] = (
         policy_id="EC2SecurityGroupOpenToWorld",
         resource_type=SECURITY_GROUP,
         title="Security group allows all traffic from the internet",
-        description="An ingress rule allows all protocols and ports (IpProtocol -1) from 0.0.0.0/0 or ::/0.",
+        description=(
+            "Ingress rules allowing all protocols and ports (IpProtocol -1) admit every IPv4 or every IPv6 "
+            "address (0.0.0.0/0 or ::/0, or ranges that together cover it)."
+        ),
         severity=85,
         remediation=(
             f"Remove the rule ({REVOKE}) and allow only the ports the workload serves, from the sources "
             "that need them."
         ),
         rule=open_to_world,
-        compliance=CIS_ADMIN_PORTS,
     ),
     declare(
         policy_id="EC2SecurityGroupSshOpenToWorld",
         resource_type=SECURITY_GROUP,
         title="Security group allows SSH from the internet",
-        description="An ingress rule open to 0.0.0.0/0 or ::/0 covers TCP port 22 (SSH).",
+        description=(
+            "TCP (or all-traffic) ingress rules open TCP port 22 (SSH) to every IPv4 or IPv6 address, "
+            "alone or together. UDP 22 is not SSH. CIS 5.2/5.3 (which also count UDP) are "
+            "EC2SecurityGroupAdminPortOpenToIpv4/Ipv6."
+        ),
         severity=80,
         remediation=(
             f"Remove the world-open rule ({REVOKE}); reach instances through SSM Session Manager, or allow "
             "22 only from a bastion or corporate CIDR."
         ),
-        rule=ports_open_to_world({SSH: "SSH"}),
-        compliance=CIS_ADMIN_PORTS,
+        rule=ports_open_to_world({SSH: "SSH"}, TCP),
     ),
     declare(
         policy_id="EC2SecurityGroupRdpOpenToWorld",
         resource_type=SECURITY_GROUP,
         title="Security group allows RDP from the internet",
-        description="An ingress rule open to 0.0.0.0/0 or ::/0 covers port 3389 (RDP).",
+        description=(
+            "TCP (or all-traffic) ingress rules open TCP port 3389 (RDP) to every IPv4 or IPv6 address, "
+            "alone or together. CIS 5.2/5.3 (which also count UDP) are "
+            "EC2SecurityGroupAdminPortOpenToIpv4/Ipv6."
+        ),
         severity=80,
         remediation=(
             f"Remove the world-open rule ({REVOKE}); use SSM Session Manager / Fleet Manager, or allow 3389 "
             "only from a bastion or corporate CIDR."
         ),
-        rule=ports_open_to_world({RDP: "RDP"}),
-        compliance=CIS_ADMIN_PORTS,
+        rule=ports_open_to_world({RDP: "RDP"}, TCP),
+    ),
+    *(
+        declare(
+            policy_id=f"EC2SecurityGroupAdminPortOpenToIpv{family}",
+            resource_type=SECURITY_GROUP,
+            title=f"Security group allows remote administration ports from {world}",
+            description=(
+                f"A rule with protocol TCP (6), UDP (17) or all (-1) whose port range includes 22 or 3389 "
+                f"has the source {world} (or sources that together cover it): CIS {control}'s audit."
+            ),
+            severity=80,
+            remediation=(
+                f"Remove the rule ({REVOKE}); reach instances through SSM Session Manager, or allow 22/3389 "
+                "only from a bastion or corporate CIDR."
+            ),
+            rule=ports_open_to_world(ADMIN_PORTS, TCP_UDP, frozenset({family})),
+            compliance=(f"CIS AWS Foundations v3.0 {control}",),
+        )
+        for family, world, control in ((4, "0.0.0.0/0", "5.2"), (6, "::/0", "5.3"))
     ),
     declare(
         policy_id="EC2SecurityGroupHighRiskPortOpen",
         resource_type=SECURITY_GROUP,
         title="Security group exposes database, cache or legacy service ports to the internet",
         description=(
-            "An ingress rule open to 0.0.0.0/0 or ::/0 covers a port of a database, cache, search, "
-            "file-sharing, mail or remote-administration service (e.g. 3306, 5432, 6379, 9200, 27017, 445)."
+            "Ingress rules open to every IPv4 or IPv6 address, alone or together, cover a port of a "
+            "database, cache, search, file-sharing, mail or remote-administration service "
+            "(e.g. 3306, 5432, 6379, 9200, 27017, 445)."
         ),
         severity=70,
         remediation=(
             f"Remove the world-open rule ({REVOKE}); keep such services in private subnets and allow them "
             "only from the application's security group."
         ),
-        rule=ports_open_to_world(HIGH_RISK_PORTS),
+        rule=ports_open_to_world(HIGH_RISK_PORTS, TCP_UDP),
     ),
     declare(
         policy_id="EC2DefaultSecurityGroupNotRestricted",

@@ -33,10 +33,15 @@ BUCKET_BASICS = {
     "S3BucketLoggingDisabled",
     "S3BucketAclsEnabled",
 }
+CIS_5_2, CIS_5_3 = "EC2SecurityGroupAdminPortOpenToIpv4", "EC2SecurityGroupAdminPortOpenToIpv6"
 ALWAYS_OPEN_GROUPS = {
-    "ssh-open": {"EC2SecurityGroupSshOpenToWorld"},
-    "rdp-open": {"EC2SecurityGroupRdpOpenToWorld"},
-    "db-range-open": {"EC2SecurityGroupHighRiskPortOpen", "EC2SecurityGroupRdpOpenToWorld"},  # 3000-3400
+    "ssh-open": {"EC2SecurityGroupSshOpenToWorld", CIS_5_2},
+    "rdp-open": {"EC2SecurityGroupRdpOpenToWorld", CIS_5_3},  # from ::/0
+    "db-range-open": {
+        "EC2SecurityGroupHighRiskPortOpen",
+        "EC2SecurityGroupRdpOpenToWorld",
+        CIS_5_2,
+    },  # 3000-3400
     "web": set(),
     "ssh-internal": set(),
     "default": {"EC2DefaultSecurityGroupNotRestricted"},
@@ -48,6 +53,7 @@ WIDE_OPEN = {
     "EC2SecurityGroupSshOpenToWorld",
     "EC2SecurityGroupRdpOpenToWorld",
     "EC2SecurityGroupHighRiskPortOpen",
+    CIS_5_2,
 }
 
 
@@ -59,7 +65,8 @@ def expected(n: int) -> dict[str, set[str]]:
     basics = BUCKET_BASICS - ({"S3BucketPublicAccessBlockDisabled"} if not odd else set())
     found: dict[str, set[str]] = {
         f"bucket:{p}-logs": set(basics),
-        f"bucket:{p}-public-assets": basics | ({"S3BucketPublic", "S3BucketPublicWriteAcl"} if odd else set()),
+        f"bucket:{p}-public-assets": basics
+        | ({"S3BucketPublic", "S3BucketPublicWriteAcl"} if odd else set()),
         f"bucket:{p}-shared": basics | ({"S3BucketPublic"} if odd else set()),
         f"bucket:{p}-secure": {"S3BucketMfaDeleteDisabled"},
         "s3-account-pab": {"S3AccountPublicAccessBlockDisabled"} if odd else set(),

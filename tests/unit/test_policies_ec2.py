@@ -51,6 +51,9 @@ def evaluate(policy_id: str, target: Resource) -> Verdict:
 
 
 WORLD, WORLD6, PRIVATE = "0.0.0.0/0", "::/0", "10.0.0.0/8"
+LOW, HIGH = "0.0.0.0/1", "128.0.0.0/1"  # together, every IPv4 address
+LOW6, HIGH6 = "::/1", "8000::/1"
+CIS52, CIS53 = "EC2SecurityGroupAdminPortOpenToIpv4", "EC2SecurityGroupAdminPortOpenToIpv6"
 ALL_OUT = [rule("-1", None, WORLD)]
 
 CASES = [
@@ -63,6 +66,36 @@ CASES = [
     ("EC2SecurityGroupSshOpenToWorld", group(rule("tcp", (22, 22), PRIVATE)), True),
     ("EC2SecurityGroupSshOpenToWorld", group(rule("icmp", (-1, -1), WORLD)), True),
     ("EC2SecurityGroupSshOpenToWorld", group(rule("tcp", (23, 1000), WORLD)), True),
+    # the world split across ranges, in one rule or several rules that reach the port
+    ("EC2SecurityGroupSshOpenToWorld", group(rule("tcp", (22, 22), LOW, HIGH)), False),
+    (
+        "EC2SecurityGroupSshOpenToWorld",
+        group(rule("tcp", (22, 22), LOW), rule("tcp", (0, 1024), HIGH)),
+        False,
+    ),
+    (
+        "EC2SecurityGroupSshOpenToWorld",
+        group(rule("tcp", (22, 22), LOW), rule("tcp", (23, 1024), HIGH)),
+        True,
+    ),
+    ("EC2SecurityGroupSshOpenToWorld", group(rule("tcp", (22, 22), LOW, "128.0.0.0/2")), True),
+    ("EC2SecurityGroupSshOpenToWorld", group(rule("tcp", (22, 22), LOW6, HIGH6)), False),
+    # SSH is TCP: UDP 22 is not SSH
+    ("EC2SecurityGroupSshOpenToWorld", group(rule("udp", (22, 22), WORLD)), True),
+    ("EC2SecurityGroupSshOpenToWorld", group(rule("6", (22, 22), WORLD)), False),
+    ("EC2SecurityGroupRdpOpenToWorld", group(rule("udp", (3389, 3389), WORLD)), True),
+    ("EC2SecurityGroupOpenToWorld", group(rule("-1", None, LOW), rule("-1", None, HIGH)), False),
+    ("EC2SecurityGroupOpenToWorld", group(rule("-1", None, LOW), rule("tcp", (0, 65535), HIGH)), True),
+    # CIS 5.2 (0.0.0.0/0) and 5.3 (::/0): TCP, UDP or all, port 22 or 3389
+    (CIS52, group(rule("tcp", (22, 22), WORLD)), False),
+    (CIS52, group(rule("udp", (3389, 3389), WORLD)), False),
+    (CIS52, group(rule("-1", None, LOW, HIGH)), False),
+    (CIS52, group(rule("tcp", (22, 22), WORLD6)), True),
+    (CIS52, group(rule("tcp", (22, 22), PRIVATE), rule("tcp", (443, 443), WORLD)), True),
+    (CIS52, group(rule("icmp", (-1, -1), WORLD)), True),
+    (CIS53, group(rule("tcp", (3000, 3400), WORLD6)), False),
+    (CIS53, group(rule("udp", (22, 22), LOW6, HIGH6)), False),
+    (CIS53, group(rule("tcp", (22, 22), WORLD)), True),
     ("EC2SecurityGroupRdpOpenToWorld", group(rule("tcp", (3389, 3389), WORLD6)), False),
     ("EC2SecurityGroupRdpOpenToWorld", group(rule("tcp", (3000, 3400), WORLD)), False),
     ("EC2SecurityGroupRdpOpenToWorld", group(rule("tcp", (3389, 3389), PRIVATE)), True),
@@ -113,9 +146,16 @@ def test_all_traffic_exposes_every_high_risk_port_but_not_ssh_or_rdp_twice() -> 
     assert not {22, 3389} & set(ports)
 
 
-def test_only_world_sources_are_evidence() -> None:
-    verdict = evaluate("EC2SecurityGroupSshOpenToWorld", group(rule("tcp", (22, 22), PRIVATE, WORLD)))
-    assert verdict.evidence["Rules"][0]["Sources"] == [WORLD]
+def test_evidence_names_the_rules_that_jointly_open_the_port() -> None:
+    low, high = rule("tcp", (22, 22), LOW), rule("tcp", (0, 1024), HIGH)
+    verdict = evaluate("EC2SecurityGroupSshOpenToWorld", group(low, high, rule("tcp", (22, 22), "::/64")))
+    assert verdict.evidence == {
+        "ExposedPorts": [{"Port": 22, "Service": "SSH"}],
+        "Rules": [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "Sources": [LOW]},
+            {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 1024, "Sources": [HIGH]},
+        ],
+    }
 
 
 def test_ports_read_back_from_dynamodb_as_decimals() -> None:
