@@ -16,6 +16,7 @@ from typing import Any
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from qrie_lib.aws import AccountSession, Aws
+from qrie_lib.external_ids import new_external_id
 from qrie_lib.models import Account
 from qrie_lib.stores.accounts import AccountsStore
 
@@ -68,9 +69,10 @@ class SimulatedOrg:
         created = []
         for n, acct in enumerate(self.account_ids, start=1):
             session = self.session(acct)
+            external_id = new_external_id()  # each customer its own, as onboarding generates it
             session.client("iam").create_role(
                 RoleName=self.aws.settings.role_name,
-                AssumeRolePolicyDocument=trust_policy(operator, self.aws.settings.external_id),
+                AssumeRolePolicyDocument=trust_policy(operator, external_id),
             )
             seed_account(session, acct, n, self.aws.settings.regions)
             created.append(
@@ -81,6 +83,7 @@ class SimulatedOrg:
                         ou_path="/root/prod/" if n % 2 else "/root/dev/",
                         tags={"env": "prod" if n % 2 else "dev"},
                         regions=list(self.aws.settings.regions),
+                        external_id=external_id,
                     )
                 )
             )

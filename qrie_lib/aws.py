@@ -82,7 +82,7 @@ class Aws:
         self._clients: dict[tuple[str, str, str, str], Any] = {}
         self._role_sessions: dict[tuple[str, str], boto3.Session] = {}
         self.calls: Counter[str] = Counter()  # every call, "service.Operation"
-        self.customer_calls: Counter[str] = Counter()  # those made in other accounts than the operator's
+        self.customer_calls: Counter[str] = Counter()  # those through customers' read-only role
 
     # ---- clients -----------------------------------------------------------------------------
 
@@ -93,14 +93,14 @@ class Aws:
     def customer_client(
         self, account_id: str, service: str, region: str | None = None, external_id: str | None = None
     ) -> Any:
-        """A client in a customer account, through its read-only role and the ExternalId."""
-        return self.role_client(
-            account_id,
-            self.settings.role_name,
-            service,
-            region,
-            external_id or self.settings.external_id,
-        )
+        """A client in a customer account, through its read-only role and the ExternalId (the
+        account's own; never assumed without one: the role's confused-deputy protection)."""
+        external_id = external_id or self.settings.external_id
+        if not external_id:
+            raise AccountAccessDenied(
+                f"account {account_id} has no ExternalId: onboard it again (qrie accounts add) to get one"
+            )
+        return self.role_client(account_id, self.settings.role_name, service, region, external_id)
 
     def role_client(
         self,
@@ -131,7 +131,7 @@ class Aws:
                     service, region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config
                 )
                 client.meta.events.register("before-call", self._count)
-                if key[0]:
+                if key[0] and key[1] == self.settings.role_name:
                     client.meta.events.register("before-call", self._count_customer)
                 if self.settings.endpoint_url and service == "s3control":
                     client.meta.events.register("before-sign.s3-control", strip_account_host_prefix)

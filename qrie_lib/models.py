@@ -6,9 +6,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from qrie_lib.errors import InvalidInput
+from qrie_lib.external_ids import check_external_id
 
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
@@ -45,7 +46,7 @@ class Account(BaseModel):
     ou_path: str = "/"
     tags: dict[str, str] = Field(default_factory=dict)
     regions: list[Region] = Field(default_factory=list)
-    external_id: str | None = None
+    external_id: Annotated[str | None, AfterValidator(check_external_id)] = None
     onboarded_at: str | None = None
 
 
@@ -118,6 +119,7 @@ class ItemFailureInput(Strict):
 
 class FinalizeInput(Strict):
     run_id: str
+    map: dict[str, Any] = {}  # the Distributed Map's result, or its {"Error", "Cause"} when it failed
 
 
 class RunStatus(StrEnum):

@@ -2,8 +2,10 @@
 
 from functools import cache
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qrie_lib.external_ids import check_external_id
 
 
 class Settings(BaseSettings):
@@ -25,7 +27,9 @@ class Settings(BaseSettings):
 
     # Cross-account access.
     role_name: str = "QrieReadOnly"
-    external_id: str = "qrie-external-id"  # the default; each account row may carry its own
+    # Each account row carries its own ExternalId (generated at onboarding). This one is only a
+    # fallback for rows onboarded without one; there is no shared default.
+    external_id: str | None = None
     regions: tuple[str, ...] = ("us-east-1", "eu-west-1")
 
     # Work bounds per task call: a call stops at whichever comes first and returns a cursor.
@@ -35,6 +39,17 @@ class Settings(BaseSettings):
     time_margin_ms: int = Field(60_000, ge=0)  # stop taking new pages this close to the Lambda timeout
 
     max_retry_attempts: int = Field(10, ge=1)
+
+    # Concurrency of a run (the Plan task passes them to the state machine): customer accounts in
+    # flight at once (the Distributed Map's children), and work items of one account at once.
+    accounts_in_flight: int = Field(10, ge=1, le=10_000)
+    items_per_account_in_flight: int = Field(2, ge=1, le=40)
+
+
+    @field_validator("external_id")
+    @classmethod
+    def _no_public_external_id(cls, value: str | None) -> str | None:
+        return check_external_id(value)
 
 
 @cache

@@ -219,7 +219,8 @@ class CoreStack(Stack):
             **{setting_env(t.setting): self.tables[key].table_name for key, t in TABLES.items()},
             setting_env("items_bucket"): self.items_bucket.bucket_name,
             setting_env("role_name"): settings.role_name,
-            setting_env("external_id"): settings.external_id,
+            # A fallback for accounts onboarded without their own ExternalId (none by default).
+            **({setting_env("external_id"): settings.external_id} if settings.external_id else {}),
             setting_env("regions"): json.dumps(list(settings.regions)),  # pydantic-settings reads JSON
         }
 

@@ -29,6 +29,7 @@ from qrie_lib.services.base import CollectContext  # noqa: E402
 from qrie_lib.settings import Settings  # noqa: E402
 
 CUSTOMER = "111111111111"
+TEST_EXTERNAL_ID = "unit-tests-external-id"  # the unit tests' fallback (moto does not check it)
 REGION = "us-east-1"
 
 
@@ -40,7 +41,7 @@ def moto_env() -> Iterator[None]:
 
 @pytest.fixture
 def aws(moto_env: None) -> Iterator[Aws]:
-    factory = Aws(Settings(page_size=2))
+    factory = Aws(Settings(page_size=2, external_id=TEST_EXTERNAL_ID))
     reset_aws(factory)
     yield factory
     reset_aws(None)

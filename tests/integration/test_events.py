@@ -181,7 +181,8 @@ def test_duplicate_and_out_of_order_events_leave_the_latest_state(env):
 
 def test_an_older_inventory_page_never_overwrites_what_an_event_described(env):
     env.create_bucket("evt-race")
-    ctx = CollectContext(env.aws, env.account, GLOBAL, page_size=50, external_id=None)
+    external_id = Stores.of(env.aws).accounts.get(env.account).external_id
+    ctx = CollectContext(env.aws, env.account, GLOBAL, page_size=50, external_id=external_id)
     stale = s3.describe_bucket(ctx, "evt-race")  # an inventory page, described before the change
     assert stale is not None
     env.s3.put_bucket_versioning(Bucket="evt-race", VersioningConfiguration={"Status": "Enabled"})
@@ -294,7 +295,7 @@ def test_the_account_public_access_block_re_evaluates_every_bucket(env):
     )
     env.send(
         cloudtrail.api_call(
-            "PutPublicAccessBlock",
+            "PutAccountPublicAccessBlock",
             event_source="s3.amazonaws.com",
             account_id=env.account,
             region="us-east-1",

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from orchestration.schedules import SCHEDULES
 from orchestration.simulated_org import account_id
 from qrie_lib.services.registry import SERVICES
+from qrie_lib.stores import Stores
 
 pytestmark = pytest.mark.slow
 A1, A2 = account_id(1), account_id(2)
@@ -135,7 +136,8 @@ def test_throttled_api_is_retried_with_the_same_result(harness):
             throttled["left"] -= 1
             raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, model.name)
 
-    client = harness.aws.customer_client(A1, "ec2", "us-east-1")
+    external_id = Stores.of(harness.aws).accounts.get(A1).external_id
+    client = harness.aws.customer_client(A1, "ec2", "us-east-1", external_id)
     client.meta.events.register_first("before-call.ec2.DescribeSecurityGroups", throttle)
     try:
         outcome, summary = harness.run(

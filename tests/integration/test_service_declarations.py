@@ -34,11 +34,12 @@ def calls() -> Counter[str]:
         calls = Counter(harness.aws.customer_calls)
         account = harness.org.account_ids[0]
         stores = Stores.of(harness.aws)
+        external_id = stores.accounts.get(account).external_id
         for service in SERVICES.values():
             stored = stores.resources.page(account, service.name, None, 1000).resources
             described: set[str] = set()
             for resource in stored:
-                ctx = CollectContext(harness.aws, account, resource.region, page_size=10)
+                ctx = CollectContext(harness.aws, account, resource.region, 10, external_id)
                 kind = service.kind(resource.resource_type)
                 # the id an event would name, found through the kind's own ARN builder
                 candidates = (

@@ -12,15 +12,17 @@ from qrie_lib.models import GLOBAL, Resource
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.services.base import CollectContext
 from qrie_lib.services.registry import SERVICES
+from qrie_lib.stores import Stores
 
 CANNOT_PASS = {"S3BucketMfaDeleteDisabled": "moto's S3 neither stores nor reports MFADelete"}
 
 
 def collect(aws: Aws, account_id: str) -> list[Resource]:
     found: list[Resource] = []
+    external_id = Stores.of(aws).accounts.get(account_id).external_id
     for service in SERVICES.values():
         for region in aws.settings.regions if service.regional else (GLOBAL,):
-            ctx = CollectContext(aws=aws, account_id=account_id, region=region, page_size=100)
+            ctx = CollectContext(aws, account_id, region, page_size=100, external_id=external_id)
             for kind in service.kinds:
                 token = None
                 while True:

@@ -254,7 +254,7 @@ def test_one_function_per_task_from_one_asset(synth: Synth) -> None:
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Qrie"
         assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"
         assert env["QRIE_ROLE_NAME"] == settings.role_name
-        assert env["QRIE_EXTERNAL_ID"] == settings.external_id
+        assert "QRIE_EXTERNAL_ID" not in env  # each account row carries its own; no shared default
         assert "QRIE_ITEMS_BUCKET" in env
         assert {f"QRIE_{t.setting.upper()}" for t in TABLES.values()} <= env.keys()
         machines = {
