@@ -1,5 +1,7 @@
-"""What inventory and scan runs share: the run id, the item list in S3 for the Distributed Map,
-recording a failed item, and the outcome of a run from its item rows."""
+"""What inventory and scan runs share: the run id, the item list in S3 for the Distributed Map
+(grouped by account: one child execution per account, its items at most
+``items_per_account_in_flight`` at once), recording a failed item, and the outcome of a run from
+its item rows and the map's own result."""
 
 from __future__ import annotations
 
@@ -70,17 +72,29 @@ def start_run(
     """Write the item list where the Distributed Map reads it, and the run's header row."""
     run_id = run_id_of(kind, execution_id)
     key = f"runs/{run_id}/items.json"
-    bucket = aws.settings.items_bucket
-    aws.client("s3").put_object(
-        Bucket=bucket, Key=key, Body=json.dumps([i.model_dump() for i in items]).encode()
-    )
+    settings = aws.settings
+    bucket = settings.items_bucket
+    aws.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(by_account(items)).encode())
     stores.runs.create(run_id, kind, request, execution_id, len(items))
     return {
         "run_id": run_id,
         "started_at": now_iso(),
         "item_count": len(items),
         "items": {"bucket": bucket, "key": key},
+        "concurrency": {
+            "accounts": settings.accounts_in_flight,
+            "per_account": settings.items_per_account_in_flight,
+        },
     }
+
+
+def by_account(items: list[BaseModel]) -> list[dict[str, Any]]:
+    """The Distributed Map's items: one per account, holding that account's work items."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        dumped = item.model_dump()
+        grouped.setdefault(dumped["account_id"], []).append(dumped)
+    return [{"account_id": account, "items": account_items} for account, account_items in grouped.items()]
 
 
 def record_failure(event: Any, stores: Stores) -> dict[str, Any]:
@@ -104,7 +118,8 @@ def record_failure(event: Any, stores: Stores) -> dict[str, Any]:
 
 def outcome(event: Any, stores: Stores) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
     """(run id, the summary's common part, the item rows) of a finished run."""
-    run_id = parse_input(FinalizeInput, event).run_id
+    request = parse_input(FinalizeInput, event)
+    run_id = request.run_id
     header = stores.runs.header(run_id)
     if header is None:
         raise InvalidInput(f"run_id: no run {run_id!r}")
@@ -120,13 +135,16 @@ def outcome(event: Any, stores: Stores) -> tuple[str, dict[str, Any], list[dict[
         }
         for i in failed[:FAILED_ITEMS_SHOWN]
     ]
-    status = RunStatus.FAILED if failures else RunStatus.SUCCEEDED
+    map_error = map_failure(request.map)
+    status = RunStatus.FAILED if failures or map_error else RunStatus.SUCCEEDED
     message = (
         f"{failures} of {total} items failed: "
         + "; ".join(f"{item_id(f)}: {f['error']}" for f in failed_items)
         if failures
         else f"{total} items done"
     )
+    if map_error:
+        message = f"the item map failed: {map_error}; {message}"
     summary = {
         "run_id": run_id,
         "status": status.value,
@@ -139,6 +157,17 @@ def outcome(event: Any, stores: Stores) -> tuple[str, dict[str, Any], list[dict[
     return run_id, summary, items
 
 
+def map_failure(result: dict[str, Any]) -> str | None:
+    """The Distributed Map's error, when the Catch passed one instead of its result."""
+    if "Error" not in result:
+        return None
+    return f"{result['Error']}: {str(result.get('Cause', ''))[:500]}"
+
+
 def finish(stores: Stores, run_id: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """Close the run's header row. Per-account totals (``by_account``) become rows of their own:
+    one item for thousands of accounts would outgrow DynamoDB's 400 KB."""
+    summary = dict(summary)
+    stores.runs.put_account_totals(run_id, summary.pop("by_account", {}))
     stores.runs.finish(run_id, RunStatus(summary["status"]), summary)
     return summary

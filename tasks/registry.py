@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
+# A Task state's TimeoutSeconds: the Lambda's own timeout ends a slow handler first (Sandbox.Timedout);
+# the state's is the backstop for an invoke that never answers. orchestration.asl checks the ASL.
+STATE_TIMEOUT_MARGIN_S = 30
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -23,6 +27,10 @@ class TaskSpec:
     @property
     def function_name(self) -> str:
         return "qrie-" + "".join("-" + c.lower() if c.isupper() else c for c in self.name).lstrip("-")
+
+    @property
+    def state_timeout_s(self) -> int:
+        return self.timeout_s + STATE_TIMEOUT_MARGIN_S
 
     @property
     def substitution(self) -> str:

@@ -1,6 +1,7 @@
 """The runs table: PK ``RunId``, SK ``Item``. One header row (``Item`` = "#run") per inventory or
-scan run, and one row per work item with its counters, so a run of thousands of items never
-outgrows a 400 KB item and concurrent items never contend on one row."""
+scan run, one row per work item with its counters, and after the run one totals row per account
+(``#account/<id>``), so a run of thousands of items or accounts never outgrows a 400 KB item and
+concurrent items never contend on one row."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from qrie_lib.stores.dynamo import from_item, query_pages, to_item, values
 from qrie_lib.timeutil import now_iso
 
 HEADER = "#run"
+ACCOUNT = "#account/"
 COUNT = "Count:"
+BATCH = 25  # BatchWriteItem's maximum
 
 
 class RunsStore:
@@ -67,8 +70,30 @@ class RunsStore:
                 KeyConditionExpression="RunId = :r",
                 ExpressionAttributeValues=values({":r": run_id}),
             )
-            if i["Item"] != HEADER
+            if not i["Item"].startswith("#")  # the header and the account totals
         ]
+
+    def put_account_totals(self, run_id: str, totals: dict[str, dict[str, int]]) -> None:
+        rows = [
+            {"PutRequest": {"Item": to_item({"RunId": run_id, "Item": f"{ACCOUNT}{account}", **counts})}}
+            for account, counts in sorted(totals.items())
+        ]
+        for start in range(0, len(rows), BATCH):
+            pending = {self.table: rows[start : start + BATCH]}
+            while pending:  # unprocessed items are retried until written
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    def account_totals(self, run_id: str) -> dict[str, dict[str, int]]:
+        return {
+            i["Item"].removeprefix(ACCOUNT): {k: int(v) for k, v in i.items() if k not in ("RunId", "Item")}
+            for i in query_pages(
+                self.client,
+                TableName=self.table,
+                KeyConditionExpression="RunId = :r AND begins_with(#i, :a)",
+                ExpressionAttributeNames={"#i": "Item"},
+                ExpressionAttributeValues=values({":r": run_id, ":a": ACCOUNT}),
+            )
+        }
 
     def header(self, run_id: str) -> dict[str, Any] | None:
         item = self.client.get_item(
