@@ -35,3 +35,7 @@ class MalformedEvent(QrieError):
 
 class PolicyNotLaunched(InvalidInput):
     """A catalogue policy that has not been launched (nothing to update, suspend or scan)."""
+
+
+class Unreadable(QrieError):
+    """Every describe call of one resource was denied: nothing of it is known, nothing is written."""

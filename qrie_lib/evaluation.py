@@ -188,10 +188,16 @@ def _update(
     return Write("Update", request)
 
 
-def resolve_deleted(findings: FindingsStore, arns: Iterable[str]) -> int:
-    """Resolve the ACTIVE findings of resources that no longer exist (RESOURCE_DELETED)."""
+def resolve_deleted(
+    findings: FindingsStore,
+    account_id: str,
+    arns: Iterable[str],
+    reason: ResolvedReason = ResolvedReason.RESOURCE_DELETED,
+) -> int:
+    """Resolve the ACTIVE findings of one account's resources that it no longer has (deleted, or
+    in a region no longer inventoried); another account's findings on the same ARN stand."""
     now, resolved = now_iso(), 0
     for arn in arns:
-        for finding in findings.for_resource(arn, FindingState.ACTIVE):
-            resolved += findings.resolve(finding, ResolvedReason.RESOURCE_DELETED, now)
+        for finding in findings.for_resource(arn, FindingState.ACTIVE, account_id=account_id):
+            resolved += findings.resolve(finding, reason, now)
     return resolved

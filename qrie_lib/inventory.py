@@ -26,13 +26,12 @@ from qrie_lib.models import (
     WorkItem,
     parse_input,
 )
-from qrie_lib.services.base import CollectContext
+from qrie_lib.services.base import ACCESS_DENIED_CODES, CollectContext
 from qrie_lib.services.registry import SERVICES, get_service
 from qrie_lib.stores import Stores
 from qrie_lib.stores.runs import total_counts
 
 RemainingMs = Callable[[], int]
-ACCESS_DENIED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure")
 
 
 class ValidInventoryRequest(InventoryRequest):
@@ -122,8 +121,10 @@ def collect(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> di
             kind = service.kinds[cursor.kind]
             page = kind.list_page(ctx, cursor.token)
             written = stores.resources.upsert(page.resources, request.run_id)
-            counts[kind.resource_type] += len(page.resources)
+            stores.resources.mark_seen(page.unread, request.run_id)
+            counts[kind.resource_type] += len(page.resources) + len(page.unread)
             counts["stale_skipped"] += written.count(False)
+            counts["unread"] += len(page.unread)
             cursor = (
                 Cursor(kind=cursor.kind, token=page.next_token)
                 if page.next_token
@@ -163,7 +164,7 @@ def sweep(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict
             settings.page_size,
         )
         swept += len(deleted)
-        resolved += resolve_deleted(stores.findings, (r.arn for r in deleted))
+        resolved += resolve_deleted(stores.findings, item.account_id, (r.arn for r in deleted))
         pages += 1
         if token is None:
             break

@@ -267,7 +267,7 @@ class Refresher:
         deleted = self.stores.resources.delete(account_id, service, arn, gone_at)
         if not deleted and self.stores.resources.get(account_id, service, arn) is not None:
             return 0  # described since it was found gone (re-created): that describe stands
-        return resolve_deleted(self.stores.findings, [arn])
+        return resolve_deleted(self.stores.findings, account_id, [arn])
 
     def evaluate(self, account: Account, resource: Resource) -> Counter[tuple[str, str]]:
         return self.evaluator(self.launched(account)).evaluate([resource])

@@ -62,6 +62,9 @@ class CollectContext:
 class Page:
     resources: list[Resource]
     next_token: str | None  # None: this kind is complete
+    # Listed but none of their describe calls answered: the run saw them (the sweep keeps them)
+    # and their stored configuration stands; each carries its ``CollectErrors`` for a first store.
+    unread: list[Resource] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,45 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float):
         return Decimal(str(value))
     return value
+
+
+# What one resource's permissions (or its resource policy, e.g. a deny-by-default bucket policy)
+# answer: recorded on that resource, never failing the others. Throttling and server errors are
+# not about one resource and still fail the item.
+ACCESS_DENIED_CODES = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthFailure")
+COLLECT_ERRORS = "CollectErrors"  # configuration key: [{"call": "GetBucketPolicy", "code": "AccessDenied"}]
+
+
+@dataclass
+class ResourceCalls:
+    """The describe calls of one resource. A denied call answers None and is recorded; the
+    configuration then carries the record (``stamp``), so a policy that needs its answer is not
+    evaluated instead of reading None as 'not configured'."""
+
+    errors: list[dict[str, str]] = field(default_factory=list)
+    made: int = 0
+
+    def call(
+        self, name: str, call: Callable[[], dict[str, Any]], *missing_codes: str
+    ) -> dict[str, Any] | None:
+        self.made += 1
+        try:
+            return call()
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in missing_codes:
+                return None
+            if code in ACCESS_DENIED_CODES:
+                self.errors.append({"call": name, "code": code})
+                return None
+            raise
+
+    @property
+    def none_answered(self) -> bool:
+        return self.made > 0 and len(self.errors) == self.made
+
+    def stamp(self, configuration: dict[str, Any]) -> dict[str, Any]:
+        return {**configuration, COLLECT_ERRORS: self.errors} if self.errors else configuration
 
 
 def optional_call(call: Callable[[], dict[str, Any]], *missing_codes: str) -> dict[str, Any] | None:

@@ -10,11 +10,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qrie_lib.aws import error_code
+from qrie_lib.errors import Unreadable
 from qrie_lib.models import GLOBAL, Resource
 from qrie_lib.services.base import (
     CollectContext,
     EventRule,
     Page,
+    ResourceCalls,
     ResourceKind,
     Service,
     Touch,
@@ -40,32 +42,64 @@ def bucket_region(location: str | None) -> str:
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)  # type: ignore[return-value]
 
 
+def owned_bucket(ctx: CollectContext, name: str) -> dict[str, Any] | None:
+    """The account's ListBuckets entry of this bucket; None if the account does not own it (gone,
+    or another account's: a bucket ARN names no account, an event may name anyone's bucket)."""
+    answer = ctx.client("s3").list_buckets(Prefix=name)
+    return next((b for b in require(answer, "Buckets", "ListBuckets") if b.get("Name") == name), None)
+
+
 def describe_bucket(ctx: CollectContext, name: str) -> Resource | None:
+    """One bucket by name (events), only if this account owns it; None otherwise."""
+    listed = owned_bucket(ctx, name)
+    read = read_bucket(ctx, name, listed.get("BucketRegion")) if listed else None
+    if read is None:
+        return None
+    resource, unread = read
+    if unread:
+        raise Unreadable(f"s3 bucket {name}: every describe call was denied: {resource.configuration}")
+    return resource
+
+
+def read_bucket(ctx: CollectContext, name: str, region: str | None) -> tuple[Resource, bool] | None:
+    """A bucket of this account, and whether none of its calls answered; None if it is gone.
+
+    Every call names the expected owner: AWS refuses it if the bucket changed hands meanwhile."""
     describe_time = now_iso()
+    calls = ResourceCalls()
+    owner = {"Bucket": name, "ExpectedBucketOwner": ctx.account_id}
     try:
-        location = ctx.client("s3").get_bucket_location(Bucket=name).get("LocationConstraint")
+        if region is None:  # ListBuckets answers BucketRegion; where it does not, ask the bucket
+            location = calls.call("GetBucketLocation", lambda: ctx.client("s3").get_bucket_location(**owner))
+            region = bucket_region(location.get("LocationConstraint")) if location is not None else None
+        s3 = ctx.client("s3", region)
+        pab = calls.call(
+            "GetPublicAccessBlock",
+            lambda: s3.get_public_access_block(**owner),
+            "NoSuchPublicAccessBlockConfiguration",
+        )
+        policy = calls.call("GetBucketPolicy", lambda: s3.get_bucket_policy(**owner), "NoSuchBucketPolicy")
+        policy_status = calls.call(
+            "GetBucketPolicyStatus", lambda: s3.get_bucket_policy_status(**owner), "NoSuchBucketPolicy"
+        )
+        acl = calls.call("GetBucketAcl", lambda: s3.get_bucket_acl(**owner))
+        encryption = calls.call(
+            "GetBucketEncryption",
+            lambda: s3.get_bucket_encryption(**owner),
+            "ServerSideEncryptionConfigurationNotFoundError",
+        )
+        versioning = calls.call("GetBucketVersioning", lambda: s3.get_bucket_versioning(**owner))
+        logging = calls.call("GetBucketLogging", lambda: s3.get_bucket_logging(**owner))
+        ownership = calls.call(
+            "GetBucketOwnershipControls",
+            lambda: s3.get_bucket_ownership_controls(**owner),
+            "OwnershipControlsNotFoundError",
+        )
+        tagging = calls.call("GetBucketTagging", lambda: s3.get_bucket_tagging(**owner), "NoSuchTagSet")
     except ClientError as exc:
-        if error_code(exc) in ("NoSuchBucket", "404"):
+        if error_code(exc) in ("NoSuchBucket", "404"):  # deleted since it was listed
             return None
         raise
-    region = bucket_region(location)
-    s3 = ctx.client("s3", region)
-
-    pab = optional_call(
-        lambda: s3.get_public_access_block(Bucket=name), "NoSuchPublicAccessBlockConfiguration"
-    )
-    policy = optional_call(lambda: s3.get_bucket_policy(Bucket=name), "NoSuchBucketPolicy")
-    policy_status = optional_call(lambda: s3.get_bucket_policy_status(Bucket=name), "NoSuchBucketPolicy")
-    acl = s3.get_bucket_acl(Bucket=name)
-    encryption = optional_call(
-        lambda: s3.get_bucket_encryption(Bucket=name), "ServerSideEncryptionConfigurationNotFoundError"
-    )
-    versioning = s3.get_bucket_versioning(Bucket=name)
-    logging = s3.get_bucket_logging(Bucket=name)
-    ownership = optional_call(
-        lambda: s3.get_bucket_ownership_controls(Bucket=name), "OwnershipControlsNotFoundError"
-    )
-    tagging = optional_call(lambda: s3.get_bucket_tagging(Bucket=name), "NoSuchTagSet")
 
     rules = (ownership or {}).get("OwnershipControls", {}).get("Rules", [])
     configuration: dict[str, Any] = {
@@ -74,33 +108,41 @@ def describe_bucket(ctx: CollectContext, name: str) -> Resource | None:
         "PublicAccessBlock": (pab or {}).get("PublicAccessBlockConfiguration"),
         "Policy": loads_json((policy or {}).get("Policy")),
         "PolicyStatus": (policy_status or {}).get("PolicyStatus"),
-        "Acl": {"Owner": acl.get("Owner"), "Grants": require(acl, "Grants", "GetBucketAcl")},
+        "Acl": acl and {"Owner": acl.get("Owner"), "Grants": require(acl, "Grants", "GetBucketAcl")},
         "Encryption": (encryption or {}).get("ServerSideEncryptionConfiguration"),
-        "Versioning": {
+        "Versioning": versioning
+        and {
             "Status": versioning.get("Status", "Disabled"),
             "MfaDelete": versioning.get("MFADelete", "Disabled"),
         },
-        "Logging": logging.get("LoggingEnabled"),
+        "Logging": (logging or {}).get("LoggingEnabled"),
         "ObjectOwnership": rules[0]["ObjectOwnership"] if rules else None,
     }
-    return ctx.resource(
+    resource = ctx.resource(
         service="s3",
         resource_type=BUCKET,
         arn=bucket_arn(ctx, name),
-        region=region,
-        configuration=configuration,
+        region=region or GLOBAL,  # GLOBAL: its location was denied
+        configuration=calls.stamp(configuration),
         tags=tags_dict((tagging or {}).get("TagSet")),
         describe_time=describe_time,
     )
+    return resource, calls.none_answered
 
 
 def list_buckets(ctx: CollectContext, token: str | None) -> Page:
     # One ListBuckets per page and "start after" paging: MaxBuckets is not honoured everywhere
     # (moto ignores it), and the listing is one cheap call next to ten describes per bucket.
+    # A bucket it lists is this account's: no ownership check beyond ExpectedBucketOwner.
     buckets = require(ctx.client("s3").list_buckets(), "Buckets", "ListBuckets")
-    names, next_token = slice_page([b["Name"] for b in buckets], token, ctx.page_size)
-    resources = [r for r in (describe_bucket(ctx, n) for n in names) if r is not None]
-    return Page(resources, next_token)
+    regions = {b["Name"]: b.get("BucketRegion") for b in buckets}
+    names, next_token = slice_page(list(regions), token, ctx.page_size)
+    read = [r for r in (read_bucket(ctx, n, regions[n]) for n in names) if r is not None]
+    return Page(
+        [resource for resource, unread in read if not unread],
+        next_token,
+        unread=[resource for resource, unread in read if unread],
+    )
 
 
 def account_pab_arn(ctx: CollectContext, _: str = "") -> str:

@@ -34,6 +34,7 @@ class ResolvedReason(StrEnum):
     RESOURCE_DELETED = "RESOURCE_DELETED"
     POLICY_SUSPENDED = "POLICY_SUSPENDED"
     OUT_OF_SCOPE = "OUT_OF_SCOPE"
+    REGION_REMOVED = "REGION_REMOVED"  # the account's inventory no longer covers the region
 
 
 class Finding(BaseModel):
@@ -97,17 +98,27 @@ class FindingsStore:
         items = batch_get(self.client, self.table, [{"ARN": a, "PolicyId": p} for a, p in unique])
         return {(i["ARN"], i["PolicyId"]): finding_from_item(i) for i in items}
 
-    def for_resource(self, arn: str, state: FindingState | None = None) -> list[Finding]:
+    def for_resource(
+        self, arn: str, state: FindingState | None = None, *, account_id: str | None = None
+    ) -> list[Finding]:
+        """The findings of a resource; with ``account_id``, only that account's (a bucket ARN names
+        no account, and a bucket name can pass from one account to another)."""
+        names, vals, conditions = {}, {":a": arn}, []
+        if state:
+            names["#s"], vals[":s"] = "State", state.value
+            conditions.append("#s = :s")
+        if account_id:
+            names["#acct"], vals[":acct"] = "AccountId", account_id
+            conditions.append("#acct = :acct")
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "ARN = :a",
-            "ExpressionAttributeValues": values({":a": arn}),
+            "ExpressionAttributeValues": values(vals),
             "ConsistentRead": True,
         }
-        if state:
-            kwargs["FilterExpression"] = "#s = :s"
-            kwargs["ExpressionAttributeNames"] = {"#s": "State"}
-            kwargs["ExpressionAttributeValues"].update(values({":s": state.value}))
+        if conditions:
+            kwargs["FilterExpression"] = " AND ".join(conditions)
+            kwargs["ExpressionAttributeNames"] = names
         return [finding_from_item(i) for i in query_pages(self.client, **kwargs)]
 
     def active_for_policy(self, policy_id: str) -> Iterator[Finding]:
@@ -190,7 +201,8 @@ class FindingsStore:
                     "TableName": self.table,
                     "Key": to_item({"ARN": finding.arn, "PolicyId": finding.policy_id}),
                     "UpdateExpression": "SET #s = :r, ResolvedAt = :at, ResolvedReason = :why",
-                    "ConditionExpression": "#s = :a",
+                    # Still the account's it was read as (a bucket ARN names no account).
+                    "ConditionExpression": "#s = :a AND AccountId = :acct",
                     "ExpressionAttributeNames": {"#s": "State"},
                     "ExpressionAttributeValues": values(
                         {
@@ -198,6 +210,7 @@ class FindingsStore:
                             ":a": FindingState.ACTIVE.value,
                             ":at": at,
                             ":why": reason.value,
+                            ":acct": finding.account_id,
                         }
                     ),
                 },

@@ -89,6 +89,25 @@ class ResourcesStore:
         ]
         return conditional_writes(self.client, writes)
 
+    def mark_seen(self, resources: Sequence[Resource], run_id: str) -> None:
+        """Resources this run listed but could not describe at all: seen (the sweep keeps them),
+        their stored configuration untouched; one not stored yet is stored as given."""
+        seen_at = now_iso()
+        for resource in resources:
+            item = resource_item(resource, run_id, seen_at)
+            kept = [k for k in item if k not in ("AccountService", "ARN", "LastSeenAt", "RunId")]
+            names = {f"#{n}": k for n, k in enumerate(kept)}
+            assignments = [f"#{n} = if_not_exists(#{n}, :{n})" for n in range(len(kept))]
+            self.client.update_item(
+                TableName=self.table,
+                Key=to_item({"AccountService": item["AccountService"], "ARN": item["ARN"]}),
+                UpdateExpression="SET LastSeenAt = :seen, RunId = :run, " + ", ".join(assignments),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values(
+                    {":seen": seen_at, ":run": run_id, **{f":{n}": item[k] for n, k in enumerate(kept)}}
+                ),
+            )
+
     def delete(self, account_id: str, service: str, arn: str, observed_gone_at: str) -> bool:
         """Delete a resource found gone at ``observed_gone_at``, unless described since then."""
         return conditional_write(

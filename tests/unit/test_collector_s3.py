@@ -1,10 +1,12 @@
 import json
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from qrie_lib.errors import UnexpectedResponse
+from qrie_lib.errors import UnexpectedResponse, Unreadable
 from qrie_lib.services import s3
-from tests.conftest import CUSTOMER, collect_all, make_ctx
+from tests.conftest import CUSTOMER, REGION, collect_all, make_ctx
 
 
 def seed(customer) -> None:
@@ -97,3 +99,107 @@ def test_an_unexpected_api_answer_is_a_named_error(aws, customer):
     client.meta.events.register("after-call.s3.ListBuckets", drop_buckets)
     with pytest.raises(UnexpectedResponse, match="ListBuckets answered without 'Buckets'"):
         s3.SERVICE.kind(s3.BUCKET).list_page(ctx, None)
+
+
+# ---- one bucket's refusal, another account's bucket ----------------------------------------
+
+OTHER = "222222222222"
+
+
+def deny(aws, bucket: str, *operations: str, code: str = "AccessDenied") -> list[str]:
+    """Make the customer's S3 client answer ``code`` for these operations on one bucket (as a
+    deny-by-default bucket policy would); returns the operations it refused."""
+    refused: list[str] = []
+    client = aws.customer_client(CUSTOMER, "s3", REGION)
+
+    def refuse(params, model, **_):
+        if params.get("Bucket") == bucket:
+            refused.append(model.name)
+            raise ClientError({"Error": {"Code": code, "Message": "denied"}}, model.name)
+
+    for operation in operations:
+        client.meta.events.register(f"before-parameter-build.s3.{operation}", refuse)
+    return refused
+
+
+BUCKET_CALLS = (
+    "GetBucketLocation",
+    "GetPublicAccessBlock",
+    "GetBucketPolicy",
+    "GetBucketPolicyStatus",
+    "GetBucketAcl",
+    "GetBucketEncryption",
+    "GetBucketVersioning",
+    "GetBucketLogging",
+    "GetBucketOwnershipControls",
+    "GetBucketTagging",
+)
+
+
+def test_a_denied_call_is_recorded_on_its_bucket_and_the_listing_completes(aws, customer):
+    seed(customer)
+    refused = deny(aws, "bucket-2", "GetBucketPolicy")
+    found, _ = collect_all(make_ctx(aws, region="global"), s3.SERVICE.kind(s3.BUCKET))
+    by_name = {r.configuration["Name"]: r for r in found}
+    assert len(by_name) == 6
+    assert refused == ["GetBucketPolicy"]
+    locked = by_name["bucket-2"].configuration
+    assert locked["CollectErrors"] == [{"call": "GetBucketPolicy", "code": "AccessDenied"}]
+    assert locked["Policy"] is None
+    assert locked["Versioning"]["Status"] == "Disabled"  # the other calls answered
+    assert all("CollectErrors" not in r.configuration for n, r in by_name.items() if n != "bucket-2")
+
+
+def test_a_bucket_whose_every_call_is_denied_is_listed_unread_and_never_described(aws, customer):
+    seed(customer)
+    deny(aws, "bucket-1", *BUCKET_CALLS)
+    ctx = make_ctx(aws, region="global", page_size=10)
+    page = s3.SERVICE.kind(s3.BUCKET).list_page(ctx, None)
+    assert "bucket-1" not in {r.configuration["Name"] for r in page.resources}
+    [unread] = page.unread
+    assert unread.arn == "arn:aws:s3:::bucket-1"
+    assert [e["call"] for e in unread.configuration["CollectErrors"]] == list(BUCKET_CALLS)
+    assert len(page.resources) == 5
+    with pytest.raises(Unreadable, match="bucket-1"):
+        s3.describe_bucket(ctx, "bucket-1")
+
+
+def test_throttling_still_fails_the_listing(aws, customer):
+    seed(customer)
+    deny(aws, "bucket-3", "GetBucketAcl", code="SlowDown")
+    with pytest.raises(ClientError, match="SlowDown"):
+        collect_all(make_ctx(aws, region="global"), s3.SERVICE.kind(s3.BUCKET))
+
+
+def test_every_bucket_call_names_the_expected_owner(aws, customer):
+    seed(customer)
+    asked: list[tuple[str, str | None]] = []
+    for region in (REGION, "eu-west-1"):
+        aws.customer_client(CUSTOMER, "s3", region).meta.events.register(
+            "before-parameter-build.s3",
+            lambda params, model, **_: asked.append((model.name, params.get("ExpectedBucketOwner"))),
+        )
+    collect_all(make_ctx(aws, region="global"), s3.SERVICE.kind(s3.BUCKET))
+    s3.describe_bucket(make_ctx(aws, region="global"), "eu-bucket")
+    bucket_calls = [(op, owner) for op, owner in asked if op != "ListBuckets"]
+    assert {op for op, _ in bucket_calls} == set(BUCKET_CALLS)
+    assert {owner for _, owner in bucket_calls} == {CUSTOMER}
+
+
+def test_another_accounts_bucket_is_not_described_as_ours(aws, customer):
+    creds = customer.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{OTHER}:role/seed", RoleSessionName="seed"
+    )["Credentials"]
+    other = boto3.client(
+        "s3",
+        region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    other.create_bucket(Bucket="theirs")
+    customer.client("s3").create_bucket(Bucket="theirs-too-ours")  # shares the prefix, not the name
+    aws.customer_calls.clear()
+    assert s3.describe_bucket(make_ctx(aws, region="global"), "theirs") is None
+    assert dict(aws.customer_calls) == {"s3.ListBuckets": 1}  # nothing of theirs was read
+    assert s3.describe_bucket(make_ctx(aws, region="global"), "theirs-too-ours").account_id == CUSTOMER
