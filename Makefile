@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench lock
 install: $(STAMP)
 
 demo: $(STAMP)  ## the whole pipeline on a simulated organisation, embedded
@@ -26,3 +26,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.inventory
+
+lock: $(STAMP)  ## re-pin the Lambda asset's packages (with hashes) from pyproject.toml
+	$(BIN)/python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > .lock.in
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --no-header --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o requirements-lambda.lock .lock.in
+	sed -i '1i # The Lambda asset'"'"'s packages, pinned with their hashes: `make lock` regenerates it from\n# pyproject.toml'"'"'s [project].dependencies (tests/stacks checks the two agree).' requirements-lambda.lock
+	rm .lock.in

@@ -9,6 +9,7 @@ sets that switch for the core stack. Either way the asset is declared by the sam
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 PYTHON_VERSION = "3.12"
 # Lambda's Python 3.12 runs on Amazon Linux 2023 (glibc 2.34): both wheel generations load there.
 PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+# The runtime dependencies resolved, pinned and hashed (``make lock``): the same source always
+# deploys the same packages, and pip refuses any file whose hash differs.
+LOCK_FILE = ROOT / "requirements-lambda.lock"
 SKIP_BUNDLING_CONTEXT = "qrie:skipBundling"
 BUNDLING_STACKS_CONTEXT = "aws:cdk:bundling-stacks"  # cx_api.BUNDLING_STACKS (not exported to Python)
 
@@ -33,6 +37,7 @@ BUNDLING_STACKS_CONTEXT = "aws:cdk:bundling-stacks"  # cx_api.BUNDLING_STACKS (n
 SOURCE_EXCLUDES = [
     "*",
     "!pyproject.toml",
+    f"!{LOCK_FILE.name}",
     *(f"!{package}" for package in PACKAGES),
     *(f"!{package}/**" for package in PACKAGES),
     "__pycache__",
@@ -46,8 +51,20 @@ def runtime_dependencies(pyproject: Path = ROOT / "pyproject.toml") -> list[str]
     return list(tomllib.loads(pyproject.read_text())["project"]["dependencies"])
 
 
-def pip_command(output_dir: str, requirements: list[str]) -> list[str]:
-    """pip, installing wheels built for Lambda's platform (never this machine's)."""
+def locked_requirements(lock_file: Path = LOCK_FILE) -> dict[str, str]:
+    """Distribution → pinned version, as the lock file has them."""
+    pins = re.findall(r"^([A-Za-z0-9._-]+)==([^\s\\]+)", lock_file.read_text(), flags=re.MULTILINE)
+    return {normalized(name): version for name, version in pins}
+
+
+def normalized(distribution: str) -> str:
+    """A distribution's canonical name (PEP 503): ``Pydantic_Settings`` → ``pydantic-settings``."""
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", distribution).group(0)).lower()  # type: ignore[union-attr]
+
+
+def pip_command(output_dir: str, lock_file: Path = LOCK_FILE) -> list[str]:
+    """pip, installing the locked, hash-checked wheels built for Lambda's platform (never this
+    machine's)."""
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     return [
         sys.executable,
@@ -65,7 +82,10 @@ def pip_command(output_dir: str, requirements: list[str]) -> list[str]:
         PYTHON_VERSION,
         "--implementation",
         "cp",
-        *requirements,
+        "--no-deps",  # the lock is complete: nothing unpinned comes in
+        "--require-hashes",
+        "--requirement",
+        str(lock_file),
     ]
 
 
@@ -76,7 +96,7 @@ class LocalBundler:
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         # A failed pip raises (CalledProcessError): returning False would make CDK fall back to a
         # Docker build, which is not what anyone running this wants.
-        subprocess.run(pip_command(output_dir, runtime_dependencies()), check=True)
+        subprocess.run(pip_command(output_dir), check=True)
         for package in PACKAGES:
             shutil.copytree(
                 ROOT / package,

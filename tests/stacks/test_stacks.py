@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import Requirement
+
 # Read by the jsii Node.js process when it starts (on the first aws_cdk import).
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CDK_VALIDATION", "false")  # CDK's built-in template validator, ~10 s a synth
@@ -40,7 +42,15 @@ from qrie_lib.settings import get_settings
 from stacks.common import OPERATOR_ROLE_PATH
 from stacks.core_stack import CUSTOMER_ACCOUNTS_CONTEXT, ORGANIZATION_ID_CONTEXT
 from stacks.customer_stack import READ_ONLY_POLICIES
-from stacks.lambda_code import PACKAGES, LocalBundler, pip_command, runtime_dependencies
+from stacks.lambda_code import (
+    LOCK_FILE,
+    PACKAGES,
+    LocalBundler,
+    locked_requirements,
+    normalized,
+    pip_command,
+    runtime_dependencies,
+)
 from stacks.templates import to_yaml, without_cdk_metadata
 from tasks.registry import BY_FUNCTION_NAME, TASKS
 
@@ -275,34 +285,42 @@ def test_one_function_per_task_from_one_asset(synth: Synth) -> None:
 def test_asset_is_the_pip_bundle_of_runtime_dependencies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bundler (without running pip): Lambda's platform, binary wheels, pyproject's runtime
-    dependencies only, then the two packages."""
+    """The bundler (without running pip): Lambda's platform, binary wheels, the hash-checked lock
+    of pyproject's runtime dependencies only, then the two packages."""
     dependencies = runtime_dependencies()
     assert not [
         d
         for d in dependencies
         if d.split("[")[0].split(">")[0].split("=")[0] in {"moto", "typer", "aws-cdk-lib"}
     ]
-    command = pip_command("OUT", dependencies)
+    command = pip_command("OUT")
     for flag in (
         "--target OUT",
         "--platform manylinux2014_aarch64",
         "--only-binary=:all:",
         "--python-version 3.12",
+        "--no-deps",
+        "--require-hashes",
+        f"--requirement {LOCK_FILE}",
     ):
         assert flag in " ".join(command)
-    assert command[-len(dependencies) :] == dependencies
     ran: list[list[str]] = []
     monkeypatch.setattr("stacks.lambda_code.subprocess.run", lambda cmd, check: ran.append(cmd))
     assert LocalBundler().try_bundle(str(tmp_path), None) is True  # type: ignore[arg-type]
-    assert ran == [pip_command(str(tmp_path), dependencies)]
+    assert ran == [pip_command(str(tmp_path))]
     assert (tmp_path / "tasks" / "registry.py").exists()
     assert (tmp_path / "qrie_lib" / "settings.py").exists()
     assert not list(tmp_path.rglob("__pycache__"))
 
 
-def normalized(distribution: str) -> str:
-    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", distribution).group(0)).lower()  # type: ignore[union-attr]
+def test_the_lock_pins_every_runtime_dependency_within_its_range_with_hashes() -> None:
+    pins = locked_requirements()
+    for dependency in runtime_dependencies():
+        requirement = Requirement(dependency)
+        assert requirement.specifier.contains(pins[normalized(requirement.name)]), dependency
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", LOCK_FILE.read_text().split("\n", 2)[2])
+    assert all("--hash=sha256:" in block for block in blocks if block.strip())
+    assert len(blocks) == len(pins)
 
 
 def modules_of_runtime_dependencies() -> set[str]:
@@ -633,6 +651,8 @@ def test_read_only_policies_cover_every_collector_call() -> None:
 
 def test_customer_forwarding_rules_are_the_registry_events(synth: Synth) -> None:
     assert rule_patterns(synth.customer) == registry_patterns()
+    # CloudTrail's name for s3control's PutPublicAccessBlock, not the API's
+    assert "PutAccountPublicAccessBlock" in rule_patterns(synth.customer)["aws.s3"][1]
     forwarder = only(
         [k for k, r in of_type(synth.customer, "AWS::IAM::Role").items() if "RoleName" not in r["Properties"]]
     )
