@@ -7,10 +7,11 @@ The lookup is built from the service registry: each service declares its ``event
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal, NamedTuple
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qrie_lib.errors import MalformedEvent
 from qrie_lib.models import GLOBAL, AccountId, Region
@@ -18,6 +19,7 @@ from qrie_lib.services.base import EventRule, Service, Touch
 from qrie_lib.services.registry import SERVICES
 
 DETAIL_TYPE = "AWS API Call via CloudTrail"
+ACCOUNT_ID = re.compile(r"\d{12}")
 
 
 class CloudTrailDetail(BaseModel):
@@ -31,16 +33,39 @@ class CloudTrailDetail(BaseModel):
     eventSource: str = Field(min_length=1)
     eventName: str = Field(min_length=1)
     awsRegion: Region
-    recipientAccountId: AccountId
+    # Optional in CloudTrail's record contents ("Since: 1.02, Optional: True"): the envelope's
+    # ``account`` names the account then.
+    recipientAccountId: AccountId | None = None
     userIdentity: dict[str, Any] = Field(default_factory=dict)
     requestParameters: dict[str, Any] | None = None
     responseElements: dict[str, Any] | None = None
     errorCode: str | None = None  # the call failed, so it changed nothing
 
 
+def eventbridge_source(event_source: str) -> str:
+    """CloudTrail's ``s3.amazonaws.com`` is EventBridge's source ``aws.s3``."""
+    return "aws." + event_source.removesuffix(".amazonaws.com")
+
+
 class CloudTrailEvent(EventBridgeModel):
+    """The envelope and its record must agree: a forwarded event names its account and service twice,
+    and an event whose two names differ was not made by EventBridge from a CloudTrail record."""
+
     detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
     detail: CloudTrailDetail  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CloudTrailEvent:
+        recipient = self.detail.recipientAccountId
+        if recipient is None and not ACCOUNT_ID.fullmatch(self.account):
+            raise ValueError(f"no account: no detail.recipientAccountId and account {self.account!r}")
+        if recipient is not None and self.account != recipient:
+            raise ValueError(f"account {self.account!r} is not detail.recipientAccountId {recipient!r}")
+        if self.source != eventbridge_source(self.detail.eventSource):
+            raise ValueError(
+                f"source {self.source!r} is not that of detail.eventSource {self.detail.eventSource!r}"
+            )
+        return self
 
     @property
     def event_id(self) -> str:
@@ -48,7 +73,8 @@ class CloudTrailEvent(EventBridgeModel):
 
     @property
     def account_id(self) -> str:
-        return self.detail.recipientAccountId
+        """The account the event happened in: the record's recipient, else the envelope's account."""
+        return self.detail.recipientAccountId or self.account
 
 
 class Target(NamedTuple):
@@ -95,6 +121,8 @@ def _problem(body: str, exc: ValidationError) -> str:
     data = json.loads(body)
     if "detail" not in data and {"eventName", "eventSource"} <= data.keys():
         return "a bare CloudTrail record: it must come wrapped in its EventBridge envelope"
+    if errors[0]["type"] == "value_error" and not errors[0]["loc"]:  # the envelope/record check
+        return "an inconsistent event: " + str(errors[0]["ctx"]["error"])
     missing = [_path(e["loc"]) for e in errors if e["type"] == "missing"]
     wrong = [f"{_path(e['loc'])}: {e['msg']}" for e in errors if e["type"] != "missing"]
     return "not an EventBridge CloudTrail event: " + "; ".join(
@@ -118,8 +146,9 @@ def touched(event: CloudTrailEvent) -> list[Target]:
         return []
     service, rule = found
     region = event.detail.awsRegion if service.regional else GLOBAL
+    detail = event.detail.model_dump() | {"recipientAccountId": event.account_id}  # the account, resolved
     try:
-        touches = list(rule.touches(event.detail.model_dump()))
+        touches = list(rule.touches(detail))
     except Exception as exc:  # a rule that cannot read the detail: not the shape CloudTrail sends
         raise MalformedEvent(f"{event.detail.eventName}: cannot read the touched ids: {exc!r}") from None
     return [Target(event.account_id, region, t) for t in dict.fromkeys(touches)]

@@ -72,7 +72,7 @@ class RecordOutcome:
             "event_id": detail.eventID if detail else None,
             "event_name": detail.eventName if detail else None,
             "event_source": detail.eventSource if detail else None,
-            "account_id": detail.recipientAccountId if detail else None,
+            "account_id": self.event.account_id if self.event else None,
             "reason": self.reason,
         }
 

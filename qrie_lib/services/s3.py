@@ -177,13 +177,11 @@ def bucket_touch(detail: dict[str, Any]) -> Iterable[Touch]:
     return [Touch(BUCKET, name)] if isinstance(name, str) and name else []
 
 
-def public_access_block_touch(detail: dict[str, Any]) -> Iterable[Touch]:
-    # The same event names serve the bucket level (bucketName) and the account level (s3control,
-    # no bucket; the account is the recipient).
-    name = (detail.get("requestParameters") or {}).get("bucketName")
-    if isinstance(name, str) and name:
-        return [Touch(BUCKET, name)]
-    return [Touch(ACCOUNT_PAB, str(detail.get("recipientAccountId", "")))]
+def account_pab_touch(detail: dict[str, Any]) -> Iterable[Touch]:
+    # s3control's Put/DeletePublicAccessBlock, recorded under these names; the account is the
+    # event's (its request names it too, as the x-amz-account-id header, not kept in the record).
+    account = detail.get("recipientAccountId")
+    return [Touch(ACCOUNT_PAB, account)] if isinstance(account, str) and account else []
 
 
 SERVICE = Service(
@@ -231,6 +229,8 @@ SERVICE = Service(
             bucket_touch,
         ),
         EventRule(("PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock"), bucket_touch),
-        EventRule(("PutPublicAccessBlock", "DeletePublicAccessBlock"), public_access_block_touch),
+        # CloudTrail's names for s3control's PutPublicAccessBlock/DeletePublicAccessBlock (the S3
+        # user guide, "Amazon S3 account-level actions tracked by CloudTrail logging").
+        EventRule(("PutAccountPublicAccessBlock", "DeleteAccountPublicAccessBlock"), account_pab_touch),
     ),
 )

@@ -93,9 +93,7 @@ def test_a_body_that_is_not_an_object_is_malformed(text):
         parse(text)
 
 
-@pytest.mark.parametrize(
-    "field", ["eventID", "eventName", "eventSource", "awsRegion", "recipientAccountId", "eventTime"]
-)
+@pytest.mark.parametrize("field", ["eventID", "eventName", "eventSource", "awsRegion", "eventTime"])
 def test_a_missing_detail_field_is_named(field):
     event = bucket_event()
     del event["detail"][field]
@@ -115,6 +113,39 @@ def test_a_missing_detail_field_is_named(field):
 def test_a_detail_field_of_the_wrong_shape_is_named(field, value):
     with pytest.raises(MalformedEvent, match=f"detail.{field}"):
         parse(body(bucket_event(**{field: value})))
+
+
+def test_without_recipient_account_id_the_envelope_names_the_account():
+    event = bucket_event()
+    del event["detail"]["recipientAccountId"]  # optional in CloudTrail's record contents
+    parsed = parse(body(event))
+    assert parsed.account_id == ACCOUNT
+    assert touched(parsed) == [Target(ACCOUNT, GLOBAL, Touch(s3.BUCKET, "photos"))]
+
+
+@pytest.mark.parametrize("account", ["", "12345", "not-an-account"])
+def test_with_no_account_anywhere_the_event_is_malformed(account):
+    event = bucket_event()
+    del event["detail"]["recipientAccountId"]
+    event["account"] = account
+    with pytest.raises(MalformedEvent, match="no account"):
+        parse(body(event))
+
+
+@pytest.mark.parametrize(
+    ("envelope", "match"),
+    [
+        ({"account": "210987654321"}, "account '210987654321' is not detail.recipientAccountId"),
+        ({"source": "aws.ec2"}, "source 'aws.ec2' is not that of detail.eventSource"),
+        ({"source": "aws.s3control"}, "source 'aws.s3control'"),
+        ({"detail-type": "AWS Console Sign In via CloudTrail"}, "detail-type"),
+    ],
+)
+def test_an_envelope_that_disagrees_with_its_record_is_malformed(envelope, match):
+    event = bucket_event() | envelope
+    with pytest.raises(MalformedEvent, match=match):
+        parse(body(event))
+    assert read("m-1", body(event)).status is Status.FAILED
 
 
 def test_a_missing_envelope_field_is_named():
@@ -165,10 +196,13 @@ def test_declaring_an_event_twice_is_refused():
     ],
 )
 def test_unknown_events_touch_nothing_and_are_ignored(source, name):
-    event = parse(body(bucket_event(eventSource=source, eventName=name)))
+    unknown = cloudtrail.api_call(
+        name, event_source=source, account_id=ACCOUNT, region="eu-west-1", request={"bucketName": "photos"}
+    )
+    event = parse(body(unknown))
     assert rule_for(event) is None
     assert touched(event) == []
-    assert read("m-1", body(bucket_event(eventSource=source, eventName=name))).status is Status.IGNORED
+    assert read("m-1", body(unknown)).status is Status.IGNORED
 
 
 def test_a_global_service_touches_in_the_global_region():
@@ -192,7 +226,8 @@ def test_a_failed_call_is_ignored():
 
 
 def test_an_event_that_touches_nothing_kept_is_ignored():
-    event = cloudtrail.ec2_call("DeleteFlowLogs", ACCOUNT, "us-east-1", {"flowLogId": ["fl-1"]})
+    subnet = {"resourcesSet": {"items": [{"resourceId": "subnet-0abc"}]}, "tagSet": {"items": []}}
+    event = cloudtrail.ec2_call("CreateTags", ACCOUNT, "us-east-1", subnet)  # subnets are not kept
     assert read("m-1", body(event)).status is Status.IGNORED
 
 
