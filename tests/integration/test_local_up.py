@@ -1,0 +1,135 @@
+"""``qrie local up`` as a user runs it: a separate process serving the embedded runtime with a
+simulated organisation, driven only through the ``qrie`` command line (each command its own
+process). The one thing not done through ``qrie`` is the person's change in a customer account,
+made with an AWS SDK client as that person would."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestration import cloudtrail
+from orchestration.credentials import FAKE_CREDENTIALS
+from orchestration.simulated_org import SEED_ROLE, WORLD, account_id
+from qrie_lib.aws import Aws
+from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+QRIE = str(Path(sys.executable).with_name("qrie"))
+A1, A2 = account_id(1), account_id(2)
+READY = "local AWS endpoint on"
+START_TIMEOUT_S = 300  # a bound for a stuck start, not a wait: readiness is polled
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("local-up") / "stderr.log"
+    with log.open("w") as err:
+        server = subprocess.Popen(
+            [QRIE, "local", "up", "--port", str(port), "--accounts", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,  # a file, not a pipe: an unread pipe would block the server
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while READY not in log.read_text():
+            assert server.poll() is None, f"qrie local up exited {server.returncode}:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"qrie local up not ready:\n{log.read_text()}"
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def qrie(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [QRIE, *args, "--endpoint", endpoint]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"qrie {' '.join(args)}: {result.returncode}\n{result.stderr}"
+    return result
+
+
+def qrie_json(endpoint: str, *args: str) -> Any:
+    return json.loads(qrie(endpoint, *args).stdout)
+
+
+def findings(endpoint: str, *filters: str) -> set[tuple[str, str, str]]:
+    rows = qrie_json(endpoint, "findings", "--format", "json", *filters)
+    return {(r["policy_id"], r["account_id"], r["arn"]) for r in rows}
+
+
+def test_a_user_session_against_qrie_local_up(endpoint, tmp_path):
+    accounts = qrie_json(endpoint, "accounts", "list", "--json")
+    assert [(a["account_id"], a["ou_path"]) for a in accounts] == [(A1, "/root/prod/"), (A2, "/root/dev/")]
+
+    inventory = qrie_json(endpoint, "inventory", "--json")
+    assert inventory["execution_status"] == "SUCCEEDED", inventory
+    assert inventory["run"]["resources_by_type"]["AWS::S3::Bucket"] == 8  # four per account
+    assert inventory["run"]["failed_items"] == []
+
+    qrie(endpoint, "policies", "launch", "--all", "--wait")
+    launched = qrie_json(endpoint, "policies", "list", "--launched", "--json")
+    assert sorted(p["policy_id"] for p in launched) == sorted(CATALOGUE)
+    assert {p["status"] for p in launched} == {"ACTIVE"}
+    scan = qrie_json(endpoint, "scan", "--json")
+    assert scan["execution_status"] == "SUCCEEDED", scan
+
+    # The simulated org's planted misconfigurations, and not their correct counterparts.
+    active = findings(endpoint)
+    for acct in (A1, A2):
+        assert ("IAMUserMfaDisabled", acct, f"arn:aws:iam::{acct}:user/alice") in active
+        assert ("IAMUserMfaDisabled", acct, f"arn:aws:iam::{acct}:user/bob") not in active
+    assert ("S3BucketPublicWriteAcl", A1, "arn:aws:s3:::sim01-public-assets") in active
+    assert ("S3BucketPublicWriteAcl", A2, "arn:aws:s3:::sim02-public-assets") not in active
+    assert findings(endpoint, "--account", A2) == {f for f in active if f[1] == A2}
+
+    # A person opens SSH to the world on the "web" group; CloudTrail's record goes through the queue.
+    for key, value in FAKE_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    ec2 = Aws(Settings(endpoint_url=endpoint)).in_account(A1, SEED_ROLE).client("ec2", "us-east-1")
+    group = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["web"]}])[
+        "SecurityGroups"
+    ][0]["GroupId"]
+    web = ("EC2SecurityGroupSshOpenToWorld", A1, f"arn:aws:ec2:us-east-1:{A1}:security-group/{group}")
+    ssh_open = ("--policy", "EC2SecurityGroupSshOpenToWorld", "--account", A1)
+    assert web not in findings(endpoint, *ssh_open)
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": WORLD}]}],
+    )
+    rule = {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": WORLD}]}}
+    change = tmp_path / "change.json"
+    record = cloudtrail.ec2_call(
+        "AuthorizeSecurityGroupIngress",
+        A1,
+        "us-east-1",
+        {"groupId": group, "ipPermissions": {"items": [rule]}},
+    )["detail"]  # the bare CloudTrail record, as the console's event history shows it
+    change.write_text(json.dumps(record))
+
+    assert qrie_json(endpoint, "events", "send", str(change), "--json")["sent"] == 1
+    drained = qrie_json(endpoint, "events", "drain", "--json")
+    assert (drained["processed"], drained["failed"]) == (1, 0), drained
+    assert web in findings(endpoint, *ssh_open)
