@@ -28,6 +28,12 @@ def account_service(account_id: str, service: str) -> str:
     return f"{account_id}_{service}"
 
 
+def region_prefix(service: str, region: str) -> str:
+    """What every ARN of a regional service's resources in ``region`` begins with (EC2's own and
+    Qrie's pseudo-ARNs alike; a test checks every regional kind), so a region is a sort-key range."""
+    return f"arn:aws:{service}:{region}:"
+
+
 def resource_item(resource: Resource, run_id: str, seen_at: str) -> dict[str, Any]:
     return {
         "AccountService": resource.account_service,
@@ -71,6 +77,7 @@ class ResourcesStore:
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
         self.table = table
+        self.items_read = 0  # items partition reads went through (tests and benchmarks count them)
 
     def upsert(self, resources: Sequence[Resource], run_id: str) -> list[bool]:
         """Write each resource unless the stored one was described later. Per resource: written?"""
@@ -134,23 +141,47 @@ class ResourcesStore:
     def page(
         self, account_id: str, service: str, token: str | None, limit: int, region: str | None = None
     ) -> PartitionPage:
-        """One page of a partition (optionally one region of it), in ARN order."""
+        """One page of a partition, in ARN order; with ``region`` (of a regional service), only that
+        region's rows, read through the sort key: the other regions' rows are never read."""
+        condition, keys = "AccountService = :p", {":p": account_service(account_id, service)}
+        if region is not None:
+            condition += " AND begins_with(ARN, :prefix)"
+            keys[":prefix"] = region_prefix(service, region)
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "AccountService = :p",
-            "ExpressionAttributeValues": values({":p": account_service(account_id, service)}),
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values(keys),
             "Limit": limit,
         }
-        if region is not None:
-            kwargs["FilterExpression"] = "#r = :r"
-            kwargs["ExpressionAttributeNames"] = {"#r": "Region"}
-            kwargs["ExpressionAttributeValues"].update(values({":r": region}))
         if token:
             kwargs["ExclusiveStartKey"] = decode_token(token)
         answer = self.client.query(**kwargs)
+        self.items_read += answer.get("ScannedCount", 0)
         return PartitionPage(
             [from_item(i) for i in answer.get("Items", [])], encode_token(answer.get("LastEvaluatedKey"))
         )
+
+    def regions(self, account_id: str, service: str) -> list[str]:
+        """The regions a regional service's partition holds rows in, in order: one single-item
+        read per region found (each skips past its region's sort-key range), not a partition read."""
+        found: list[str] = []
+        start, end = f"arn:aws:{service}:", f"arn:aws:{service};"
+        while True:
+            answer = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="AccountService = :p AND ARN BETWEEN :from AND :to",
+                ExpressionAttributeValues=values(
+                    {":p": account_service(account_id, service), ":from": start, ":to": end}
+                ),
+                ProjectionExpression="ARN",
+                Limit=1,
+            )
+            self.items_read += answer.get("ScannedCount", 0)
+            if not answer.get("Items"):
+                return found
+            region = from_item(answer["Items"][0])["ARN"].split(":")[3]
+            found.append(region)
+            start = region_prefix(service, region)[:-1] + ";"  # just past every "...:{region}:" ARN
 
     def sweep_page(
         self,
