@@ -265,7 +265,8 @@ def seed_iam(iam: Any, acct: str, n: int) -> None:
     iam.add_user_to_group(GroupName="admins", UserName="bob")
     iam.create_group(GroupName="auditors")
     iam.put_group_policy(GroupName="auditors", PolicyName="read-logs", PolicyDocument=document(logs))
-    iam.create_policy(PolicyName="too-broad", PolicyDocument=ADMIN)
+    too_broad = iam.create_policy(PolicyName="too-broad", PolicyDocument=ADMIN)["Policy"]["Arn"]
+    iam.attach_group_policy(GroupName="admins", PolicyArn=too_broad)  # CIS 1.16 audits attached ones
     iam.create_policy(PolicyName="read-logs", PolicyDocument=document(logs))
 
     partner = {"AWS": "arn:aws:iam::999988887777:root"}

@@ -58,21 +58,31 @@ def action_covers(pattern: Any, service: str | None = None) -> bool:
 
 
 def grants_everything(statement: Stmt) -> bool:
-    """An Allow of every action on every resource. An Allow with NotAction grants everything but the
-    listed actions and one with NotResource every resource but the listed ones: both count as
-    unbounded (that is how "admin minus a few" policies are written)."""
+    """CIS 1.16's full administrative privileges: an Allow whose Action is "*" (or "*:*") and whose
+    Resource is "*". NotAction/NotResource statements are not this (see ``grants_nearly_everything``),
+    nor is a whole service such as "iam:*" — escalation paths are outside CIS 1.16's audit."""
     if not allows(statement):
         return False
-    all_actions = "NotAction" in statement or any(action_covers(a) for a in as_list(statement.get("Action")))
-    all_resources = "NotResource" in statement or any(
-        covers(r, "*") for r in as_list(statement.get("Resource"))
+    return any(a in ("*", "*:*") for a in as_list(statement.get("Action"))) and "*" in as_list(
+        statement.get("Resource")
     )
-    return all_actions and all_resources
+
+
+def grants_nearly_everything(statement: Stmt) -> bool:
+    """Full admin, or "admin minus a few": an Allow of NotAction (every action but the listed ones)
+    on every resource. Stricter than CIS 1.16."""
+    if grants_everything(statement):
+        return True
+    return allows(statement) and "NotAction" in statement and "*" in as_list(statement.get("Resource"))
 
 
 def admin_statements(document: Document | None) -> list[Stmt]:
     """The statements that allow "*" on "*" (Deny statements never grant)."""
     return [s for s in statements(document) if grants_everything(s)]
+
+
+def near_admin_statements(document: Document | None) -> list[Stmt]:
+    return [s for s in statements(document) if grants_nearly_everything(s)]
 
 
 # ---- resource and trust policies ---------------------------------------------------------

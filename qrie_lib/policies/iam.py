@@ -1,7 +1,23 @@
 """IAM policies: the root account, users and their credentials, policies and role trust.
 
 Credential ages compare with the current time (UTC). A credential never used counts as idle from
-when it was created (password: last changed; access key: last rotated)."""
+when it was created (password: last changed; access key: last rotated).
+
+Access key thresholds, and why one stale key may carry up to three findings:
+- IAMUserCredentialsUnused (CIS 1.12): a password or active key unused for 45 days or more (never
+  used: 45 days after it was set or created). Remedy: disable it.
+- IAMAccessKeyNotRotated / IAMRootAccessKeyNotRotated (CIS 1.14): an active key created more than
+  90 days ago, used or not. Remedy: rotate it. A CIS report needs both controls, so both stay.
+- IAMAccessKeyUnused (not CIS): an active key never used 7 days after its creation — a key nobody
+  needed, reported before CIS 1.12's 45 days. Remedy: delete it. Idle-but-once-used keys are left
+  to CIS 1.12, which already covers them.
+So a key created 120 days ago and never used has all three (disable, rotate, delete: one fix, the
+deletion, resolves them all); a key used last week and 120 days old only CIS 1.14's.
+
+Admin rights: IAMPolicyOverlyPermissive is CIS 1.16's audit — attached managed policies (customer
+or AWS managed; ``aws iam list-policies --only-attached``) with Allow "*" on "*". Inline policies are
+outside that audit: the inline policies' checks are stricter, non-CIS ones, which also count an
+Allow of NotAction on "*" ("admin minus a few"). Neither counts a service wildcard such as "iam:*"."""
 
 from __future__ import annotations
 
@@ -18,6 +34,7 @@ from qrie_lib.policies.documents import (
     admin_statements,
     allows,
     condition_values,
+    near_admin_statements,
     principals,
     public_statements,
     statements,
@@ -25,13 +42,14 @@ from qrie_lib.policies.documents import (
 from qrie_lib.services.iam import GROUP, MANAGED_POLICY, PASSWORD_POLICY, ROLE, ROOT_ACCOUNT, USER
 from qrie_lib.timeutil import parse_iso
 
+Stmt = dict[str, Any]
+
 ROOT_ACTIVITY_DAYS = 90
 UNUSED_CREDENTIAL_DAYS = 45
 KEY_ROTATION_DAYS = 90
-UNUSED_KEY_DAYS = 90
-PASSWORD_REQUIREMENTS: dict[str, int | bool] = {  # CIS 1.8 and 1.9, then complexity best practice
-    "MinimumPasswordLength": 14,
-    "PasswordReusePrevention": 24,
+NEVER_USED_KEY_GRACE_DAYS = 7
+PASSWORD_NEED = {"PasswordPolicy": "GetAccountPasswordPolicy"}
+PASSWORD_COMPLEXITY: dict[str, int | bool] = {  # best practice, not CIS v3.0
     "RequireSymbols": True,
     "RequireNumbers": True,
     "RequireUppercaseCharacters": True,
@@ -53,6 +71,11 @@ def active_keys(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # ---- root account -----------------------------------------------------------------------
+
+
+def root_keys_not_rotated(root: Resource, _: Related) -> Verdict:
+    keys = [k for k in active_keys(root.configuration) if not_rotated(k)]
+    return violation(AccessKeys=key_evidence(keys), MaxAgeDays=KEY_ROTATION_DAYS) if keys else COMPLIANT
 
 
 def root_access_keys_present(root: Resource, _: Related) -> Verdict:
@@ -144,9 +167,10 @@ def not_rotated(key: dict[str, Any]) -> bool:
     return age is not None and age > KEY_ROTATION_DAYS
 
 
-def unused(key: dict[str, Any]) -> bool:
-    idle = days_since(key.get("LastUsedDate"))
-    return idle is None or idle >= UNUSED_KEY_DAYS
+def never_used(key: dict[str, Any]) -> bool:
+    """Never used, and created long enough ago that it should have been."""
+    age = days_since(key.get("LastRotated"))
+    return key.get("LastUsedDate") is None and age is not None and age >= NEVER_USED_KEY_GRACE_DAYS
 
 
 def multiple_active_keys(user: Resource, _: Related) -> Verdict:
@@ -167,8 +191,10 @@ def direct_policies(user: Resource, _: Related) -> Verdict:
 
 
 def managed_policy_admin(policy: Resource, _: Related) -> Verdict:
+    """CIS 1.16: only attached policies count (an unattached one grants nothing)."""
+    attachments = policy.configuration.get("AttachmentCount")
     found = admin_statements(policy.configuration.get("Document"))
-    if not found:
+    if not found or not (is_number(attachments) and attachments > 0):
         return COMPLIANT
     return violation(
         Statements=found,
@@ -181,15 +207,24 @@ def inline_policy_admin(principal: Resource, _: Related) -> Verdict:
     found = [
         {"PolicyName": p.get("PolicyName"), "Statements": admin}
         for p in principal.configuration.get("InlinePolicies") or ()
-        if (admin := admin_statements(p.get("PolicyDocument")))
+        if (admin := near_admin_statements(p.get("PolicyDocument")))
     ]
     return violation(InlinePolicies=found) if found else COMPLIANT
 
 
-def password_policy_weak(resource: Resource, _: Related) -> Verdict:
+def password_requirements(requirements: dict[str, int | bool]) -> Callable[[Resource, Related], Verdict]:
+    """An evaluate flagging a missing password policy or one that does not meet ``requirements``."""
+
+    def evaluate(resource: Resource, _: Related) -> Verdict:
+        return password_policy_unmet(resource, requirements)
+
+    return evaluate
+
+
+def password_policy_unmet(resource: Resource, requirements: dict[str, int | bool]) -> Verdict:
     policy = resource.configuration.get("PasswordPolicy")
     unmet = {}
-    for name, expected in PASSWORD_REQUIREMENTS.items():
+    for name, expected in requirements.items():
         actual = (policy or {}).get(name)
         met = actual is True if isinstance(expected, bool) else is_number(actual) and actual >= expected
         if not met:
@@ -205,19 +240,60 @@ def password_policy_weak(resource: Resource, _: Related) -> Verdict:
 # ---- role trust -------------------------------------------------------------------------
 
 
+WEB_IDENTITY_PINS = {  # identity provider -> the condition key that says which identities may assume
+    "cognito-identity.amazonaws.com": "cognito-identity.amazonaws.com:aud",  # the identity pool
+    "accounts.google.com": "accounts.google.com:aud",  # the application's client id
+    "graph.facebook.com": "graph.facebook.com:app_id",
+    "www.amazon.com": "www.amazon.com:app_id",
+}
+
+
+def web_identity_pin(provider: str) -> str:
+    """The condition key that narrows a web identity provider's tokens to the intended callers: for an
+    IAM OIDC provider (GitHub Actions, GitLab, EKS...) its ``sub`` — its ``aud`` is often the same for
+    every customer ("sts.amazonaws.com")."""
+    if ":oidc-provider/" in provider:
+        return f"{provider.split(':oidc-provider/', 1)[1]}:sub"
+    return WEB_IDENTITY_PINS.get(provider, f"{provider}:sub")
+
+
+def open_web_identity(statement: Stmt) -> list[str]:
+    """The web identity providers an Allow trusts without pinning which identities (no positive
+    condition on the provider's pinning key, or only "*")."""
+    if not allows(statement):
+        return []
+    providers = [p for p in principals(statement).get("Federated", []) if "saml-provider/" not in p]
+    return [
+        provider
+        for provider in providers
+        if not [v for v in condition_values(statement, web_identity_pin(provider)) if str(v).strip("*")]
+    ]
+
+
 def trust_any_principal(role: Resource, _: Related) -> Verdict:
-    found = public_statements(role.configuration.get("AssumeRolePolicyDocument"))
-    return violation(Statements=found) if found else COMPLIANT
+    trust = role.configuration.get("AssumeRolePolicyDocument")
+    evidence: dict[str, Any] = {}
+    if found := public_statements(trust):
+        evidence["Statements"] = found
+    web = [(s, p) for s in statements(trust) for p in open_web_identity(s)]
+    if web:
+        evidence["WebIdentityWithoutSubject"] = [
+            {"Provider": p, "MissingCondition": web_identity_pin(p), "Statement": s} for s, p in web
+        ]
+    return violation(**evidence) if evidence else COMPLIANT
 
 
-def cross_account_without_external_id(role: Resource, _: Related) -> Verdict:
+def cross_account_without_external_id(role: Resource, related: Related) -> Verdict:
     """Trust in AWS principals of other accounts without sts:ExternalId; "*" is the any-principal
-    policy's, and service and federated principals are not accounts."""
+    policy's, and service and federated principals are not accounts. Accounts Qrie knows (onboarded,
+    e.g. the organisation's management account behind OrganizationAccountAccessRole) are not third
+    parties: the confused deputy needs an outside party."""
     found, accounts = [], set()
+    trusted = {None, role.account_id, *related.known_accounts}
     for statement in statements(role.configuration.get("AssumeRolePolicyDocument")):
         if not allows(statement) or condition_values(statement, "sts:ExternalId"):
             continue
-        others = {account_of(p) for p in principals(statement).get("AWS", [])} - {None, role.account_id}
+        others = {account_of(p) for p in principals(statement).get("AWS", [])} - trusted
         if others:
             found.append(statement)
             accounts |= others
@@ -226,9 +302,10 @@ def cross_account_without_external_id(role: Resource, _: Related) -> Verdict:
 
 declare = partial(Policy, service="iam")
 DELETE_KEY = "aws iam update-access-key --status Inactive, then aws iam delete-access-key"
-ADMIN_DESCRIPTION = (
-    'allows every action on every resource (Action "*", or NotAction, with Resource "*"), i.e. full '
-    "administrator rights"
+ADMIN_DESCRIPTION = 'allows every action on every resource (Action "*" on Resource "*")'
+NEAR_ADMIN_DESCRIPTION = (
+    'allows every action on every resource (Action "*" on Resource "*"), or every action but a few '
+    '(NotAction on Resource "*"); stricter than CIS 1.16, which audits attached managed policies'
 )
 ADMIN_REMEDIATION = (
     "Replace the statement with the actions and resources the principal needs (IAM Access Analyzer can "
@@ -242,11 +319,10 @@ def inline_admin_policy(policy_id: str, resource_type: str, kind: str) -> Policy
         policy_id=policy_id,
         resource_type=resource_type,
         title=f"IAM {kind} inline policy grants full administrator rights",
-        description=f"An inline policy of the {kind} {ADMIN_DESCRIPTION}.",
+        description=f"An inline policy of the {kind} {NEAR_ADMIN_DESCRIPTION}.",
         severity=80,
         remediation=f"{ADMIN_REMEDIATION} aws iam delete-{kind}-policy --{kind}-name NAME --policy-name P.",
         rule=inline_policy_admin,
-        compliance=("CIS AWS Foundations v3.0 1.16",),
     )
 
 
@@ -263,6 +339,20 @@ POLICIES: tuple[Policy, ...] = (
         ),
         rule=root_access_keys_present,
         compliance=("CIS AWS Foundations v3.0 1.4",),
+    ),
+    declare(
+        policy_id="IAMRootAccessKeyNotRotated",
+        resource_type=ROOT_ACCOUNT,
+        title=f"Root access key not rotated in {KEY_ROTATION_DAYS} days",
+        description=(
+            f"An active access key of the root user is older than {KEY_ROTATION_DAYS} days: CIS 1.14 "
+            "applies to every key of the credential report, the root's included (CIS 1.4 asks for no "
+            "root keys at all: IAMRootAccessKeysPresent)."
+        ),
+        severity=60,
+        remediation="Sign in as root → Security credentials → Access keys → delete the key (use IAM roles).",
+        rule=root_keys_not_rotated,
+        compliance=("CIS AWS Foundations v3.0 1.14",),
     ),
     declare(
         policy_id="IAMRootMfaDisabled",
@@ -345,14 +435,16 @@ POLICIES: tuple[Policy, ...] = (
     declare(
         policy_id="IAMAccessKeyUnused",
         resource_type=USER,
-        title="IAM access key is never used or idle",
+        title="IAM access key was never used",
         description=(
-            f"An active access key of the user has never been used, or not in the last {UNUSED_KEY_DAYS} "
-            "days: a credential nobody needs that can still be leaked."
+            f"An active access key of the user has never been used, {NEVER_USED_KEY_GRACE_DAYS} days or "
+            "more after it was created: a credential nobody needs that can still be leaked. Not CIS: an "
+            "earlier signal than CIS 1.12's 45 days (IAMUserCredentialsUnused), which also covers keys "
+            "idle after use."
         ),
         severity=40,
-        remediation=f"Deactivate and delete the key ({DELETE_KEY} --user-name USER --access-key-id KEY).",
-        rule=keys_where(unused, ThresholdDays=UNUSED_KEY_DAYS),
+        remediation=f"Delete the key ({DELETE_KEY} --user-name USER --access-key-id KEY).",
+        rule=keys_where(never_used, GraceDays=NEVER_USED_KEY_GRACE_DAYS),
     ),
     declare(
         policy_id="IAMUserMultipleActiveAccessKeys",
@@ -380,8 +472,11 @@ POLICIES: tuple[Policy, ...] = (
     declare(
         policy_id="IAMPolicyOverlyPermissive",
         resource_type=MANAGED_POLICY,
-        title="Customer managed policy grants full administrator rights",
-        description=f"The policy's default version {ADMIN_DESCRIPTION}.",
+        title="Attached managed policy grants full administrator rights",
+        description=(
+            f"A managed policy (customer or AWS managed, e.g. AdministratorAccess) attached to a user, "
+            f"group or role: its default version {ADMIN_DESCRIPTION}."
+        ),
         severity=80,
         remediation=(
             f"{ADMIN_REMEDIATION} aws iam create-policy-version --policy-arn ARN --policy-document "
@@ -395,22 +490,44 @@ POLICIES: tuple[Policy, ...] = (
     inline_admin_policy("IAMUserInlinePolicyOverlyPermissive", USER, "user"),
     inline_admin_policy("IAMGroupInlinePolicyOverlyPermissive", GROUP, "group"),
     declare(
+        policy_id="IAMPasswordPolicyShortMinimumLength",
+        resource_type=PASSWORD_POLICY,
+        title="Account password policy allows passwords shorter than 14 characters",
+        description="There is no account password policy, or its MinimumPasswordLength is below 14.",
+        severity=40,
+        remediation="aws iam update-account-password-policy --minimum-password-length 14",
+        rule=password_requirements({"MinimumPasswordLength": 14}),
+        compliance=("CIS AWS Foundations v3.0 1.8",),
+        needs=PASSWORD_NEED,
+    ),
+    declare(
+        policy_id="IAMPasswordPolicyReuseAllowed",
+        resource_type=PASSWORD_POLICY,
+        title="Account password policy does not prevent reusing the last 24 passwords",
+        description="There is no account password policy, or its PasswordReusePrevention is below 24.",
+        severity=40,
+        remediation="aws iam update-account-password-policy --password-reuse-prevention 24",
+        rule=password_requirements({"PasswordReusePrevention": 24}),
+        compliance=("CIS AWS Foundations v3.0 1.9",),
+        needs=PASSWORD_NEED,
+    ),
+    declare(
         policy_id="IAMPasswordPolicyWeak",
         resource_type=PASSWORD_POLICY,
-        title="Account password policy is missing or weak",
+        title="Account password policy does not require complex passwords",
         description=(
-            "There is no account password policy, or it allows passwords shorter than 14 characters, "
-            "reuse of any of the last 24 passwords, or passwords without symbols, numbers, upper- and "
-            "lower-case letters."
+            "There is no account password policy, or it allows passwords without symbols, numbers, "
+            "upper- and lower-case letters. Not CIS v3.0 (its 1.8 and 1.9 ask for length and reuse "
+            "prevention only: IAMPasswordPolicyShortMinimumLength, IAMPasswordPolicyReuseAllowed)."
         ),
-        severity=40,
+        severity=30,
         remediation=(
-            "aws iam update-account-password-policy --minimum-password-length 14 --password-reuse-prevention "
-            "24 --require-symbols --require-numbers --require-uppercase-characters "
-            "--require-lowercase-characters"
+            "aws iam update-account-password-policy --require-symbols --require-numbers "
+            "--require-uppercase-characters --require-lowercase-characters (with the length and reuse "
+            "settings you keep)"
         ),
-        rule=password_policy_weak,
-        compliance=("CIS AWS Foundations v3.0 1.8", "CIS AWS Foundations v3.0 1.9"),
+        rule=password_requirements(PASSWORD_COMPLEXITY),
+        needs=PASSWORD_NEED,
     ),
     declare(
         policy_id="IAMRoleTrustAllowsAnyPrincipal",
@@ -418,7 +535,9 @@ POLICIES: tuple[Policy, ...] = (
         title="IAM role can be assumed by anyone",
         description=(
             'The role\'s trust policy allows any AWS principal ("*") without a condition restricting the '
-            "caller (organisation, account, ARN, source network): any AWS account can assume it."
+            "caller (organisation, account, ARN, source network), or a web identity (OIDC) provider "
+            "without a condition on which identities (its sub; Cognito: the pool's aud): anyone with a "
+            "token from that provider — e.g. any GitHub Actions workflow — can assume it."
         ),
         severity=95,
         remediation=(
@@ -441,5 +560,6 @@ POLICIES: tuple[Policy, ...] = (
             'party>"}} to the trust statement (aws iam update-assume-role-policy).'
         ),
         rule=cross_account_without_external_id,
+        reads_known_accounts=True,
     ),
 )

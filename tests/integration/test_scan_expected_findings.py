@@ -77,22 +77,28 @@ def expected(n: int) -> dict[str, set[str]]:
             "IAMUserCredentialsUnused",
         },
         "user:bob": set(),
-        "user:ci-bot": {
+        "user:ci-bot": {  # its second key, created today, is not yet "never used"
             "IAMUserMultipleActiveAccessKeys",
             "IAMUserDirectPolicyAttached",
             "IAMUserInlinePolicyOverlyPermissive",
-            "IAMAccessKeyUnused",
         },
         "group:admins": {"IAMGroupInlinePolicyOverlyPermissive"},
         "group:auditors": set(),
-        "policy:too-broad": {"IAMPolicyOverlyPermissive"},
+        "policy:too-broad": {"IAMPolicyOverlyPermissive"},  # attached to the admins group
         "policy:read-logs": set(),
         "role:QrieReadOnly": set(),
         "role:partner-audit": {"IAMRoleCrossAccountTrustWithoutExternalId"},
         "role:deployer": {"IAMInlinePolicyOverlyPermissive"},
-        "password-policy": {"IAMPasswordPolicyWeak"} if odd else set(),
+        "password-policy": {
+            "IAMPasswordPolicyShortMinimumLength",
+            "IAMPasswordPolicyReuseAllowed",
+            "IAMPasswordPolicyWeak",
+        }
+        if odd
+        else set(),
         "root": {
             "IAMRootAccessKeysPresent",
+            "IAMRootAccessKeyNotRotated",  # its key is 700 days old
             "IAMRootMfaDisabled",
             "IAMRootAccountActive",
             "IAMSupportRoleMissing",

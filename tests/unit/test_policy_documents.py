@@ -9,6 +9,7 @@ from qrie_lib.policies.documents import (
     admin_statements,
     condition_values,
     denies_insecure_transport,
+    near_admin_statements,
     principals,
     public_statements,
     statements,
@@ -60,8 +61,8 @@ def test_action_covers(pattern: str, service: str | None, covers: bool) -> None:
         (allow(Action="*", Resource="*"), True),
         (allow(Action=["s3:GetObject", "*"], Resource=["*"]), True),
         (allow(Action="*:*", Resource="*"), True),
-        (allow(NotAction=["iam:*", "organizations:*"], Resource="*"), True),
-        (allow(Action="*", NotResource="arn:aws:s3:::secret/*"), True),
+        (allow(NotAction=["iam:*", "organizations:*"], Resource="*"), False),  # not CIS 1.16's "*"
+        (allow(Action="*", NotResource="arn:aws:s3:::secret/*"), False),
         (allow(Action="iam:*", Resource="*"), False),
         (allow(Action="*", Resource="arn:aws:s3:::data/*"), False),
         (allow(NotAction="iam:*", Resource="arn:aws:s3:::data/*"), False),
@@ -70,6 +71,29 @@ def test_action_covers(pattern: str, service: str | None, covers: bool) -> None:
 )
 def test_admin_statements(statement: dict[str, Any], admin: bool) -> None:
     assert admin_statements(doc(statement)) == ([statement] if admin else [])
+
+
+@pytest.mark.parametrize(
+    ("statement", "near"),
+    [
+        (allow(Action="*", Resource="*"), True),
+        (allow(NotAction=["iam:*", "organizations:*"], Resource="*"), True),
+        (allow(NotAction="iam:*", Resource="arn:aws:s3:::data/*"), False),
+        ({"Effect": "Deny", "NotAction": "iam:*", "Resource": "*"}, False),
+    ],
+)
+def test_near_admin_statements(statement: dict[str, Any], near: bool) -> None:
+    assert near_admin_statements(doc(statement)) == ([statement] if near else [])
+
+
+@pytest.mark.parametrize(
+    ("sources", "public"),
+    [(["0.0.0.0/1", "128.0.0.0/1"], True), (["0.0.0.0/1"], False), (["::/1", "8000::/1"], True)],
+)
+def test_source_ip_ranges_covering_everything_restrict_nothing(sources: list[str], public: bool) -> None:
+    statement = allow(Principal="*", Action="s3:GetObject", Resource=f"{BUCKET}/*")
+    statement["Condition"] = {"IpAddress": {"aws:SourceIp": sources}}
+    assert public_statements(doc(statement)) == ([statement] if public else [])
 
 
 def test_principal_forms() -> None:
