@@ -164,3 +164,56 @@ def test_local_runtime_carries_the_same_schedules_as_the_stack(harness):
     assert deployed == {
         f"qrie-{s.name}": (s.expression, f"qrie-{s.state_machine}", s.input) for s in SCHEDULES
     }
+
+
+def test_a_failed_item_map_still_finalizes_the_run_with_its_true_status(harness, monkeypatch):
+    """The map itself fails (its ResultWriter cannot write, as without s3:PutObject): the Catch
+    still runs Finalize, so the run record ends FAILED instead of staying RUNNING."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.resource_eval import (
+        resource_eval_s3,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    def refuse(env, *_):
+        raise FailureEventException(
+            FailureEvent(
+                env=env,
+                error_name=StatesErrorName(typ=StatesErrorNameType.StatesResultWriterFailed),
+                event_type=HistoryEventType.TaskFailed,
+                event_details=EventDetails(
+                    taskFailedEventDetails=TaskFailedEventDetails(
+                        error="States.ResultWriterFailed", cause="AccessDenied: s3:PutObject"
+                    )
+                ),
+            )
+        )
+
+    monkeypatch.setattr(resource_eval_s3.ResourceEvalS3, "_handle_put_object", staticmethod(refuse))
+    outcome, summary = harness.run("inventory", {"service": "iam", "account_id": A1})
+    assert (outcome.status, outcome.error) == ("FAILED", "ItemsFailed")
+    assert "States.ResultWriterFailed" in outcome.cause
+    assert summary["status"] == "FAILED"
+    assert summary["failed"] == 0  # every item itself succeeded: the failure is the map's
+
+
+def test_the_item_list_is_grouped_by_account(harness):
+    outcome, _ = harness.run("inventory", {"service": "all"})
+    s3 = harness.aws.client("s3")
+    bucket = harness.aws.settings.items_bucket
+    key = next(
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=bucket, Prefix="runs/inventory/")["Contents"]
+        if outcome.execution_arn.rsplit(":", 1)[-1] in o["Key"]
+    )
+    groups = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert [g["account_id"] for g in groups] == [A1, A2]
+    assert all({i["account_id"] for i in g["items"]} == {g["account_id"]} for g in groups)

@@ -212,3 +212,16 @@ def test_bad_lifecycle_requests_raise_named_errors_and_write_nothing(scanned, ca
         call(stores(scanned))
     assert type(raised.value).__name__ == error
     assert scanned.table_items("policies_table") == before
+
+
+def test_per_account_totals_are_rows_of_their_own(scanned):
+    """Not one summary item: thousands of accounts would outgrow DynamoDB's 400 KB item."""
+    lifecycle.launch(stores(scanned), S3_POLICIES)
+    outcome, summary = scanned.run("scan", {})
+    assert outcome.status == "SUCCEEDED"
+    run_id = summary["run_id"]
+    totals = stores(scanned).runs.account_totals(run_id)
+    assert set(totals) == {A1}
+    assert totals[A1]["evaluated"] == summary["findings"]["evaluated"] > 0
+    assert "by_account" not in stores(scanned).runs.header(run_id)["Summary"]
+    assert all(not i["Item"].startswith("#") for i in stores(scanned).runs.items(run_id))
