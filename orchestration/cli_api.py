@@ -4,14 +4,22 @@ Each HTTP request becomes an API Gateway REST proxy event and is invoked as the 
 Lambda through the same in-process dispatch the state machines' tasks use; the proxy response
 becomes the HTTP response. Going through the dispatch matters: it runs one handler at a time,
 and neither moto's backends nor the resolver (which holds the current event) are thread-safe.
-There is no IAM auth locally, which is why it binds to the loopback interface only."""
+There is no IAM auth locally: it binds to the loopback interface only, and ``Access`` keeps other
+web pages out (Host, Origin and a token; the handler itself refuses bodies not declared JSON)."""
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
+import re
+import secrets
+import threading
 import uuid
 from datetime import UTC, datetime
+from email.message import Message
+from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -22,6 +30,7 @@ from rich.console import Console
 from orchestration.dispatch import Dispatch
 from qrie_lib import executions
 from qrie_lib.aws import reset_aws
+from tasks.api import SECURITY_HEADERS
 from tasks.registry import TASKS
 
 app = typer.Typer(help="The HTTP API (API Gateway + Lambda in AWS), served locally.", no_args_is_help=True)
@@ -29,6 +38,7 @@ console = Console(stderr=True)
 API = next(t for t in TASKS if t.name == "Api")
 HOST = "127.0.0.1"
 STAGE = "local"
+MAX_BODY = 1 << 20  # far above any request the API takes; API Gateway's own cap is 10 MB
 
 
 @app.callback()
@@ -82,49 +92,158 @@ def proxy_event(
     }
 
 
-def make_server(port: int, dispatch: Dispatch | None = None) -> ThreadingHTTPServer:
-    """An HTTP server on 127.0.0.1:``port`` (0: any free port) in front of the Api handler. Pass the
-    runtime's dispatch when the state machines run in this process, so API calls and task calls
-    take turns; ``server.serve_forever()`` runs it."""
+class Access:
+    """Who may call the local API. There is no IAM locally, and any web page the user opens can send
+    requests to 127.0.0.1, so every request must come to this server by name (its Host: a DNS
+    rebinding attack brings another), from no other web origin, and carry a random token printed
+    at start: ``Authorization: Bearer <token>``, or the cookie a one-time sign-in URL sets
+    (HttpOnly, SameSite=Strict: no script reads it, no other site's request carries it)."""
+
+    def __init__(self, port: int) -> None:
+        self.token = secrets.token_urlsafe(32)
+        self.cookie = f"qrie_api_{port}"  # cookies are per host, not per port
+        self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
+        self._sign_in_code: str | None = secrets.token_urlsafe(32)
+        self._lock = threading.Lock()
+
+    @property
+    def sign_in_path(self) -> str:
+        return f"/?token={self._sign_in_code}"
+
+    def refusal(self, headers: Message) -> tuple[HTTPStatus, str] | None:
+        """Why a request may not reach the API, or None; the token last, after where it comes from."""
+        hosts = headers.get_all("Host") or []
+        if len(hosts) != 1 or hosts[0].lower() not in self.hosts:
+            return (
+                HTTPStatus.FORBIDDEN,
+                f"Host: {', '.join(hosts) or 'none'}; this server is {' or '.join(sorted(self.hosts))}",
+            )
+        origins = headers.get_all("Origin") or []
+        if origins and origins != [f"http://{hosts[0].lower()}"]:
+            return HTTPStatus.FORBIDDEN, f"Origin: {', '.join(origins)} is not this server's origin"
+        if not self.authorized(headers):
+            return HTTPStatus.UNAUTHORIZED, "send Authorization: Bearer <the token qrie api serve printed>"
+        return None
+
+    def authorized(self, headers: Message) -> bool:
+        scheme, _, bearer = (headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() == "bearer":
+            return self._is_token(bearer.strip())
+        cookies = SimpleCookie()
+        try:
+            cookies.load(headers.get("Cookie") or "")
+        except CookieError:
+            return False
+        return self.cookie in cookies and self._is_token(cookies[self.cookie].value)
+
+    def _is_token(self, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self.token.encode())
+
+    def sign_in(self, code: str) -> bool:
+        """True once, for the code in the printed sign-in URL (a used link in the history is void)."""
+        with self._lock:
+            if self._sign_in_code is None or not hmac.compare_digest(
+                code.encode(), self._sign_in_code.encode()
+            ):
+                return False
+            self._sign_in_code = None
+            return True
+
+    def set_cookie(self) -> str:
+        return f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/"
+
+
+class ApiServer(ThreadingHTTPServer):
+    access: Access
+
+
+def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
+    """An HTTP server on 127.0.0.1:``port`` (0: any free port) in front of the Api handler, its
+    ``access`` holding the token. Pass the runtime's dispatch when the state machines run in this
+    process, so API calls and task calls take turns; ``server.serve_forever()`` runs it."""
     invoke = (dispatch or Dispatch()).invoke
 
     class ProxyHandler(BaseHTTPRequestHandler):
+        server: ApiServer
+
         def proxy(self) -> None:
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            event = proxy_event(
-                self.command,
-                unquote(url.path),
-                parse_qs(url.query, keep_blank_values=True),
-                dict(self.headers.items()),
-                self.rfile.read(length) if length else None,
-                self.client_address[0],
-            )
+            access, url = self.server.access, urlsplit(self.path)
+            refusal = access.refusal(self.headers)
+            query = parse_qs(url.query, keep_blank_values=True)
+            if refusal and refusal[0] is HTTPStatus.UNAUTHORIZED and url.path == "/" and "token" in query:
+                if self.command == "GET" and access.sign_in(query["token"][-1]):
+                    self.reply(303, {"Location": "/summary", "Set-Cookie": access.set_cookie()}, b"")
+                    return
+                refusal = HTTPStatus.UNAUTHORIZED, "this sign-in link is wrong or was used already"
+            if refusal is None:
+                refusal, body = self.read_body()
+            if refusal is not None:
+                status, message = refusal
+                extra = {"WWW-Authenticate": "Bearer"} if status is HTTPStatus.UNAUTHORIZED else {}
+                self.reply_error(status, message, extra)
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "cookie")}
+            event = proxy_event(self.command, unquote(url.path), query, headers, body, self.client_address[0])
             errors: dict[str, str] = {}
             result = json.loads(invoke(API.function_name, json.dumps(event).encode(), errors))
             if "x-amz-function-error" in errors:
                 # What API Gateway answers when the Lambda itself fails.
                 console.print(f"[red]{result.get('errorType')}[/]: {result.get('errorMessage')}")
                 result = {"statusCode": 502, "headers": {}, "body": '{"message": "Internal server error"}'}
-            self.reply(result)
-
-        def reply(self, result: dict[str, Any]) -> None:
             text = result.get("body") or ""
             payload = base64.b64decode(text) if result.get("isBase64Encoded") else text.encode()
-            self.send_response(int(result["statusCode"]))
             headers = {k: vs[-1] for k, vs in (result.get("multiValueHeaders") or {}).items()}
-            for name, value in (headers | (result.get("headers") or {})).items():
+            self.reply(int(result["statusCode"]), headers | (result.get("headers") or {}), payload)
+
+        def read_body(self) -> tuple[tuple[HTTPStatus, str] | None, bytes | None]:
+            """The body by its Content-Length (http.server reads no chunked bodies), bounded."""
+            if self.headers.get("Transfer-Encoding"):
+                return (
+                    HTTPStatus.LENGTH_REQUIRED,
+                    "Transfer-Encoding: send the body with a Content-Length",
+                ), None
+            lengths = self.headers.get_all("Content-Length") or ["0"]
+            if len(lengths) != 1 or not re.fullmatch(r"[0-9]{1,15}", lengths[0].strip()):
+                return (HTTPStatus.BAD_REQUEST, f"Content-Length: {', '.join(lengths)} is not a length"), None
+            length = int(lengths[0])
+            if length > MAX_BODY:
+                return (
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"Content-Length: {length} > {MAX_BODY} bytes",
+                ), None
+            return None, (self.rfile.read(length) if length else None)
+
+        def reply_error(
+            self, status: HTTPStatus, message: str, headers: dict[str, str] | None = None
+        ) -> None:
+            name = status.phrase.replace(" ", "")
+            payload = json.dumps({"error": name, "message": message}).encode()
+            self.reply(status.value, {"Content-Type": "application/json"} | (headers or {}), payload)
+
+        def reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
+            self.send_response(status)
+            for name, value in (headers | SECURITY_HEADERS).items():
                 self.send_header(name, str(value))
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own errors (malformed request line, unsupported method) as JSON too."""
+            self.close_connection = True
+            status = HTTPStatus(code)
+            self.reply_error(status, message or status.description)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = proxy
 
         def log_message(self, format: str, *args: Any) -> None:
+            # The request line only: a sign-in URL's code is void once used.
             console.print(f"{self.address_string()} {format % args}", highlight=False)
 
-    return ThreadingHTTPServer((HOST, port), ProxyHandler)
+    server = ApiServer((HOST, port), ProxyHandler)
+    server.access = Access(server.server_port)
+    return server
 
 
 @app.command()
@@ -138,7 +257,7 @@ def serve(
     """Serve the API over HTTP until Ctrl-C, against the embedded runtime or a local endpoint."""
     runtime = None
     if endpoint:
-        from orchestration.cli import target  # deferred: cli imports this module to register it
+        from orchestration.cli_common import target
 
         reset_aws(target(endpoint))
         dispatch = None
@@ -156,11 +275,18 @@ def serve(
         dispatch = runtime.dispatch
     server = make_server(port, dispatch)
     base = f"http://{HOST}:{server.server_port}"
-    console.print(f"API on [bold]{base}[/]; try:")
-    console.print(f"  curl -s {base}/policies", highlight=False)
-    console.print(f"  curl -s -X POST {base}/policies/launch -d '{{\"all\": true}}'", highlight=False)
-    console.print(f"  curl -s '{base}/findings?severity=high&limit=5'", highlight=False)
-    console.print(f"  curl -s {base}/summary", highlight=False)
+    auth = '-H "Authorization: Bearer $QRIE_API_TOKEN"'
+    console.print(f"API on [bold]{base}[/]; every request needs the token. Try:")
+    console.print(f"  export QRIE_API_TOKEN={server.access.token}", highlight=False)
+    console.print(f"  curl -s {auth} {base}/policies", highlight=False)
+    console.print(
+        f"  curl -s {auth} -H 'Content-Type: application/json' {base}/policies/launch -d '{{\"all\": true}}'",
+        highlight=False,
+    )
+    console.print(f"  curl -s {auth} '{base}/findings?severity=high&limit=5'", highlight=False)
+    console.print(
+        f"In a browser, open once (it sets a cookie): {base}{server.access.sign_in_path}", highlight=False
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -17,10 +17,12 @@ from qrie_lib.errors import InvalidInput
 from qrie_lib.models import AccountId, Region, Strict
 from qrie_lib.policies.base import BANDS, band
 from qrie_lib.policies.registry import CATALOGUE, get_policy
+from qrie_lib.schema import TABLES
 from qrie_lib.services.registry import SERVICES, get_service, service_of_type
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
-from qrie_lib.views import _decode, _encode, findings_rows
+from qrie_lib.stores.resources import account_service
+from qrie_lib.views import Bound, decode_position, encode_position, findings_rows, key_attributes
 
 Band = Literal["critical", "high", "medium", "low"]  # policies.base.BANDS, spelled out for pydantic
 MAX_PAGE = 500
@@ -117,8 +119,9 @@ def resources_page(
     one opaque token, the same token scheme as ``views.findings_page``. A resource type narrows
     the walk to its service's partition."""
     services = _services(service, resource_type)
-    position = _decode(token)
-    index, inner = position.get("q", 0), position.get("k")
+    attributes = key_attributes(TABLES["resources"])
+    bounds = [Bound(attributes, {"AccountService": account_service(account_id, s)}) for s in services]
+    index, inner = decode_position(token, bounds)
     rows: list[dict[str, Any]] = []
     while index < len(services) and len(rows) < limit:
         page = stores.resources.page(account_id, services[index], inner, limit - len(rows), region)
@@ -126,7 +129,7 @@ def resources_page(
         inner = page.next_token
         if inner is None:
             index += 1
-    return rows, (_encode({"q": index, "k": inner}) if index < len(services) else None)
+    return rows, (encode_position(index, inner) if index < len(services) else None)
 
 
 def _services(service: str | None, resource_type: str | None) -> list[str]:

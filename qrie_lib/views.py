@@ -1,17 +1,26 @@
 """Read views shared by the CLI and the API: findings through the table's GSIs (never a scan),
-paginated with one opaque token across the several queries a filter may need."""
+paginated with one opaque token across the several queries a filter may need.
+
+A page token comes back from callers, so it is checked before it reaches DynamoDB: it must name
+a query of this very walk, and its start key must have exactly the key attributes of the table or
+index that query reads, with the values its key condition fixes. A forged or foreign token is
+``InvalidInput``; it can never start a query in another partition."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from qrie_lib.errors import InvalidInput
 from qrie_lib.policies.base import BANDS
 from qrie_lib.policies.registry import get_policy
+from qrie_lib.schema import FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY, TABLES, Index, Table
 from qrie_lib.services.registry import SERVICES
 from qrie_lib.stores import Stores
+from qrie_lib.stores.dynamo import decode_token
 from qrie_lib.stores.findings import Finding, FindingState
 from qrie_lib.stores.resources import account_service
 
@@ -36,6 +45,21 @@ def finding_row(f: Finding) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Bound:
+    """What the start key of one query of a walk must be: exactly ``attributes`` (the key of the
+    table or index it reads), with the values its key condition fixes."""
+
+    attributes: frozenset[str]
+    fixed: Mapping[str, str] = field(default_factory=dict)
+
+
+def key_attributes(table: Table, index: Index | None = None) -> frozenset[str]:
+    """The attributes of a LastEvaluatedKey: the table's key, plus the index's when querying one."""
+    keys = (table.partition_key, table.sort_key, *((index.partition_key, index.sort_key) if index else ()))
+    return frozenset(k for k in keys if k)
+
+
 def _queries(stores: Stores, policy_id: str | None, account_id: str | None) -> list[dict[str, str | None]]:
     """The GSI queries that together cover a filter: by policy if given, else by partition."""
     if policy_id:
@@ -44,6 +68,20 @@ def _queries(stores: Stores, policy_id: str | None, account_id: str | None) -> l
     if account_id:
         return [{"policy_id": None, "account_service": account_service(account_id, s)} for s in SERVICES]
     return [{"policy_id": p.policy_id, "account_service": None} for p in stores.policies.list()]
+
+
+def _bound(query: dict[str, str | None], state: FindingState | None) -> Bound:
+    """A findings query's start keys: in its policy's (or partition's) part of the GSI, and state."""
+    policy_id, partition = query["policy_id"], query["account_service"]
+    index, fixed = (
+        (FINDINGS_BY_POLICY, {"PolicyId": policy_id})
+        if policy_id
+        else (FINDINGS_BY_PARTITION, {"AccountService": partition})
+    )
+    return Bound(
+        key_attributes(TABLES["findings"], index),
+        {k: v for k, v in fixed.items() if v is not None} | ({"State": state.value} if state else {}),
+    )
 
 
 def findings_page(
@@ -60,8 +98,7 @@ def findings_page(
         raise InvalidInput(f"severity: {band_name!r} is not a band ({', '.join(BANDS)})")
     low, high = BAND_RANGES[band_name] if band_name else (None, None)
     queries = _queries(stores, policy_id, account_id)
-    position = _decode(token)
-    index, inner = position.get("q", 0), position.get("k")
+    index, inner = decode_position(token, [_bound(q, state) for q in queries])
     rows: list[dict[str, Any]] = []
     while index < len(queries) and len(rows) < limit:
         found, inner = stores.findings.query_page(
@@ -75,8 +112,7 @@ def findings_page(
         rows += [finding_row(f) for f in found]
         if inner is None:
             index += 1
-    more = index < len(queries)
-    return rows, (_encode({"q": index, "k": inner}) if more else None)
+    return rows, (encode_position(index, inner) if index < len(queries) else None)
 
 
 def findings_rows(stores: Stores, **filters: Any) -> list[dict[str, Any]]:
@@ -87,17 +123,35 @@ def findings_rows(stores: Stores, **filters: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _encode(position: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+def encode_position(index: int, inner: str | None) -> str:
+    """A walk's page token: the query it is at, and the store's token within that query."""
+    return base64.urlsafe_b64encode(json.dumps({"q": index, "k": inner}).encode()).decode()
 
 
-def _decode(token: str | None) -> dict[str, Any]:
+def decode_position(token: str | None, bounds: Sequence[Bound]) -> tuple[int, str | None]:
+    """The position a page token names in a walk of ``len(bounds)`` queries, checked against them."""
     if not token:
-        return {}
+        return 0, None
     try:
-        position = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(position, dict) or not isinstance(position.get("q", 0), int):
+        return _checked(json.loads(base64.urlsafe_b64decode(token.encode())), bounds)
+    except (ValueError, TypeError, RecursionError):  # not base64, not UTF-8, not JSON, not ours
+        raise InvalidInput("next_token: not a token this API issued for this query") from None
+
+
+def _checked(position: Any, bounds: Sequence[Bound]) -> tuple[int, str | None]:
+    if not (isinstance(position, dict) and position.keys() == {"q", "k"}):
+        raise ValueError
+    index, inner = position["q"], position["k"]
+    if type(index) is not int or not 0 <= index < len(bounds):
+        raise ValueError
+    if inner is None:
+        return index, None
+    key = decode_token(inner) if isinstance(inner, str) else None
+    bound = bounds[index]
+    if not (isinstance(key, dict) and key.keys() == bound.attributes):
+        raise ValueError
+    for name, value in key.items():
+        text = value.get("S") if isinstance(value, dict) and len(value) == 1 else None
+        if not (isinstance(text, str) and text and bound.fixed.get(name, text) == text):
             raise ValueError
-        return position
-    except ValueError:
-        raise InvalidInput("next_token: not a token this API issued") from None
+    return index, inner

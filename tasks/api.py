@@ -2,8 +2,10 @@
 a summary, and on-demand inventory and scan executions.
 
 Every route validates its whole request before it writes or starts anything, then calls qrie_lib.
-Errors leave through one mapping: named input errors are 400, unknown policies 404, anything
-else 500 without internals, as ``{"error": <name>, "message": <what is wrong>}``."""
+A request body must be declared ``application/json`` (415 otherwise): no HTML form can send one
+across sites. Errors leave through one mapping: named input errors are 400, unknown policies 404,
+anything else 500 without internals, as ``{"error": <name>, "message": <what is wrong>}``. Every
+response carries headers that keep a browser from rendering, sniffing or caching it."""
 
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.logging import correlation_paths
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from qrie_lib import executions, inventory, lifecycle, scan
@@ -28,7 +29,7 @@ from qrie_lib.api_models import (
     resources_page,
     summary,
 )
-from qrie_lib.aws import error_code, get_aws
+from qrie_lib.aws import get_aws
 from qrie_lib.errors import InvalidInput, PolicyNotLaunched, Throttled, UnknownPolicy
 from qrie_lib.models import parse_input
 from qrie_lib.policies.registry import get_policy
@@ -38,17 +39,39 @@ from qrie_lib.views import findings_page
 from tasks.common import logger
 
 M = TypeVar("M", bound=BaseModel)
-Rows = tuple[list[dict[str, Any]], str | None]
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
 
 # No enable_validation: requests go through parse_input like every task input (the messages read
-# like the state machines'), bodies are JSON whatever the Content-Type (``curl -d`` sends form
-# encoding), and every error leaves through the one mapping at the end of this module.
+# like the state machines'), and every error leaves through the one mapping at the end of this module.
 app = APIGatewayRestResolver()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    for name, value in SECURITY_HEADERS.items():
+        response.setdefault("multiValueHeaders", {})[name] = [value]
+    return response
+
+
+def json_bodies_only(app: APIGatewayRestResolver, next_middleware: Callable[..., Response]) -> Response:
+    """A body is JSON declared as such: a cross-site form (urlencoded, multipart, text/plain) is 415."""
+    event = app.current_event
+    media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if event.body and media_type != content_types.APPLICATION_JSON:
+        raise ServiceError(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE.value,
+            f"Content-Type: {media_type or 'none'}; a body must be {content_types.APPLICATION_JSON}",
+        )
+    return next_middleware(app)
+
+
+app.use(middlewares=[json_bodies_only])
 
 
 # ---- policies -----------------------------------------------------------------------------
@@ -105,37 +128,31 @@ def list_findings() -> dict[str, Any]:
     q = query(FindingsQuery)
     if q.policy is not None:
         get_policy(q.policy)  # an unknown policy is a 404, not an empty page
-    return paged(
-        "findings",
-        q.next_token,
-        lambda: findings_page(
-            stores(),
-            state=q.finding_state,
-            band_name=q.severity,
-            account_id=q.account,
-            policy_id=q.policy,
-            token=q.next_token,
-            limit=q.limit,
-        ),
+    rows, token = findings_page(
+        stores(),
+        state=q.finding_state,
+        band_name=q.severity,
+        account_id=q.account,
+        policy_id=q.policy,
+        token=q.next_token,
+        limit=q.limit,
     )
+    return {"findings": rows, "next_token": token}
 
 
 @app.get("/resources")
 def list_resources() -> dict[str, Any]:
     q = query(ResourcesQuery)
-    return paged(
-        "resources",
-        q.next_token,
-        lambda: resources_page(
-            stores(),
-            account_id=q.account,
-            service=q.service,
-            resource_type=q.resource_type,
-            region=q.region,
-            token=q.next_token,
-            limit=q.limit,
-        ),
+    rows, token = resources_page(
+        stores(),
+        account_id=q.account,
+        service=q.service,
+        resource_type=q.resource_type,
+        region=q.region,
+        token=q.next_token,
+        limit=q.limit,
     )
+    return {"resources": rows, "next_token": token}
 
 
 @app.get("/summary")
@@ -182,31 +199,27 @@ def start(kind: str, request: dict[str, Any]) -> str:
 
 
 def body(model: type[M]) -> M:
-    """The JSON body, validated. Parsed as JSON whatever the Content-Type (``curl -d`` sends
-    form encoding by default); an empty body is ``{}``."""
-    text = app.current_event.decoded_body
+    """The JSON body (strict: no NaN or Infinity), validated; an empty body is ``{}``."""
     try:
-        data = json.loads(text) if text else {}
-    except ValueError as exc:  # not JSON, or not UTF-8
+        text = app.current_event.decoded_body
+    except ValueError:  # API Gateway base64-encodes a body that is not UTF-8 text
+        raise InvalidInput("body: not UTF-8 text") from None
+    try:
+        data = json.loads(text, parse_constant=not_json) if text else {}
+    except ValueError as exc:
         raise InvalidInput(f"body: not JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidInput("body: JSON nested too deeply") from None
     return parse_input(model, data)
+
+
+def not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 def query(model: type[M]) -> M:
     """The query string, validated; an unknown parameter is an error, not silently ignored."""
     return parse_input(model, dict(app.current_event.query_string_parameters))
-
-
-def paged(name: str, token: str | None, fetch: Callable[[], Rows]) -> dict[str, Any]:
-    """One page as ``{name: rows, "next_token": ...}``. A token is opaque to callers, so whatever
-    a tampered one breaks downstream is their error (400); without one, the same errors are ours."""
-    try:
-        rows, next_token = fetch()
-    except (ValueError, TypeError, AttributeError, ClientError) as exc:
-        if token is None or (isinstance(exc, ClientError) and error_code(exc) != "ValidationException"):
-            raise
-        raise InvalidInput("next_token: not a token this API issued") from None
-    return {name: rows, "next_token": next_token}
 
 
 def policy_rows(s: Stores, policy_ids: list[str]) -> list[dict[str, Any]]:

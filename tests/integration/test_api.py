@@ -50,7 +50,7 @@ def everything(h: Harness) -> dict[str, Any]:
 
 
 def call(
-    method: str, path: str, body: Any = None, raw: str | None = None, **query: str
+    method: str, path: str, body: Any = None, raw: str | bytes | None = None, **query: str
 ) -> tuple[int, dict[str, Any]]:
     """Invoke the handler as API Gateway would; ``raw`` sends a body verbatim (malformed JSON)."""
     text = raw if raw is not None else (None if body is None else json.dumps(body))
@@ -187,6 +187,10 @@ def test_launch_of_several_or_all_starts_one_scan_of_everything(h, everything):
         ({"policy_ids": []}, None, "policy_ids"),
         (None, '{"policy_id": "S3BucketPublic",', "not JSON"),
         (None, "[1, 2]", "input"),
+        (None, b'{"policy_id": "S3Bucket\xff"}', "not UTF-8"),
+        (None, '{"policy_id": "S3BucketPublic", "severity": NaN}', "NaN"),
+        (None, "[" * 100_000, "nested too deeply"),
+        (None, '{"policy_id": "S3BucketPublic", "severity": ' + "9" * 5000 + "}", "not JSON"),
     ],
 )
 def test_invalid_launch_is_400_and_writes_nothing(h, body, raw, mentions):
@@ -347,6 +351,93 @@ def test_bad_findings_query_is_400(h, everything, query):
     assert next(iter(query)) in answer
 
 
+def token(position: Any, key: dict[str, str] | None) -> str:
+    """A page token as this API shapes them, around ``key`` as a DynamoDB LastEvaluatedKey."""
+    inner = key and base64.urlsafe_b64encode(json.dumps({k: {"S": v} for k, v in key.items()}).encode())
+    return base64.urlsafe_b64encode(
+        json.dumps({"q": position, "k": inner and inner.decode()}).encode()
+    ).decode()
+
+
+def decoded(token: str) -> tuple[int, dict[str, str]]:
+    position = json.loads(base64.urlsafe_b64decode(token))
+    return position["q"], {k: v["S"] for k, v in json.loads(base64.urlsafe_b64decode(position["k"])).items()}
+
+
+@contextmanager
+def queried_partitions(h: Harness) -> Iterator[list[dict[str, Any]]]:
+    """The ExclusiveStartKey of every DynamoDB Query made meanwhile."""
+    starts: list[dict[str, Any]] = []
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name == "Query":
+            starts.append(params.get("ExclusiveStartKey") or {})
+
+    client = h.aws.client("dynamodb")
+    client.meta.events.register("before-call", record)
+    try:
+        yield starts
+    finally:
+        client.meta.events.unregister("before-call", record)
+
+
+def test_a_token_is_bound_to_its_query_and_never_reads_another_partition(h, everything):
+    status, page = call("GET", "/findings", policy="S3BucketPublic", state="ALL", limit="1")
+    assert (status, page["next_token"] is not None) == (200, True)
+    index, key = decoded(page["next_token"])
+    assert key["PolicyId"] == "S3BucketPublic"
+    # The genuine token continues; the same position moved into another policy's part of the index,
+    # or presented with another policy's filter, is refused before any query runs.
+    assert (
+        call("GET", "/findings", policy="S3BucketPublic", state="ALL", next_token=page["next_token"])[0]
+        == 200
+    )
+    elsewhere = token(index, key | {"PolicyId": "IAMRootMfaDisabled"})
+    for query in (
+        {"policy": "S3BucketPublic", "state": "ALL", "next_token": elsewhere},
+        {"policy": "IAMRootMfaDisabled", "state": "ALL", "next_token": page["next_token"]},
+        {"policy": "S3BucketPublic", "state": "RESOLVED", "next_token": page["next_token"]},
+    ):
+        with queried_partitions(h) as starts:
+            assert "next_token" in assert_rejected(h, 400, "GET", "/findings", **query)
+        assert starts == []
+
+    status, page = call("GET", "/resources", account=A1, service="s3", limit="1")
+    index, key = decoded(page["next_token"])
+    assert key["AccountService"] == f"{A1}_s3"
+    with queried_partitions(h) as starts:
+        assert "next_token" in assert_rejected(
+            h, 400, "GET", "/resources", account=A1, service="s3",
+            next_token=token(index, key | {"AccountService": f"{A1}_iam"}),
+        )  # fmt: skip
+    assert starts == []
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        token(0, {"PolicyId": "S3BucketPublic", "State": "ACTIVE"}),  # not the index's key attributes
+        token(0, {"PolicyId": "S3BucketPublic", "State": "ACTIVE", "ARN": "a", "Extra": "x"}),
+        token(0, {"PolicyId": "S3BucketPublic", "State": "ACTIVE", "ARN": ""}),
+        token(1, None),  # past the walk's one query
+        token(-1, None),
+        token("0", None),
+        token(True, None),
+        base64.urlsafe_b64encode(json.dumps({"q": 0, "k": {"ARN": {"S": "a"}}}).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps({"q": 0, "k": None, "x": 1}).encode()).decode(),
+        base64.urlsafe_b64encode(b"[" * 50_000).decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+        "é",
+    ],
+)
+def test_forged_findings_token_is_400(h, forged):
+    with queried_partitions(h) as starts:
+        assert "next_token" in assert_rejected(
+            h, 400, "GET", "/findings", policy="S3BucketPublic", next_token=forged
+        )
+    assert starts == []
+
+
 def test_summary_agrees_with_findings(h, everything):
     status, summary = call("GET", "/summary")
     assert status == 200
@@ -461,6 +552,7 @@ def test_local_http_server_serves_the_same_api(h, everything):
     base = f"http://127.0.0.1:{server.server_port}"
 
     def request(method: str, path: str, data: bytes | None = None, **headers: str) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {server.access.token}"} | headers
         req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as response:
@@ -474,15 +566,15 @@ def test_local_http_server_serves_the_same_api(h, everything):
         assert keys(body["findings"]) == keys(
             call("GET", "/findings", severity="critical", limit="500")[1]["findings"]
         )
-        # curl -d sends form encoding by default; the body is JSON whatever the Content-Type.
+        # A body must be declared JSON: what an HTML form (or a bare curl -d) sends is refused.
         status, body = request(
             "POST",
             "/policies/launch",
             b'{"policy_id": "S3BucketPublic", "severity": 101}',
             **{"Content-Type": "application/x-www-form-urlencoded"},
         )
-        assert (status, body["error"]) == (400, "InvalidInput")
-        status, body = request("POST", "/scans", b"{not json")
+        assert (status, body["error"]) == (415, "UnsupportedMediaType")
+        status, body = request("POST", "/scans", b"{not json", **{"Content-Type": "application/json"})
         assert (status, body["error"]) == (400, "InvalidInput")
         status, body = request("GET", "/policies/S3BucketPublic")
         assert (status, body["policy"]["status"]) == (200, "ACTIVE")
