@@ -18,6 +18,7 @@ from qrie_lib.errors import AccountAccessDenied, InvalidInput, Throttled
 from qrie_lib.evaluation import resolve_deleted
 from qrie_lib.models import (
     GLOBAL,
+    Account,
     Cursor,
     InventoryRequest,
     ItemTaskInput,
@@ -26,9 +27,11 @@ from qrie_lib.models import (
     WorkItem,
     parse_input,
 )
-from qrie_lib.services.base import ACCESS_DENIED_CODES, CollectContext
+from qrie_lib.services.base import ACCESS_DENIED_CODES, CollectContext, Service
 from qrie_lib.services.registry import SERVICES, get_service
+from qrie_lib.settings import Settings
 from qrie_lib.stores import Stores
+from qrie_lib.stores.findings import ResolvedReason
 from qrie_lib.stores.runs import total_counts
 
 RemainingMs = Callable[[], int]
@@ -63,18 +66,37 @@ def work_items(request: InventoryRequest, stores: Stores, aws: Aws) -> list[Work
 
     items = []
     for account in accounts:
-        regions = account.regions or list(aws.settings.regions)
+        regions = enabled_regions(account, aws.settings)
         for service in services:
             if not service.regional:
                 if request.region is None:
                     items.append(WorkItem(account_id=account.account_id, service=service.name, region=GLOBAL))
                 continue
+            covered = regions if request.region is None else [r for r in regions if r == request.region]
+            if request.region is None:  # a region no longer enabled: its item lists nothing, sweeps all
+                stored = stores.resources.regions(account.account_id, service.name)
+                covered = [*covered, *(r for r in stored if r not in regions)]
             items += [
-                WorkItem(account_id=account.account_id, service=service.name, region=r)
-                for r in regions
-                if request.region in (None, r)
+                WorkItem(account_id=account.account_id, service=service.name, region=r) for r in covered
             ]
     return items
+
+
+def enabled_regions(account: Account, settings: Settings) -> list[str]:
+    """The regions inventoried for an account: its own list, else the deployment's."""
+    return list(account.regions or settings.regions)
+
+
+def onboarded(stores: Stores, item: WorkItem) -> Account:
+    account = stores.accounts.get(item.account_id)
+    if account is None:
+        raise InvalidInput(f"item: account {item.account_id} is not onboarded")
+    return account
+
+
+def retired(service: Service, item: WorkItem, account: Account, settings: Settings) -> bool:
+    """An item of a region the account no longer has inventoried: nothing to list, all to sweep."""
+    return service.regional and item.region not in enabled_regions(account, settings)
 
 
 # ---- collect ------------------------------------------------------------------------------
@@ -101,9 +123,9 @@ def collect(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> di
     request = parse_input(ItemTaskInput, event)
     item, cursor = request.item, request.cursor or Cursor()
     service = get_service(item.service)
-    account = stores.accounts.get(item.account_id)
-    if account is None:
-        raise InvalidInput(f"item: account {item.account_id} is not onboarded")
+    account = onboarded(stores, item)
+    if retired(service, item, account, settings):
+        cursor = Cursor(kind=len(service.kinds))
     ctx = CollectContext(
         aws=aws,
         account_id=item.account_id,
@@ -152,6 +174,8 @@ def sweep(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict
     request = parse_input(SweepInput, event)
     item, token = request.item, request.cursor
     region = None if item.region == GLOBAL else item.region
+    removed = retired(get_service(item.service), item, onboarded(stores, item), settings)
+    reason = ResolvedReason.REGION_REMOVED if removed else ResolvedReason.RESOURCE_DELETED
     swept, resolved, pages = 0, 0, 0
     while pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
         deleted, token = stores.resources.sweep_page(
@@ -164,7 +188,7 @@ def sweep(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict
             settings.page_size,
         )
         swept += len(deleted)
-        resolved += resolve_deleted(stores.findings, item.account_id, (r.arn for r in deleted))
+        resolved += resolve_deleted(stores.findings, item.account_id, (r.arn for r in deleted), reason)
         pages += 1
         if token is None:
             break
