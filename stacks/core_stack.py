@@ -45,6 +45,10 @@ from stacks.lambda_code import RUNTIME, task_code
 from tasks.registry import TASKS, TaskSpec
 
 RUN_ITEMS_PREFIX = "runs/"  # where qrie_lib.runs.start_run writes each run's item list
+RUN_RESULTS_PREFIX = "runs/results/"  # where the ASL's ResultWriter writes each map run's results
+# What a Distributed Map's ResultWriter needs on its prefix (Step Functions' documented policy;
+# its s3:GetObject is already granted on RUN_ITEMS_PREFIX, which holds this prefix).
+RESULT_WRITER_ACTIONS = ["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
 RUN_ITEMS_EXPIRY = Duration.days(30)
 LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 # AWS's recommendation for an SQS-triggered Lambda: at least six times the function timeout, so a
@@ -179,6 +183,12 @@ class CoreStack(Stack):
         # Under OPERATOR_ROLE_PATH: the path customer trust policies name.
         role = iam.Role(
             self,
+        acknowledge(
+            self,
+            f"AwsSolutions-IAM5[Resource::<{self.logical_id(bucket)}.Arn>/{RUN_RESULTS_PREFIX}*]",
+            "A Distributed Map's ResultWriter writes each map run's results under a generated key "
+            "(runs/results/<map run id>/...); the state machines may write and read that prefix only.",
+        )
             f"{task.name}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             path=OPERATOR_ROLE_PATH,
@@ -297,13 +307,21 @@ class CoreStack(Stack):
         # The ASL invokes unqualified function ARNs, so no version/alias ARNs are granted.
         role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=invoked))
         # The Distributed Map's ItemReader reads the run's item list ...
+        asl.check_timeouts(kind)  # Task TimeoutSeconds agree with the functions' (TaskSpec) timeouts
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],
                 resources=[self.items_bucket.arn_for_objects(f"{RUN_ITEMS_PREFIX}*")],
             )
         )
-        # ... and runs each item as a child execution of this same state machine.
+        # ... writes the map run's results there (ResultWriter: nothing gathers in the execution) ...
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=RESULT_WRITER_ACTIONS,
+                resources=[self.items_bucket.arn_for_objects(f"{RUN_RESULTS_PREFIX}*")],
+            )
+        )
+        # ... and runs each account as a child execution of this same state machine.
         role.add_to_policy(
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine_arn(kind)])
         )

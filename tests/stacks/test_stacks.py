@@ -52,7 +52,7 @@ from stacks.lambda_code import (
     runtime_dependencies,
 )
 from stacks.templates import to_yaml, without_cdk_metadata
-from tasks.registry import BY_FUNCTION_NAME, TASKS
+from tasks.registry import BY_FUNCTION_NAME, STATE_TIMEOUT_MARGIN_S, TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMER_ACCOUNTS = ["111111111111", "222222222222"]
@@ -393,6 +393,40 @@ def test_schedules_are_the_shared_declarations(synth: Synth) -> None:
     deployed = {
         json.dumps(s["Properties"]["Target"]["Input"]): s["Properties"]
         for s in of_type(synth.core, "AWS::Scheduler::Schedule").values()
+    assert only(sorted(allowed["s3:PutObject"])).endswith("/runs/results/*")  # the ResultWriter
+    assert allowed["s3:AbortMultipartUpload"] == allowed["s3:PutObject"]
+
+
+@pytest.mark.parametrize("kind", asl.STATE_MACHINES)
+def test_state_machine_scales_and_always_finalizes(synth: Synth, kind: str) -> None:
+    props = synth.core["Resources"][state_machine_ids(synth.core)[kind]]["Properties"]
+    definition = json.loads(props["DefinitionString"])
+    accounts = definition["States"]["Accounts"]
+    assert accounts["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    # Results go to S3, so nothing gathers in the execution (256 KiB) whatever the account count.
+    assert accounts["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert accounts["ResultWriter"]["Parameters"]["Bucket"] == "${ItemsBucket}"
+    assert props["DefinitionSubstitutions"]["ItemsBucket"]["Ref"] in of_type(synth.core, "AWS::S3::Bucket")
+    # Failed items are recorded per item: they never fail the map; the map's own failure is caught.
+    assert accounts["ToleratedFailurePercentage"] == 100
+    assert [c["Next"] for c in accounts["Catch"]] == ["Finalize"] * len(accounts["Catch"])
+    assert accounts["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
+    assert accounts["Next"] == "Finalize"
+    # Concurrency comes from the deployment's settings through the Plan's output.
+    assert accounts["MaxConcurrencyPath"] == "$.plan.concurrency.accounts"
+    assert accounts["ItemProcessor"]["States"]["Items"]["MaxConcurrencyPath"] == "$.per_account"
+    assert "MaxConcurrency" not in accounts
+    # Every Task has TimeoutSeconds: the deployed function's timeout plus the registry's margin.
+    timeouts = {
+        f["Properties"]["FunctionName"]: f["Properties"]["Timeout"]
+        for f in of_type(synth.core, "AWS::Lambda::Function").values()
+    }
+    by_substitution = {t.substitution: t for t in TASKS}
+    tasks = list(asl.tasks_in(definition))
+    assert tasks
+    for task in tasks:
+        spec = by_substitution[task["Parameters"]["FunctionName"][2:-1]]
+        assert task["TimeoutSeconds"] == timeouts[spec.function_name] + STATE_TIMEOUT_MARGIN_S
     }
     assert len(deployed) == len(SCHEDULES)
     for schedule in SCHEDULES:
