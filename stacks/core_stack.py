@@ -175,6 +175,12 @@ class CoreStack(Stack):
             "Each run writes its item list under its own key (runs/<kind>/<execution>/items.json); "
             "the plan tasks and the state machines get GetObject/PutObject on that prefix only.",
         )
+        acknowledge(
+            self,
+            f"AwsSolutions-IAM5[Resource::<{self.logical_id(bucket)}.Arn>/{RUN_RESULTS_PREFIX}*]",
+            "A Distributed Map's ResultWriter writes each map run's results under a generated key "
+            "(runs/results/<map run id>/...); the state machines may write and read that prefix only.",
+        )
         return bucket
 
     # ---- task functions ------------------------------------------------------------------------
@@ -183,12 +189,6 @@ class CoreStack(Stack):
         # Under OPERATOR_ROLE_PATH: the path customer trust policies name.
         role = iam.Role(
             self,
-        acknowledge(
-            self,
-            f"AwsSolutions-IAM5[Resource::<{self.logical_id(bucket)}.Arn>/{RUN_RESULTS_PREFIX}*]",
-            "A Distributed Map's ResultWriter writes each map run's results under a generated key "
-            "(runs/results/<map run id>/...); the state machines may write and read that prefix only.",
-        )
             f"{task.name}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             path=OPERATOR_ROLE_PATH,
@@ -299,6 +299,7 @@ class CoreStack(Stack):
 
     def _state_machine(self, kind: str) -> sfn.StateMachine:
         name = state_machine_name(kind)
+        asl.check_timeouts(kind)  # Task TimeoutSeconds agree with the functions' (TaskSpec) timeouts
         substitutions = self._substitutions(kind)
         role = iam.Role(
             self, f"{pascal(kind)}StateMachineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com")
@@ -307,7 +308,6 @@ class CoreStack(Stack):
         # The ASL invokes unqualified function ARNs, so no version/alias ARNs are granted.
         role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=invoked))
         # The Distributed Map's ItemReader reads the run's item list ...
-        asl.check_timeouts(kind)  # Task TimeoutSeconds agree with the functions' (TaskSpec) timeouts
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:GetObject"],

@@ -386,13 +386,6 @@ def test_state_machine_role_is_exactly_what_the_definition_uses(synth: Synth, ki
     assert allowed["states:StartExecution"] == {own_arn}
     children = {f"arn:aws:states:<AWS::Region>:<AWS::AccountId>:execution:qrie-{kind}/*"}
     assert allowed["states:DescribeExecution"] == allowed["states:StopExecution"] == children
-
-
-def test_schedules_are_the_shared_declarations(synth: Synth) -> None:
-    machines = state_machine_ids(synth.core)
-    deployed = {
-        json.dumps(s["Properties"]["Target"]["Input"]): s["Properties"]
-        for s in of_type(synth.core, "AWS::Scheduler::Schedule").values()
     assert only(sorted(allowed["s3:PutObject"])).endswith("/runs/results/*")  # the ResultWriter
     assert allowed["s3:AbortMultipartUpload"] == allowed["s3:PutObject"]
 
@@ -427,6 +420,13 @@ def test_state_machine_scales_and_always_finalizes(synth: Synth, kind: str) -> N
     for task in tasks:
         spec = by_substitution[task["Parameters"]["FunctionName"][2:-1]]
         assert task["TimeoutSeconds"] == timeouts[spec.function_name] + STATE_TIMEOUT_MARGIN_S
+
+
+def test_schedules_are_the_shared_declarations(synth: Synth) -> None:
+    machines = state_machine_ids(synth.core)
+    deployed = {
+        json.dumps(s["Properties"]["Target"]["Input"]): s["Properties"]
+        for s in of_type(synth.core, "AWS::Scheduler::Schedule").values()
     }
     assert len(deployed) == len(SCHEDULES)
     for schedule in SCHEDULES:
