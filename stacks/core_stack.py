@@ -62,6 +62,14 @@ POWERTOOLS_ENV = {
 }
 CUSTOMER_ACCOUNTS_CONTEXT = "qrie:customerAccounts"
 ORGANIZATION_ID_CONTEXT = "qrie:organizationId"
+# EventBridge's "Event bus policy size" quota (characters; adjustable, 10,240 by default). Each
+# account listed adds ~36 characters, so a list outgrows it near 280 accounts: name the
+# organization instead (one condition for every member account).
+BUS_POLICY_QUOTA = 10_240
+# How many event processors the queue may run at once (Lambda's SQS maximum concurrency, 2–1,000):
+# a burst of CloudTrail events never takes the account's whole Lambda concurrency.
+EVENTS_MAX_CONCURRENCY_CONTEXT = "qrie:eventsMaxConcurrency"
+EVENTS_MAX_CONCURRENCY = 20
 
 
 def setting_env(field: str) -> str:
@@ -417,16 +425,30 @@ class CoreStack(Stack):
                 targets=[events_targets.SqsQueue(queue)],
             )
         self.functions[processor_spec.name].add_event_source(
-            event_sources.SqsEventSource(queue, batch_size=10, report_batch_item_failures=True)
+            event_sources.SqsEventSource(
+                queue,
+                batch_size=10,
+                report_batch_item_failures=True,
+                max_concurrency=int(
+                    self.node.try_get_context(EVENTS_MAX_CONCURRENCY_CONTEXT) or EVENTS_MAX_CONCURRENCY
+                ),
+            )
         )
         return bus, dlq
 
     def _allow_customers(self, bus: events.EventBus) -> None:
-        """Only onboarded accounts (or the organization's) may put events on the bus. With neither
-        context value the bus accepts this account's events only."""
+        """Only the organization's accounts (``aws:PrincipalOrgID``), and the accounts listed as a
+        fallback for those outside it, may put events on the bus. With neither context value the
+        bus accepts this account's events only."""
         accounts = self._context_list(CUSTOMER_ACCOUNTS_CONTEXT)
         if bad := [a for a in accounts if not re.fullmatch(r"\d{12}", a)]:
             raise ValueError(f"{CUSTOMER_ACCOUNTS_CONTEXT}: not 12-digit account ids: {bad}")
+        if bus_policy_size(accounts) > BUS_POLICY_QUOTA:
+            raise ValueError(
+                f"{CUSTOMER_ACCOUNTS_CONTEXT}: {len(accounts)} accounts make the event bus policy larger "
+                f"than EventBridge's {BUS_POLICY_QUOTA:,}-character quota; set {ORGANIZATION_ID_CONTEXT} "
+                "and list only the accounts outside the organization"
+            )
         statements: dict[str, dict[str, Any]] = {}
         if accounts:
             statements["CustomerAccounts"] = {"principals": [iam.AccountPrincipal(a) for a in accounts]}
@@ -586,3 +608,16 @@ class CoreStack(Stack):
             "Only where the service has no resource-level permissions: X-Ray trace segments, and the "
             "CloudWatch Logs delivery actions Step Functions logging needs.",
         )
+
+
+def bus_policy_size(accounts: list[str]) -> int:
+    """Characters of the bus policy's per-account statement as EventBridge stores it (with the
+    organization statement's ~250 characters as headroom)."""
+    statement = {
+        "Sid": "CustomerAccounts",
+        "Effect": "Allow",
+        "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
+        "Action": "events:PutEvents",
+        "Resource": "arn:aws:events:us-east-1:123456789012:event-bus/qrie-events",
+    }
+    return len(json.dumps({"Version": "2012-10-17", "Statement": [statement]})) + 250

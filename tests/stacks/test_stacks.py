@@ -40,7 +40,14 @@ from qrie_lib.schema import TABLES
 from qrie_lib.services.registry import SERVICES, collector_actions
 from qrie_lib.settings import get_settings
 from stacks.common import OPERATOR_ROLE_PATH
-from stacks.core_stack import CUSTOMER_ACCOUNTS_CONTEXT, ORGANIZATION_ID_CONTEXT
+from stacks.core_stack import (
+    BUS_POLICY_QUOTA,
+    CUSTOMER_ACCOUNTS_CONTEXT,
+    EVENTS_MAX_CONCURRENCY,
+    ORGANIZATION_ID_CONTEXT,
+    CoreStack,
+    bus_policy_size,
+)
 from stacks.customer_stack import READ_ONLY_POLICIES
 from stacks.lambda_code import (
     LOCK_FILE,
@@ -466,6 +473,7 @@ def test_events_queue_redrive_and_processor_mapping(synth: Synth) -> None:
     assert queue["Properties"]["VisibilityTimeout"] > processor.timeout_s
     mapping = only(list(of_type(synth.core, "AWS::Lambda::EventSourceMapping").values()))["Properties"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": EVENTS_MAX_CONCURRENCY}
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert mapping["FunctionName"] == {
         "Ref": logical_id(synth.core, "AWS::Lambda::Function", FunctionName=processor.function_name)
@@ -518,6 +526,18 @@ def test_bus_accepts_only_onboarded_accounts_and_the_organization(synth: Synth) 
     ]
     organization = only([s for s in policies if "Condition" in s])
     assert organization["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID}}
+
+
+def test_an_account_list_that_outgrows_the_bus_policy_quota_is_refused() -> None:
+    """Near 280 listed accounts the policy passes EventBridge's quota: synthesis says so and points
+    at the organization condition instead of failing at deployment."""
+    many = [f"{n:012d}" for n in range(1, 400)]
+    fits = max(n for n in range(len(many)) if bus_policy_size(many[:n]) <= BUS_POLICY_QUOTA)
+    assert 250 < fits < 300
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    app = App(context={**context, CUSTOMER_ACCOUNTS_CONTEXT: many[: fits + 1], "aws:cdk:bundling-stacks": []})
+    with pytest.raises(ValueError, match=ORGANIZATION_ID_CONTEXT):
+        CoreStack(app, "TooMany")
 
 
 # ---- operator stack: monitoring, API, outputs -----------------------------------------------
