@@ -1,33 +1,34 @@
-"""The ``qrie`` command line."""
+"""The ``qrie`` command line.
+
+Only typer, rich and ``cli_common`` load at import: ``qrie --help`` and the read-only commands
+start fast, and moto and the local runtime load only inside the commands that run them."""
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from orchestration import cli_api, cli_events, cli_onboarding
-from orchestration.credentials import FAKE_CREDENTIALS
-from qrie_lib import executions, lifecycle
-from qrie_lib.aws import Aws
-from qrie_lib.errors import QrieError
-from qrie_lib.models import Account, AccountStatus
-from qrie_lib.policies.base import BANDS, band
-from qrie_lib.settings import Settings
-from qrie_lib.stores import Stores
-from qrie_lib.stores.accounts import AccountsStore
-from qrie_lib.stores.findings import FindingState
-from qrie_lib.views import findings_rows
+from orchestration.cli_common import (
+    AsJson,
+    Endpoint,
+    StackName,
+    console,
+    print_json,
+    progress_bar,
+    target,
+    user_errors,
+)
+
+if TYPE_CHECKING:
+    from qrie_lib.aws import Aws
 
 app = typer.Typer(help="Qrie: cloud security posture for many AWS accounts.", no_args_is_help=True)
 local_app = typer.Typer(help="The embedded runtime as a local AWS endpoint.", no_args_is_help=True)
@@ -39,52 +40,13 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(cli_onboarding.app, name="onboarding")
 app.add_typer(cli_api.app, name="api")
 app.add_typer(cli_events.app, name="events")
-console = Console(stderr=True)
-
-Endpoint = Annotated[
-    str | None, typer.Option(help="A local endpoint (qrie local up), e.g. http://127.0.0.1:4566.")
-]
-StackName = Annotated[str | None, typer.Option(help="A deployed operator stack (uses your AWS credentials).")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-def target(endpoint: str | None) -> Aws:
-    """A local endpoint (any credentials do) or AWS with the caller's credentials."""
-    if endpoint:
-        for key, value in FAKE_CREDENTIALS.items():
-            os.environ.setdefault(key, value)
-        return Aws(Settings(endpoint_url=endpoint))
-    return Aws(Settings())
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Named errors become a one-line message and exit code 2, not a traceback."""
-    try:
-        yield
-    except QrieError as exc:
-        console.print(f"[red]{type(exc).__name__}[/]: {exc}")
-        raise typer.Exit(2) from None
-
-
-def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
-def progress_bar(label: str) -> Progress:
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 def run_and_follow(
     aws: Aws, kind: str, request: dict[str, Any], stack_name: str | None, wait: bool, as_json: bool
 ) -> None:
+    from qrie_lib import executions
+
     arn = executions.start(aws, kind, request, stack_name)
     console.print(f"started {kind} execution [bold]{arn}[/]")
     if not wait:
@@ -196,6 +158,7 @@ def local_up(
     """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C."""
     from orchestration.runtime import serve
     from orchestration.simulated_org import SimulatedOrg
+    from qrie_lib.settings import Settings
 
     server, aws, machines = serve(Settings(), port)
     if simulated_org and accounts:
@@ -221,6 +184,9 @@ def accounts_add(
     endpoint: Endpoint = None,
 ) -> None:
     """Onboard an account (its read-only role must exist; see the onboarding template)."""
+    from qrie_lib.models import Account, AccountStatus
+    from qrie_lib.stores.accounts import AccountsStore
+
     aws = target(endpoint)
     try:
         account = Account(
@@ -240,6 +206,8 @@ def accounts_add(
 @accounts_app.command("list")
 def accounts_list(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
     """List onboarded accounts."""
+    from qrie_lib.stores.accounts import AccountsStore
+
     aws = target(endpoint)
     accounts = AccountsStore(aws.client("dynamodb"), aws.settings.accounts_table).list()
     if as_json:
@@ -273,6 +241,10 @@ def policies_list(
     as_json: AsJson = False,
 ) -> None:
     """The catalogue, with each policy's launch state and effective severity."""
+    from qrie_lib import lifecycle
+    from qrie_lib.policies.base import band
+    from qrie_lib.stores import Stores
+
     rows = lifecycle.catalogue_view(Stores.of(target(endpoint)))
     rows = [r for r in rows if r["status"] != "AVAILABLE"] if launched_only else rows
     if as_json:
@@ -293,9 +265,11 @@ def policies_list(
 @policies_app.command("show")
 def policies_show(policy_id: str, endpoint: Endpoint = None) -> None:
     """One policy: its declaration and launch state."""
-    with user_errors():
-        from qrie_lib.policies.registry import get_policy
+    from qrie_lib import lifecycle
+    from qrie_lib.policies.registry import get_policy
+    from qrie_lib.stores import Stores
 
+    with user_errors():
         get_policy(policy_id)
         row = next(
             r for r in lifecycle.catalogue_view(Stores.of(target(endpoint))) if r["policy_id"] == policy_id
@@ -310,15 +284,19 @@ SeverityOption = Annotated[int | None, typer.Option(help="Severity override, 0-1
 
 
 def parse_json_option(text: str | None) -> Any:
+    from qrie_lib.errors import InvalidInput
+
     if text is None:
         return None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise QrieError(f"scope: not JSON ({exc})") from None
+        raise InvalidInput(f"scope: not JSON ({exc})") from None
 
 
 def start_scan(aws: Aws, request: dict[str, Any], stack_name: str | None, wait: bool) -> None:
+    from qrie_lib import executions
+
     arn = executions.start(aws, "scan", request, stack_name)
     console.print(f"started scan execution [bold]{arn}[/]")
     if wait:
@@ -342,13 +320,16 @@ def policies_launch(
     wait: Annotated[bool, typer.Option(help="Follow the scan it starts.")] = False,
 ) -> None:
     """Launch policies and start a scan for them (one scan, whatever their number)."""
+    from qrie_lib import lifecycle
+    from qrie_lib.errors import InvalidInput
     from qrie_lib.policies.registry import CATALOGUE
+    from qrie_lib.stores import Stores
 
     aws = target(endpoint)
     with user_errors():
         ids = sorted(CATALOGUE) if launch_all else list(policy_ids or [])
         if not ids:
-            raise QrieError("name policy ids or use --all")
+            raise InvalidInput("name policy ids or use --all")
         launched = lifecycle.launch(Stores.of(aws), ids, parse_json_option(scope), severity)
     console.print(f"launched {len(launched)} policies")
     start_scan(aws, {} if launch_all or len(ids) > 1 else {"policy_id": ids[0]}, stack_name, wait)
@@ -365,6 +346,9 @@ def policies_update(
     wait: Annotated[bool, typer.Option(help="Follow the rescan.")] = False,
 ) -> None:
     """Change a launched policy's scope or severity, then rescan it."""
+    from qrie_lib import lifecycle
+    from qrie_lib.stores import Stores
+
     aws = target(endpoint)
     with user_errors():
         lifecycle.update(Stores.of(aws), policy_id, parse_json_option(scope), severity, clear_severity)
@@ -374,28 +358,56 @@ def policies_update(
 @policies_app.command("suspend")
 def policies_suspend(policy_id: str, endpoint: Endpoint = None) -> None:
     """Suspend a policy: its ACTIVE findings are resolved as POLICY_SUSPENDED."""
+    from qrie_lib import lifecycle
+    from qrie_lib.stores import Stores
+
     with user_errors():
         _, resolved = lifecycle.suspend(Stores.of(target(endpoint)), policy_id)
     console.print(f"suspended {policy_id}; {resolved} findings resolved")
 
 
+def finding_state(value: str) -> Any:
+    """``--state`` as the store's FindingState (an option type would load the store for ``--help``)."""
+    from qrie_lib.errors import InvalidInput
+    from qrie_lib.stores.findings import FindingState
+
+    try:
+        return FindingState(value.upper())
+    except ValueError:
+        raise InvalidInput(f"state: {value!r} is not one of {', '.join(FindingState)}") from None
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
 @app.command()
 def findings(
-    state: Annotated[FindingState | None, typer.Option(help="ACTIVE or RESOLVED.")] = FindingState.ACTIVE,
-    severity: Annotated[str | None, typer.Option(help=f"A band: {', '.join(BANDS)}.")] = None,
+    state: Annotated[str, typer.Option(help="ACTIVE or RESOLVED.")] = "ACTIVE",
+    severity: Annotated[str | None, typer.Option(help="A band: critical, high, medium or low.")] = None,
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
     policy: Annotated[str | None, typer.Option(help="One policy id.")] = None,
-    output: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    output: Annotated[Format, typer.Option("--format", help="How to print them.")] = Format.table,
     endpoint: Endpoint = None,
 ) -> None:
     """Findings, read through the table's indexes (never a full scan)."""
+    from qrie_lib.policies.base import band
+    from qrie_lib.stores import Stores
+    from qrie_lib.views import findings_rows
+
     with user_errors():
         rows = findings_rows(
-            Stores.of(target(endpoint)), state=state, band_name=severity, account_id=account, policy_id=policy
+            Stores.of(target(endpoint)),
+            state=finding_state(state),
+            band_name=severity,
+            account_id=account,
+            policy_id=policy,
         )
-    if output == "json":
+    if output is Format.json:
         print_json(rows)
-    elif output == "csv":
+    elif output is Format.csv:
         writer = csv.DictWriter(
             sys.stdout,
             fieldnames=[k for k in rows[0] if k != "evidence"] if rows else ["arn"],

@@ -21,17 +21,16 @@ from email.message import Message
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import typer
 from rich.console import Console
 
-from orchestration.dispatch import Dispatch
-from qrie_lib import executions
-from qrie_lib.aws import reset_aws
-from tasks.api import SECURITY_HEADERS
 from tasks.registry import TASKS
+
+if TYPE_CHECKING:  # the rest loads when the server starts: ``qrie --help`` imports this module
+    from orchestration.dispatch import Dispatch
 
 app = typer.Typer(help="The HTTP API (API Gateway + Lambda in AWS), served locally.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -161,6 +160,9 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
     """An HTTP server on 127.0.0.1:``port`` (0: any free port) in front of the Api handler, its
     ``access`` holding the token. Pass the runtime's dispatch when the state machines run in this
     process, so API calls and task calls take turns; ``server.serve_forever()`` runs it."""
+    from orchestration.dispatch import Dispatch
+    from tasks.api import SECURITY_HEADERS
+
     invoke = (dispatch or Dispatch()).invoke
 
     class ProxyHandler(BaseHTTPRequestHandler):
@@ -255,10 +257,12 @@ def serve(
     accounts: Annotated[int, typer.Option(min=1, max=200, help="Simulated accounts (embedded).")] = 3,
 ) -> None:
     """Serve the API over HTTP until Ctrl-C, against the embedded runtime or a local endpoint."""
+    from orchestration.cli_common import target
+    from qrie_lib import executions
+    from qrie_lib.aws import reset_aws
+
     runtime = None
     if endpoint:
-        from orchestration.cli_common import target
-
         reset_aws(target(endpoint))
         dispatch = None
     else:

@@ -1,7 +1,4 @@
-"""``qrie events``: put CloudTrail events on the events queue and drain it through the processor.
-
-``orchestration.cli`` registers this app; its helpers are imported when a command runs, so that
-registering it at the top of ``cli.py`` makes no import cycle."""
+"""``qrie events``: put CloudTrail events on the events queue and drain it through the processor."""
 
 from __future__ import annotations
 
@@ -11,17 +8,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orchestration import events_queue
+from orchestration.cli_common import AsJson, Endpoint, console, print_json, target, user_errors
 
 app = typer.Typer(
     help="Real-time events: send CloudTrail events to the events queue, drain it locally.",
     no_args_is_help=True,
 )
-
-Endpoint = Annotated[
-    str | None, typer.Option(help="A local endpoint (qrie local up), e.g. http://127.0.0.1:4566.")
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
 @app.command()
@@ -38,7 +30,7 @@ def send(
     as_json: AsJson = False,
 ) -> None:
     """Put CloudTrail-shaped events on the events queue."""
-    from orchestration.cli import console, print_json, target, user_errors
+    from orchestration import events_queue
 
     with user_errors():
         events = events_queue.load_events(files)
@@ -59,7 +51,7 @@ def drain(
 ) -> None:
     """Process what is queued through the event processor; failed records stay queued (three
     receives, then the DLQ). Exits 1 if any record failed."""
-    from orchestration.cli import console, print_json, target, user_errors
+    from orchestration import events_queue
 
     with user_errors():
         report = events_queue.drain(target(endpoint), retry_after_s=retry_after)

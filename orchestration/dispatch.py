@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.awslambda_simple.models import LambdaSimpleBackend
-
 from tasks.registry import BY_FUNCTION_NAME, TaskSpec
 
 Clock = Callable[[], float]  # seconds, monotonic
@@ -68,9 +66,12 @@ class Dispatch:
         self.clock = clock
         self.invocations: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._original = LambdaSimpleBackend.invoke
+        self._original: Any = None
 
     def install(self) -> None:
+        from moto.awslambda_simple.models import LambdaSimpleBackend  # moto loads only when used
+
+        self._original = LambdaSimpleBackend.invoke
         dispatch = self
 
         def invoke(
@@ -86,7 +87,10 @@ class Dispatch:
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
 
     def uninstall(self) -> None:
-        LambdaSimpleBackend.invoke = self._original  # type: ignore[method-assign]
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        if self._original is not None:
+            LambdaSimpleBackend.invoke = self._original  # type: ignore[method-assign]
 
     def invoke(self, function: str, body: Any, response_headers: dict[str, str]) -> bytes:
         name = function.rsplit(":", 1)[-1] if function.startswith("arn:") else function
