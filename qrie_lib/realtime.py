@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -31,11 +31,17 @@ from qrie_lib.events import CloudTrailEvent, Target, parse, rule_for, touched
 from qrie_lib.inventory import named_aws_errors
 from qrie_lib.models import GLOBAL, Account, AccountStatus, Resource, WorkItem
 from qrie_lib.policies.registry import CATALOGUE, get_policy
-from qrie_lib.services.base import CollectContext
+from qrie_lib.services.base import CollectContext, ResourceKind
 from qrie_lib.services.registry import service_of_type
 from qrie_lib.stores import Stores
 from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
 from qrie_lib.timeutil import now_iso
+
+# Work bounds per refreshed target. What an event leaves past them the schedules catch up:
+# dependents are re-evaluated by the daily scan (from the inventory this event already updated),
+# found resources are described by the next inventory. A bounded target is logged ``truncated``.
+FIND_PAGES = 4  # pages of a Describe-by-filter (a terminated instance's volumes, a region's VPCs)
+DEPENDENT_PAGES = 10  # pages of ``scan_page_size`` resources re-evaluated for an account-level change
 
 
 class Status(StrEnum):
@@ -89,6 +95,7 @@ class TargetResult:
     opened: int = 0
     resolved: int = 0
     describe_ms: float | None = None
+    truncated: bool = False  # a work bound was reached (see FIND_PAGES, DEPENDENT_PAGES)
     error: Exception | None = None
 
     def add(self, counts: Counter[tuple[str, str]]) -> None:
@@ -106,6 +113,7 @@ class TargetResult:
             "findings_opened": self.opened,
             "findings_resolved": self.resolved,
             "describe_ms": self.describe_ms,
+            "truncated": self.truncated,
         }
 
 
@@ -238,23 +246,49 @@ class Refresher:
             page_size=self.aws.settings.page_size,
             external_id=account.external_id,
         )
-        result.arn = kind.arn(ctx, target.touch.resource_id)
-        checked_at = now_iso()  # taken before the describe: a describe that starts later wins
-        started = time.perf_counter()
-        with named_aws_errors(
-            WorkItem(account_id=account.account_id, service=service.name, region=target.region)
-        ):
-            resource = kind.describe(ctx, target.touch.resource_id)
-        result.describe_ms = (time.perf_counter() - started) * 1000
-
+        touch, run_id = target.touch, f"event:{result.event_ids[-1]}"
         counts: Counter[tuple[str, str]] = Counter()
-        if resource is None:
-            result.gone = True
-            result.resolved += self.forget(account.account_id, service.name, result.arn, checked_at)
-        elif current := self.store(resource, f"event:{result.event_ids[-1]}"):
-            counts += self.evaluate(account, current)
-        counts += self.dependents(account, target)
+        if touch.by:  # the resources a Describe filter matches: each stored, none found gone
+            result.arn = f"{touch.resource_type}?{touch.by}={touch.resource_id}"  # for the log
+            for resource in self.found(result, service.name, kind, ctx):
+                if current := self.store(resource, run_id):
+                    counts += self.evaluate(account, current)
+        else:
+            result.arn = kind.arn(ctx, touch.resource_id)
+            checked_at = now_iso()  # taken before the describe: a describe that starts later wins
+            resource = self.call(result, service.name, lambda: kind.describe(ctx, touch.resource_id))
+            if resource is None:
+                result.gone = True
+                result.resolved += self.forget(account.account_id, service.name, result.arn, checked_at)
+            elif current := self.store(resource, run_id):
+                counts += self.evaluate(account, current)
+        counts += self.dependents(account, result)
         result.add(counts)
+
+    def call(self, result: TargetResult, service: str, describe: Callable[[], Any]) -> Any:
+        """A describe in the customer account, timed, its AWS errors named."""
+        started = time.perf_counter()
+        target = result.target
+        with named_aws_errors(WorkItem(account_id=target.account_id, service=service, region=target.region)):
+            answer = describe()
+        result.describe_ms = (result.describe_ms or 0.0) + (time.perf_counter() - started) * 1000
+        return answer
+
+    def found(
+        self, result: TargetResult, service: str, kind: ResourceKind, ctx: CollectContext
+    ) -> list[Resource]:
+        """What a by-filter touch matches, up to FIND_PAGES pages."""
+        touch = result.target.touch
+        if kind.find is None:
+            raise TypeError(f"{kind.resource_type} cannot be found by {touch.by!r}")
+        find, resources, token = kind.find, [], None
+        for _ in range(FIND_PAGES):
+            page = self.call(result, service, lambda t=token: find(ctx, touch.by, touch.resource_id, t))
+            resources += page.resources
+            if (token := page.next_token) is None:
+                return resources
+        result.truncated = True
+        return resources
 
     def store(self, resource: Resource, run_id: str) -> Resource | None:
         """The freshest description: this one if stored, else the fresher one already stored."""
@@ -276,18 +310,25 @@ class Refresher:
         known = known_accounts(self.stores.accounts, policies)
         return Evaluator(self.stores.findings, self.stores.resources, policies, known)
 
-    def dependents(self, account: Account, target: Target) -> Counter[tuple[str, str]]:
+    def dependents(self, account: Account, result: TargetResult) -> Counter[tuple[str, str]]:
         """Re-evaluate, from the inventory, the resources whose policies read the refreshed one as an
-        account-level setting (every bucket, when the account's public access block changed)."""
+        account-level setting (every bucket, when the account's public access block changed); at
+        most DEPENDENT_PAGES pages, the daily scan re-evaluates the rest."""
+        target = result.target
         resource_type = target.touch.resource_type
         policies = [p for p in self.launched(account) if resource_type in get_policy(p.policy_id).related]
         if not policies:
             return Counter()
         evaluator = self.evaluator(policies)
         region = target.region if target.region != GLOBAL else None
+        pages = 0
         for service in sorted({get_policy(p.policy_id).service for p in policies}):
             token: str | None = None
             while True:
+                if pages == DEPENDENT_PAGES:
+                    result.truncated = True
+                    return evaluator.counts
+                pages += 1
                 page = self.stores.resources.page(
                     account.account_id, service, token, self.aws.settings.scan_page_size, region
                 )

@@ -48,6 +48,10 @@ def report(batch: BatchResult) -> None:
     metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=batch.count(Status.FAILED))
     metrics.add_metric(name="FindingsOpened", unit=MetricUnit.Count, value=batch.opened)
     metrics.add_metric(name="FindingsResolved", unit=MetricUnit.Count, value=batch.resolved)
+    # a refresh that reached its work bound: the schedules catch up (qrie_lib.realtime.FIND_PAGES)
+    metrics.add_metric(
+        name="RefreshesTruncated", unit=MetricUnit.Count, value=sum(t.truncated for t in batch.targets)
+    )
     for target in batch.targets:
         if target.describe_ms is not None:
             metrics.add_metric(name="DescribeLatency", unit=MetricUnit.Milliseconds, value=target.describe_ms)

@@ -81,14 +81,22 @@ class ResourceKind:
     list_page: Callable[[CollectContext, str | None], Page]
     describe: Callable[[CollectContext, str], Resource | None]
     arn: Callable[[CollectContext, str], str]
+    # ``find(ctx, by, value, token)``: one page of the resources a Describe filter matches, for
+    # events that name a related id only (a terminated instance's volumes); ``by=ALL``: every one.
+    find: Callable[[CollectContext, str, str, str | None], Page] | None = None
+
+
+ALL = "*"
 
 
 @dataclass(frozen=True)
 class Touch:
-    """A resource an event touched: its kind and id (as ``describe`` takes it)."""
+    """A resource an event touched: its kind and id (as ``describe`` takes it); or, with ``by``, the
+    resources of that kind whose Describe filter ``by`` matches ``resource_id`` (``ResourceKind.find``)."""
 
     resource_type: str
     resource_id: str
+    by: str = ""
 
 
 @dataclass(frozen=True)

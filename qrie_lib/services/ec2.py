@@ -8,7 +8,7 @@ DescribeFlowLogs for the page, snapshots one DescribeSnapshotAttribute each)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from qrie_lib.aws import error_code
 from qrie_lib.models import Resource
 from qrie_lib.services.base import (
+    ALL,
     CollectContext,
     EventRule,
     Page,
@@ -105,7 +106,12 @@ def paged_kind(resource_type: str, api: DescribeApi, build: Build) -> ResourceKi
         found = build(ctx, items, describe_time)
         return found[0] if found else None
 
-    return ResourceKind(resource_type, list_page, describe, arn_for(resource_type))
+    def find(ctx: CollectContext, by: str, value: str, token: str | None) -> Page:
+        narrowed = [] if by == ALL else [{"Name": by, "Values": [value]}]
+        filtered = replace(api, params=api.params | {"Filters": [*api.params.get("Filters", []), *narrowed]})
+        return paged_kind(resource_type, filtered, build).list_page(ctx, token)
+
+    return ResourceKind(resource_type, list_page, describe, arn_for(resource_type), find)
 
 
 def each(convert: Callable[[CollectContext, Item, str], Resource | None]) -> Build:
@@ -265,34 +271,80 @@ PREFIXES = {"i-": INSTANCE, "sg-": SECURITY_GROUP, "vol-": VOLUME, "snap-": SNAP
 ALIASES = {"req": "requestParameters", "resp": "responseElements"}
 
 
-def strings_at(node: Any, path: list[str]) -> list[str]:
-    """The non-empty strings at ``path`` under ``node``, fanning out over lists and ``*`` (any key);
-    odd shapes give []."""
+def nodes_at(node: Any, path: list[str]) -> list[Any]:
+    """The values at ``path`` under ``node``, fanning out over lists and ``*`` (any key); odd shapes
+    give []."""
     if isinstance(node, list):
-        return [s for item in node for s in strings_at(item, path)]
+        return [n for item in node for n in nodes_at(item, path)]
     if not path:
-        return [node] if isinstance(node, str) and node else []
+        return [node]
     if not isinstance(node, dict):
         return []
     children = node.values() if path[0] == "*" else [node.get(ALIASES.get(path[0], path[0]))]
-    return [s for child in children for s in strings_at(child, path[1:])]
+    return [n for child in children for n in nodes_at(child, path[1:])]
+
+
+def strings_at(node: Any, path: list[str]) -> list[str]:
+    return [s for s in nodes_at(node, path) if isinstance(s, str) and s]
 
 
 def kind_of(rid: str) -> str | None:
     return next((kind for prefix, kind in PREFIXES.items() if rid.startswith(prefix)), None)
 
 
-def rule(names: str, resource_type: str | None, *paths: str) -> EventRule:
-    """The events ``names`` touch the ids at the dotted ``paths`` of their detail (``req.`` is
-    requestParameters, ``resp.`` responseElements). With no type, an id's prefix names its kind and
-    ids of kinds not collected here (subnets, network interfaces...) are dropped."""
+Touches = Callable[[dict[str, Any]], list[Touch]]
+
+
+def at(resource_type: str | None, *paths: str) -> Touches:
+    """The ids at the dotted ``paths`` of the detail (``req.`` is requestParameters, ``resp.``
+    responseElements). With no type, an id's prefix names its kind and ids of kinds not collected
+    here (subnets, network interfaces...) are dropped."""
 
     def touches(detail: dict[str, Any]) -> list[Touch]:
         ids = dict.fromkeys(s for p in paths for s in strings_at(detail, p.split(".")))
         kinds = {rid: resource_type or kind_of(rid) for rid in ids}
         return [Touch(kind, rid) for rid, kind in kinds.items() if kind]
 
-    return EventRule(tuple(names.split()), touches)
+    return touches
+
+
+def rule(names: str, resource_type: str | None, *paths: str, also: tuple[Touches, ...] = ()) -> EventRule:
+    """The events ``names`` touch the ids at ``paths`` (see ``at``) and what ``also`` finds."""
+    found = (at(resource_type, *paths), *also)
+    return EventRule(tuple(names.split()), lambda detail: [t for f in found for t in f(detail)])
+
+
+def instance_volumes(side: str) -> Touches:
+    """The EBS volumes of the instances at ``side``.instancesSet (RunInstances creates them,
+    TerminateInstances deletes those marked DeleteOnTermination): the volume ids the record lists
+    where it has them, else the volumes attached to the instance (attachment.instance-id)."""
+
+    def touches(detail: dict[str, Any]) -> list[Touch]:
+        found: list[Touch] = []
+        for item in nodes_at(detail, [side, "instancesSet", "items"]):
+            volumes = strings_at(item, ["blockDeviceMapping", "items", "ebs", "volumeId"])
+            instances = strings_at(item, ["instanceId"])
+            attached = [Touch(VOLUME, i, by="attachment.instance-id") for i in instances]
+            found += [Touch(VOLUME, v) for v in volumes] or attached
+        return found
+
+    return touches
+
+
+def image_snapshots(detail: dict[str, Any]) -> list[Touch]:
+    """CreateImage's snapshots: its response names only the image, and EC2 describes each snapshot
+    it takes as "Created by CreateImage(<instance>) for <image>"."""
+    return [
+        Touch(SNAPSHOT, f"Created by CreateImage(*) for {ami}", by="description")
+        for ami in strings_at(detail, ["resp", "imageId"])
+    ]
+
+
+def region_vpcs(detail: dict[str, Any]) -> list[Touch]:
+    # DeleteFlowLogs names flow log ids only, gone by the time they could be described: the region's
+    # VPCs are refreshed (a bounded listing: VPCs per region are a quota of a few).
+    named = [p for p in (["FlowLogId", "content"], ["FlowLogId"]) if strings_at(detail, ["req", "*", *p])]
+    return [Touch(VPC, "", by=ALL)] if named else []
 
 
 def region_touch(detail: dict[str, Any]) -> Iterable[Touch]:
@@ -301,8 +353,14 @@ def region_touch(detail: dict[str, Any]) -> Iterable[Touch]:
 
 
 EVENTS = (
-    rule("RunInstances", INSTANCE, "resp.instancesSet.items.instanceId"),
-    rule("TerminateInstances StartInstances StopInstances", INSTANCE, "req.instancesSet.items.instanceId"),
+    rule("RunInstances", INSTANCE, "resp.instancesSet.items.instanceId", also=(instance_volumes("resp"),)),
+    rule(
+        "TerminateInstances",
+        INSTANCE,
+        "req.instancesSet.items.instanceId",
+        also=(instance_volumes("req"),),
+    ),
+    rule("StartInstances StopInstances", INSTANCE, "req.instancesSet.items.instanceId"),
     rule("ModifyInstanceMetadataOptions", INSTANCE, "req.*.InstanceId", "req.instanceId"),
     rule("AssociateAddress ModifyInstanceAttribute", INSTANCE, "req.instanceId"),
     rule("DisassociateAddress", INSTANCE, "resp.instanceId"),  # its request has no instance id
@@ -333,9 +391,8 @@ EVENTS = (
         "req.*.ResourceId",
         "req.resourceIdSet.items.resourceId",
     ),
-    # DeleteFlowLogs names only flow log ids, and mapping them to VPCs would take a call (on a flow
-    # log that is gone by then): it touches nothing; the next inventory of the VPCs catches it.
-    rule("DeleteFlowLogs", None),
+    rule("DeleteFlowLogs", None, also=(region_vpcs,)),
+    rule("CreateImage", None, also=(image_snapshots,)),
     rule("CreateTags DeleteTags", None, "req.resourcesSet.items.resourceId"),
     EventRule(
         (

@@ -459,6 +459,12 @@ def own_credentials(detail: dict[str, Any]) -> list[Touch]:
     return account_level(ROOT_ACCOUNT)(detail) if identity.get("type") == "Root" else []
 
 
+def service_linked_role(detail: dict[str, Any]) -> list[Touch]:
+    """CreateServiceLinkedRole names the service; the role AWS made is in its response."""
+    role = _dict(_dict(_dict(detail).get("responseElements")).get("role"))
+    return [Touch(ROLE, name)] if (name := _str(role.get("roleName"))) else []
+
+
 def rule(names: str, touches: Callable[[dict[str, Any]], list[Touch]]) -> EventRule:
     return EventRule(tuple(names.split()), touches)
 
@@ -522,6 +528,7 @@ SERVICE = Service(
             " PutRolePermissionsBoundary DeleteRolePermissionsBoundary",
             by_params(ROLE, "roleName"),
         ),
+        rule("CreateServiceLinkedRole", service_linked_role),
         rule(
             "AttachRolePolicy DetachRolePolicy",
             lambda detail: [*attaching(ROLE, "roleName")(detail), *support_access(detail)],

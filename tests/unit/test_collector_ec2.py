@@ -5,7 +5,7 @@ from moto.ec2.responses import EC2Response
 
 from orchestration import emulation
 from qrie_lib.services import ec2
-from qrie_lib.services.base import Touch
+from qrie_lib.services.base import ALL, Touch
 from tests.conftest import CUSTOMER, REGION, collect_all, make_ctx
 
 AMI = "ami-760aaa0f"  # the one AMI of tests' MOTO_AMIS_PATH catalogue
@@ -334,6 +334,8 @@ ON_VPC1 = [Touch(ec2.VPC, VPC1)]
 ON_REGION = [Touch(ec2.EBS_DEFAULT, EU)]
 OK = {"_return": True}
 SG_RULE = {"groupId": SG, "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22}]}}
+EBS_VOL = {"deviceName": "/dev/xvda", "ebs": {"volumeId": VOL, "status": "attaching"}}
+BY_ATTACHMENT = [Touch(ec2.VOLUME, i, by="attachment.instance-id") for i in (I1, I2)]
 PROFILE_ASSOCIATION = {"iamInstanceProfileAssociation": {"associationId": "iip-assoc-0a1", "instanceId": I1}}
 
 
@@ -346,13 +348,19 @@ CASES = [
         "RunInstances",
         {"instancesSet": {"items": [{"imageId": AMI, "minCount": 2, "maxCount": 2}]}},
         {"reservationId": "r-0a1", "ownerId": CUSTOMER, "instancesSet": items("instanceId", I1, I2)},
-        [Touch(ec2.INSTANCE, I1), Touch(ec2.INSTANCE, I2)],
+        [Touch(ec2.INSTANCE, I1), Touch(ec2.INSTANCE, I2), *BY_ATTACHMENT],
+    ),
+    case(  # the volume ids, where the response lists them
+        "RunInstances",
+        {"instancesSet": {"items": [{"imageId": AMI, "minCount": 1, "maxCount": 1}]}},
+        {"instancesSet": {"items": [{"instanceId": I1, "blockDeviceMapping": {"items": [EBS_VOL]}}]}},
+        ON_I1 + ON_VOL,
     ),
     case(
         "TerminateInstances",
         {"instancesSet": items("instanceId", I1, I2)},
         {"instancesSet": items("instanceId", I1, I2)},
-        [Touch(ec2.INSTANCE, I1), Touch(ec2.INSTANCE, I2)],
+        [Touch(ec2.INSTANCE, I1), Touch(ec2.INSTANCE, I2), *BY_ATTACHMENT],
     ),
     case("StartInstances", {"instancesSet": items("instanceId", I1)}, None, ON_I1),
     case("StopInstances", {"instancesSet": items("instanceId", I1), "force": False}, None, ON_I1),
@@ -441,7 +449,18 @@ CASES = [
     ),
     case("CreateFlowLogs", {"resourceIdSet": items("resourceId", VPC1)}, None, ON_VPC1),
     case("CreateFlowLogs", {"CreateFlowLogsRequest": {"ResourceId": content("subnet-0a1")}}, None, []),
-    case("DeleteFlowLogs", {"DeleteFlowLogsRequest": {"FlowLogId": content("fl-0a1")}}, None, []),
+    case(
+        "DeleteFlowLogs",
+        {"DeleteFlowLogsRequest": {"FlowLogId": content("fl-0a1")}},
+        None,
+        [Touch(ec2.VPC, "", by=ALL)],
+    ),
+    case(
+        "CreateImage",
+        {"instanceId": I1, "name": "web-2025-11-26", "noReboot": True},
+        {"imageId": AMI},
+        [Touch(ec2.SNAPSHOT, f"Created by CreateImage(*) for {AMI}", by="description")],
+    ),
     case(
         "CreateTags",
         {"resourcesSet": items("resourceId", I1, SG, "subnet-0a1"), "tagSet": items("key", "team")},

@@ -460,6 +460,12 @@ EVENTS = [
     ev("UpdateUser", {**U, "newUserName": "alicia"}, [ALICE, Touch(iam.USER, "alicia")]),
     ev("CreateRole", {**R, "assumeRolePolicyDocument": json.dumps(TRUST)}, [APP]),
     ev("DeleteRole", R, [APP]),
+    ev(  # the role AWS named is in the response only
+        "CreateServiceLinkedRole",
+        {"aWSServiceName": "elasticloadbalancing.amazonaws.com"},
+        [Touch(iam.ROLE, "AWSServiceRoleForElasticLoadBalancing")],
+        response={"role": {"roleName": "AWSServiceRoleForElasticLoadBalancing"}},
+    ),
     ev("UpdateAssumeRolePolicy", {**R, "policyDocument": json.dumps(TRUST)}, [APP]),
     ev("AttachRolePolicy", {**R, "policyArn": CUSTOM_ARN}, [APP, CUSTOM]),
     ev("DetachRolePolicy", {**R, "policyArn": READ_ONLY}, [APP]),
