@@ -22,6 +22,9 @@ from orchestration.provision import provision
 from qrie_lib.aws import Aws, reset_aws
 from qrie_lib.settings import Settings
 
+# In process, the handlers' EMF metrics would be printed among the command's own output: only a
+# Lambda's stdout reaches CloudWatch, so locally they are not emitted.
+LOCAL_ENV = {"POWERTOOLS_METRICS_DISABLED": "true"}
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
@@ -53,7 +56,11 @@ class LocalRuntime:
 
     def start(self) -> None:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-        for key, value in {**FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.settings.region}.items():
+        for key, value in {
+            **FAKE_CREDENTIALS,
+            **LOCAL_ENV,
+            "AWS_DEFAULT_REGION": self.settings.region,
+        }.items():
             self._env[key] = os.environ.get(key)
             os.environ[key] = value
         emulation.install(self.settings.role_name)
@@ -86,6 +93,7 @@ def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[ob
     os.environ["MOTO_PORT"] = str(port)  # where moto's Step Functions engine sends its Lambda invokes
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
+    os.environ.update(LOCAL_ENV)
     default_user_config.update(MOTO_CONFIG)  # type: ignore[arg-type]
     emulation.install(settings.role_name)
     Enforcement().install()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -53,3 +56,16 @@ def test_unknown_policy_is_a_named_error_not_a_traceback():
         result = runner.invoke(app, ["policies", "launch", "NoSuchPolicy"])
     assert result.exit_code == 2
     assert "UnknownPolicy" in result.output
+
+
+def test_demo_prints_no_metrics_lines():
+    """The handlers run in process; their powertools EMF metrics must not show among the demo's
+    output (stdout nor the human summary on stderr)."""
+    qrie = str(Path(sys.executable).with_name("qrie"))
+    result = subprocess.run(
+        [qrie, "demo", "--accounts", "1"], check=False, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    assert "events: " in result.stderr  # the event processor, which records metrics, ran
+    lines = (result.stdout + result.stderr).splitlines()
+    assert [line for line in lines if '"_aws"' in line] == []
