@@ -3,7 +3,7 @@ encryption-by-default setting as a resource of its own, with pseudo-ARN
 ``arn:aws:ec2:{region}:{account}:ebs-encryption-by-default``.
 
 Listings already carry the full description, so a page is one Describe* call (VPCs add one
-DescribeFlowLogs for the page, snapshots one DescribeSnapshotAttribute each)."""
+DescribeFlowLogs for the page, snapshots one DescribeSnapshots of the page's public ones)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from qrie_lib.services.base import (
     ResourceKind,
     Service,
     Touch,
-    optional_call,
     require,
     tags_dict,
 )
@@ -187,31 +186,41 @@ def volume(ctx: CollectContext, v: Item, t: str) -> Resource:
     return ec2_resource(ctx, VOLUME, vid, v, config, t)
 
 
-def snapshot(ctx: CollectContext, s: Item, t: str) -> Resource | None:
-    sid = require(s, "SnapshotId", "DescribeSnapshots")
-    if s.get("OwnerId") != ctx.account_id:  # moto ignores OwnerIds; AWS never answers others'
-        return None
-    attribute = optional_call(
-        lambda: ctx.client("ec2").describe_snapshot_attribute(
-            SnapshotId=sid, Attribute="createVolumePermission"
-        ),
-        "InvalidSnapshot.NotFound",
-    )
-    if attribute is None:  # deleted since the listing
-        return None
-    # Required: a missing list must not read as "not shared".
-    permissions = require(attribute, "CreateVolumePermissions", "DescribeSnapshotAttribute")
-    config = {
-        "SnapshotId": sid,
-        "VolumeId": s.get("VolumeId"),
-        "Encrypted": bool(s.get("Encrypted")),
-        "KmsKeyId": s.get("KmsKeyId"),
-        "State": s.get("State"),
-        "VolumeSize": s.get("VolumeSize"),
-        "CreateVolumePermissions": permissions,
-        "Public": any(p.get("Group") == "all" for p in permissions),
-    }
-    return ec2_resource(ctx, SNAPSHOT, sid, s, config, t)
+def public_snapshots(ctx: CollectContext, snapshot_ids: list[str]) -> set[str]:
+    """Which of a page of own snapshots are public: one DescribeSnapshots restricted to those
+    restorable by everyone (per 200 snapshots), not one DescribeSnapshotAttribute per snapshot."""
+    public: set[str] = set()
+    paginator = ctx.client("ec2").get_paginator("describe_snapshots")
+    for start in range(0, len(snapshot_ids), FILTER_VALUES):
+        chunk = snapshot_ids[start : start + FILTER_VALUES]
+        for answer in paginator.paginate(
+            OwnerIds=["self"],
+            RestorableByUserIds=["all"],
+            Filters=[{"Name": "snapshot-id", "Values": chunk}],
+        ):
+            public |= {s.get("SnapshotId") for s in require(answer, "Snapshots", "DescribeSnapshots")}
+    return public
+
+
+def snapshots(ctx: CollectContext, items: list[Item], t: str) -> list[Resource]:
+    own = [s for s in items if s.get("OwnerId") == ctx.account_id]  # moto ignores OwnerIds
+    public = public_snapshots(ctx, [require(s, "SnapshotId", "DescribeSnapshots") for s in own])
+
+    def config(s: Item) -> dict[str, Any]:
+        shared = s["SnapshotId"] in public
+        return {
+            "SnapshotId": s["SnapshotId"],
+            "VolumeId": s.get("VolumeId"),
+            "Encrypted": bool(s.get("Encrypted")),
+            "KmsKeyId": s.get("KmsKeyId"),
+            "State": s.get("State"),
+            "VolumeSize": s.get("VolumeSize"),
+            # The public grant only: shares with named accounts are not collected.
+            "CreateVolumePermissions": [{"Group": "all"}] if shared else [],
+            "Public": shared,
+        }
+
+    return [ec2_resource(ctx, SNAPSHOT, s["SnapshotId"], s, config(s), t) for s in own]
 
 
 def flow_logs_by_vpc(ctx: CollectContext, vpc_ids: list[str]) -> dict[str, list[Item]]:
@@ -412,7 +421,6 @@ SERVICE = Service(
         "ec2:DescribeInstances",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeSnapshots",
-        "ec2:DescribeSnapshotAttribute",
         "ec2:DescribeVolumes",
         "ec2:DescribeVpcs",
         "ec2:DescribeFlowLogs",
@@ -434,7 +442,7 @@ SERVICE = Service(
         paged_kind(
             SNAPSHOT,
             DescribeApi("describe_snapshots", "Snapshots", "SnapshotIds", {"OwnerIds": ["self"]}),
-            each(snapshot),
+            snapshots,
         ),
         paged_kind(VPC, DescribeApi("describe_vpcs", "Vpcs", "VpcIds"), vpcs),
         ResourceKind(EBS_DEFAULT, list_ebs_default, describe_ebs_default, ebs_default_arn),

@@ -1,6 +1,7 @@
 from typing import Any
 
 import pytest
+from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
 
 from orchestration import emulation
@@ -156,34 +157,83 @@ def test_volumes_carry_encryption_and_attachments(aws, customer):
     assert found[plain].configuration["AttachedInstanceIds"] == [instance]
 
 
-def test_public_snapshots_are_detected_and_only_own_snapshots_listed(aws, customer):
+def describe_restorable_snapshots(self: EC2Response) -> ActionResult:
+    """DescribeSnapshots honouring OwnerIds and RestorableByUserIds, which moto 5.2.5 ignores
+    (to move into orchestration/emulation.py: the local runtime needs it too)."""
+    snapshots = self.ec2_backend.describe_snapshots(
+        snapshot_ids=self._get_param("SnapshotIds", []), filters=self._filters_from_querystring()
+    )
+    owners = {self.current_account if o == "self" else o for o in self._get_param("OwnerIds", [])}
+    restorable = set(self._get_param("RestorableByUserIds", []))
+    return ActionResult(
+        {
+            "Snapshots": [
+                s
+                for s in snapshots
+                if (not owners or s.owner_id in owners)
+                and (
+                    not restorable
+                    or "all" in s.create_volume_permission_groups
+                    or restorable & s.create_volume_permission_userids
+                )
+            ]
+        }
+    )
+
+
+@pytest.fixture
+def restorable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(EC2Response, "describe_snapshots", describe_restorable_snapshots)
+
+
+def test_public_snapshots_are_detected_and_only_own_snapshots_listed(aws, customer, restorable):
     client = customer.client("ec2")
     volume = client.create_volume(Size=1, AvailabilityZone=f"{REGION}a")["VolumeId"]
-    shared, private = (client.create_snapshot(VolumeId=volume)["SnapshotId"] for _ in range(2))
+    shared, private, named = (client.create_snapshot(VolumeId=volume)["SnapshotId"] for _ in range(3))
     client.modify_snapshot_attribute(
         SnapshotId=shared, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+    )
+    client.modify_snapshot_attribute(
+        SnapshotId=named, Attribute="createVolumePermission", OperationType="add", UserIds=["999999999999"]
     )
 
     kind = ec2.SERVICE.kind(ec2.SNAPSHOT)
     found = by_id(collect_all(make_ctx(aws), kind)[0], "SnapshotId")
-    assert set(found) == {shared, private}  # not the AMI's snapshot moto lists as ours
+    assert set(found) == {shared, private, named}  # not the AMI's snapshot moto lists as ours
     assert found[shared].arn == f"arn:aws:ec2:{REGION}:{CUSTOMER}:snapshot/{shared}"
     assert found[shared].configuration["CreateVolumePermissions"] == [{"Group": "all"}]
     assert found[shared].configuration["Public"] is True
     assert found[shared].configuration["VolumeId"] == volume
     assert found[shared].configuration["Encrypted"] is False
-    assert (
-        found[private].configuration["Public"],
-        found[private].configuration["CreateVolumePermissions"],
-    ) == (
-        False,
-        [],
-    )
-    assert aws.calls["ec2.DescribeSnapshotAttribute"] == 2
+    for other in (private, named):
+        assert (
+            found[other].configuration["Public"],
+            found[other].configuration["CreateVolumePermissions"],
+        ) == (
+            False,
+            [],
+        )
+    assert "ec2.DescribeSnapshotAttribute" not in aws.calls
 
     client.delete_snapshot(SnapshotId=private)
     assert kind.describe(make_ctx(aws), private) is None
     assert kind.describe(make_ctx(aws), shared).configuration["Public"] is True
+
+
+def test_snapshot_calls_do_not_grow_with_the_snapshots(aws, customer, restorable):
+    client = customer.client("ec2")
+    volume = client.create_volume(Size=1, AvailabilityZone=f"{REGION}a")["VolumeId"]
+    kind = ec2.SERVICE.kind(ec2.SNAPSHOT)
+    calls, created = [], 0
+    for count in (2, 12):
+        for _ in range(count - created):
+            client.create_snapshot(VolumeId=volume)
+        created = count
+        aws.customer_calls.clear()
+        found, pages = collect_all(make_ctx(aws, page_size=50), kind)
+        assert (len(found), pages) == (count, 1)
+        calls.append(sum(aws.customer_calls.values()))
+    assert calls == [2, 2]  # the page, and which of it is public
 
 
 def test_vpc_flow_logs_are_fetched_once_per_page(aws, customer):
