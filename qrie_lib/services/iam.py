@@ -50,11 +50,14 @@ ACCESS_KEY_FIELDS = ("Slot", "Active", "LastRotated", "LastUsedDate", "LastUsedS
 NO_VALUE = frozenset({"", "N/A", "no_information", "not_supported"})
 GAAD_MAX_ITEMS = 1000
 AFTER = "after:"  # token prefix of name-paging, for a GAAD that ignored MaxItems
-GAAD_LISTS = {  # Filter → (answer list, the key to page by when paging by name)
-    "User": ("UserDetailList", "UserName"),
-    "Role": ("RoleDetailList", "RoleName"),
-    "Group": ("GroupDetailList", "GroupName"),
-    "LocalManagedPolicy": ("Policies", "Arn"),
+GAAD_LISTS = {  # entity → (GAAD Filter, answer list, the key to page by when paging by name)
+    "User": (["User"], "UserDetailList", "UserName"),
+    "Role": (["Role"], "RoleDetailList", "RoleName"),
+    "Group": (["Group"], "GroupDetailList", "GroupName"),
+    # Customer managed policies, and AWS managed ones: an attached AdministratorAccess grants as much
+    # as a customer's "*" on "*" (CIS 1.16 audits every attached policy). Unattached AWS managed
+    # policies (about a thousand) are not inventoried.
+    "ManagedPolicy": (["LocalManagedPolicy", "AWSManagedPolicy"], "Policies", "Arn"),
 }
 
 Detail = dict[str, Any]
@@ -181,8 +184,15 @@ def group_resource(ctx: CollectContext, group: Detail, when: str) -> Resource:
     return entity(ctx, GROUP, group, principal(group, GROUP_KEYS, "GroupPolicyList"), when)
 
 
-def policy_resource(ctx: CollectContext, policy: Detail, when: str) -> Resource:
+def aws_managed(arn: str) -> bool:
+    return arn.split(":")[4:5] == ["aws"]
+
+
+def policy_resource(ctx: CollectContext, policy: Detail, when: str) -> Resource | None:
+    """A managed policy; an AWS managed one only while attached (None otherwise)."""
     arn = require(policy, "Arn", "IAM")
+    if aws_managed(arn) and not policy.get("AttachmentCount"):
+        return None
     versions = policy.get("PolicyVersionList") or ()
     default = next((v for v in versions if v.get("VersionId") == policy.get("DefaultVersionId")), {})
     configuration = {
@@ -214,12 +224,12 @@ def credential_report(ctx: CollectContext) -> dict[str, dict[str, str]]:
 
 
 def gaad_page(ctx: CollectContext, entity_filter: str, token: str | None) -> tuple[list[Detail], str | None]:
-    list_key, name_key = GAAD_LISTS[entity_filter]
+    filters, list_key, name_key = GAAD_LISTS[entity_filter]
     after = token.removeprefix(AFTER) if token and token.startswith(AFTER) else None
     marker = None if after is not None else token
     size = min(max(ctx.page_size, 1), GAAD_MAX_ITEMS)
     answer = ctx.client("iam").get_account_authorization_details(
-        Filter=[entity_filter], MaxItems=size, **({"Marker": marker} if marker else {})
+        Filter=filters, MaxItems=size, **({"Marker": marker} if marker else {})
     )
     items = require(answer, list_key, "GetAccountAuthorizationDetails")
     if after is None and len(items) <= size:
@@ -338,7 +348,7 @@ def describe_group(ctx: CollectContext, name: str) -> Resource:
 
 
 @gone_is_none
-def describe_policy(ctx: CollectContext, arn: str) -> Resource:
+def describe_policy(ctx: CollectContext, arn: str) -> Resource | None:
     when, iam = now_iso(), ctx.client("iam")
     policy = iam.get_policy(PolicyArn=arn)["Policy"]
     version = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
@@ -420,20 +430,19 @@ def by_params(resource_type: str, *keys: str) -> Callable[[dict[str, Any]], list
     return touches
 
 
-def customer_policy(detail: dict[str, Any]) -> list[Touch]:
-    """The customer managed policy an event names (CreatePolicy: in its response)."""
+def managed_policy(detail: dict[str, Any]) -> list[Touch]:
+    """The managed policy an event names (CreatePolicy: in its response)."""
     arn = _str(_request(detail).get("policyArn")) or _str(
         _dict(_dict(_dict(detail).get("responseElements")).get("policy")).get("arn")
     )
-    if arn and arn.startswith("arn:") and arn.split(":")[4:5] != ["aws"]:  # AWS managed: not collected
-        return [Touch(MANAGED_POLICY, arn)]
-    return []
+    return [Touch(MANAGED_POLICY, arn)] if arn and arn.startswith("arn:") else []
 
 
 def attaching(resource_type: str, key: str) -> Callable[[dict[str, Any]], list[Touch]]:
-    # Attach/detach also changes the customer policy's AttachmentCount.
+    # Attach/detach also changes the policy's AttachmentCount (an AWS managed one is inventoried only
+    # while attached: its describe answers None once detached).
     named = by_params(resource_type, key)
-    return lambda detail: [*named(detail), *customer_policy(detail)]
+    return lambda detail: [*named(detail), *managed_policy(detail)]
 
 
 def support_access(detail: dict[str, Any]) -> list[Touch]:
@@ -502,7 +511,7 @@ SERVICE = Service(
         ResourceKind(GROUP, gaad_lister("Group", group_resource), describe_group, named_arn("group")),
         ResourceKind(
             MANAGED_POLICY,
-            gaad_lister("LocalManagedPolicy", policy_resource),
+            gaad_lister("ManagedPolicy", policy_resource),
             describe_policy,
             lambda _, a: a,
         ),
@@ -536,7 +545,7 @@ SERVICE = Service(
         rule("CreateGroup DeleteGroup PutGroupPolicy DeleteGroupPolicy", by_params(GROUP, "groupName")),
         rule("UpdateGroup", by_params(GROUP, "groupName", "newGroupName")),
         rule("AttachGroupPolicy DetachGroupPolicy", attaching(GROUP, "groupName")),
-        rule("CreatePolicy DeletePolicy CreatePolicyVersion SetDefaultPolicyVersion", customer_policy),
+        rule("CreatePolicy DeletePolicy CreatePolicyVersion SetDefaultPolicyVersion", managed_policy),
         rule("UpdateAccountPasswordPolicy DeleteAccountPasswordPolicy", account_level(PASSWORD_POLICY)),
     ),
 )

@@ -85,6 +85,7 @@ def expected(n: int) -> dict[str, set[str]]:
         "group:admins": {"IAMGroupInlinePolicyOverlyPermissive"},
         "group:auditors": set(),
         "policy:too-broad": {"IAMPolicyOverlyPermissive"},  # attached to the admins group
+        "policy:AdministratorAccess": {"IAMPolicyOverlyPermissive"},  # AWS managed, attached to ci-bot
         "policy:read-logs": set(),
         "role:QrieReadOnly": set(),
         "role:partner-audit": {"IAMRoleCrossAccountTrustWithoutExternalId"},
@@ -106,7 +107,11 @@ def expected(n: int) -> dict[str, set[str]]:
         if odd
         else set(),
     }
-    found |= {"role:anyone": {"IAMRoleTrustAllowsAnyPrincipal"}} if odd else {"role:support": set()}
+    found |= (
+        {"role:anyone": {"IAMRoleTrustAllowsAnyPrincipal"}}
+        if odd
+        else {"role:support": set(), "policy:AWSSupportAccess": set()}  # attached to the support role
+    )
     for region, home in (("us-east-1", True), ("eu-west-1", False)):
         groups = ALWAYS_OPEN_GROUPS | ({"wide-open": WIDE_OPEN} if odd else {})
         found |= {f"sg:{name}@{region}": policies for name, policies in groups.items()}

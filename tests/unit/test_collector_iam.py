@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
-from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
+from moto.iam.models import AWSManagedPolicy, IAMBackend, aws_managed_policies_data, iam_backends
 
 from qrie_lib.services import iam
 from qrie_lib.services.base import Touch
@@ -196,6 +196,28 @@ def test_customer_managed_policies_carry_the_default_version_document(aws, seede
     )
     assert config["AttachmentCount"] == 2
     assert config["Document"] == EC2_ALL
+
+
+def test_attached_aws_managed_policies_are_inventoried_and_detached_ones_are_not(aws, customer):
+    client = customer.client("iam")
+    client.list_users()  # the account's IAM exists from its first call
+    # moto loads AWS managed policies only when configured (the runtime does): add the one used here
+    data = json.loads(aws_managed_policies_data)["AdministratorAccess"]
+    policy = AWSManagedPolicy.from_data("AdministratorAccess", CUSTOMER, "us-east-1", data)
+    iam_backends[CUSTOMER]["aws"].managed_policies[policy.arn] = policy
+    client.create_policy(PolicyName="custom", PolicyDocument=json.dumps(S3_ALL))
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    client.create_user(UserName="bob")
+    client.attach_user_policy(UserName="bob", PolicyArn=admin)
+    policies = {p.arn: p for p in listed(aws, iam.MANAGED_POLICY)}
+    assert set(policies) == {CUSTOM_ARN, admin}  # not the unattached AWS managed ones
+    assert policies[admin].configuration["AttachmentCount"] == 1
+    assert policies[admin].configuration["Document"]["Statement"][0]["Action"] == "*"
+    describe = iam.SERVICE.kind(iam.MANAGED_POLICY).describe
+    assert describe(global_ctx(aws), admin).arn == admin
+    client.detach_user_policy(UserName="bob", PolicyArn=admin)
+    assert describe(global_ctx(aws), admin) is None
+    assert describe(global_ctx(aws), READ_ONLY) is None
 
 
 def test_gaad_markers_are_the_cursor_when_the_service_honours_max_items(aws, monkeypatch):
@@ -446,7 +468,8 @@ EVENTS = [
     ev("UpdateAccessKey", {"accessKeyId": KEY, "status": "Inactive"}, []),  # a role has no keys of its own
     ev("DeleteAccessKey", {**U, "accessKeyId": KEY}, [ALICE]),
     ev("DeleteAccessKey", {"accessKeyId": KEY}, [DEV_USER], DEV),
-    ev("AttachUserPolicy", {**U, "policyArn": READ_ONLY}, [ALICE]),  # AWS managed: not collected
+    # AWS managed: inventoried while attached (CIS 1.16), so attaching refreshes it too
+    ev("AttachUserPolicy", {**U, "policyArn": READ_ONLY}, [ALICE, Touch(iam.MANAGED_POLICY, READ_ONLY)]),
     ev("AttachUserPolicy", {**U, "policyArn": CUSTOM_ARN}, [ALICE, CUSTOM]),
     ev("DetachUserPolicy", {**U, "policyArn": CUSTOM_ARN}, [ALICE, CUSTOM]),
     ev("PutUserPolicy", {**U, "policyName": "inline", "policyDocument": DOC}, [ALICE]),
@@ -468,8 +491,12 @@ EVENTS = [
     ),
     ev("UpdateAssumeRolePolicy", {**R, "policyDocument": json.dumps(TRUST)}, [APP]),
     ev("AttachRolePolicy", {**R, "policyArn": CUSTOM_ARN}, [APP, CUSTOM]),
-    ev("DetachRolePolicy", {**R, "policyArn": READ_ONLY}, [APP]),
-    ev("AttachRolePolicy", {**R, "policyArn": iam.SUPPORT_POLICY}, [APP, ROOT_ACCOUNT]),  # SupportRoles
+    ev("DetachRolePolicy", {**R, "policyArn": READ_ONLY}, [APP, Touch(iam.MANAGED_POLICY, READ_ONLY)]),
+    ev(  # SupportRoles
+        "AttachRolePolicy",
+        {**R, "policyArn": iam.SUPPORT_POLICY},
+        [APP, Touch(iam.MANAGED_POLICY, iam.SUPPORT_POLICY), ROOT_ACCOUNT],
+    ),
     ev("PutRolePolicy", {**R, "policyName": "inline", "policyDocument": DOC}, [APP]),
     ev("DeleteRolePolicy", {**R, "policyName": "inline"}, [APP]),
     ev("TagRole", {**R, "tags": [{"key": "env", "value": "prod"}]}, [APP]),
@@ -479,7 +506,7 @@ EVENTS = [
     ev("CreateGroup", G, [ADMINS]),
     ev("DeleteGroup", G, [ADMINS]),
     ev("UpdateGroup", {**G, "newGroupName": "ops"}, [ADMINS, Touch(iam.GROUP, "ops")]),
-    ev("AttachGroupPolicy", {**G, "policyArn": READ_ONLY}, [ADMINS]),
+    ev("AttachGroupPolicy", {**G, "policyArn": READ_ONLY}, [ADMINS, Touch(iam.MANAGED_POLICY, READ_ONLY)]),
     ev("DetachGroupPolicy", {**G, "policyArn": CUSTOM_ARN}, [ADMINS, CUSTOM]),
     ev("PutGroupPolicy", {**G, "policyName": "g", "policyDocument": DOC}, [ADMINS]),
     ev("DeleteGroupPolicy", {**G, "policyName": "g"}, [ADMINS]),
