@@ -14,12 +14,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qrie_lib.aws import error_code
+from qrie_lib.errors import Unreadable
 from qrie_lib.models import Resource
 from qrie_lib.services.base import (
     ALL,
     CollectContext,
     EventRule,
     Page,
+    ResourceCalls,
     ResourceKind,
     Service,
     Touch,
@@ -236,16 +238,20 @@ def flow_logs_by_vpc(ctx: CollectContext, vpc_ids: list[str]) -> dict[str, list[
 
 
 def vpcs(ctx: CollectContext, items: list[Item], t: str) -> list[Resource]:
-    flow_logs = flow_logs_by_vpc(ctx, [require(v, "VpcId", "DescribeVpcs") for v in items])
+    ids = [require(v, "VpcId", "DescribeVpcs") for v in items]
+    calls = ResourceCalls()  # the page's one call: a denial is recorded on each of its VPCs
+    flow_logs = calls.call("DescribeFlowLogs", lambda: flow_logs_by_vpc(ctx, ids))
 
     def config(v: Item) -> dict[str, Any]:
-        return {
-            "VpcId": v["VpcId"],
-            "CidrBlock": v.get("CidrBlock"),
-            "IsDefault": bool(v.get("IsDefault")),
-            "State": v.get("State"),
-            "FlowLogs": flow_logs[v["VpcId"]],
-        }
+        return calls.stamp(
+            {
+                "VpcId": v["VpcId"],
+                "CidrBlock": v.get("CidrBlock"),
+                "IsDefault": bool(v.get("IsDefault")),
+                "State": v.get("State"),
+                "FlowLogs": None if flow_logs is None else flow_logs[v["VpcId"]],
+            }
+        )
 
     return [ec2_resource(ctx, VPC, v["VpcId"], v, config(v), t) for v in items]
 
@@ -254,24 +260,37 @@ def ebs_default_arn(ctx: CollectContext, _: str = "") -> str:
     return f"arn:aws:ec2:{ctx.region}:{ctx.account_id}:ebs-encryption-by-default"
 
 
-def describe_ebs_default(ctx: CollectContext, _: str = "") -> Resource:
+def read_ebs_default(ctx: CollectContext) -> tuple[Resource, bool]:
+    """The region's setting, and whether none of its calls answered."""
     describe_time = now_iso()
-    ec2 = ctx.client("ec2")
-    enabled = require(
-        ec2.get_ebs_encryption_by_default(), "EbsEncryptionByDefault", "GetEbsEncryptionByDefault"
+    ec2, calls = ctx.client("ec2"), ResourceCalls()
+    answer = calls.call("GetEbsEncryptionByDefault", ec2.get_ebs_encryption_by_default)
+    enabled = (
+        None
+        if answer is None
+        else bool(require(answer, "EbsEncryptionByDefault", "GetEbsEncryptionByDefault"))
     )
-    key = ec2.get_ebs_default_kms_key_id().get("KmsKeyId")
-    return ctx.resource(
+    key = (calls.call("GetEbsDefaultKmsKeyId", ec2.get_ebs_default_kms_key_id) or {}).get("KmsKeyId")
+    resource = ctx.resource(
         service="ec2",
         resource_type=EBS_DEFAULT,
         arn=ebs_default_arn(ctx),
-        configuration={"EbsEncryptionByDefault": bool(enabled), "DefaultKmsKeyId": key},
+        configuration=calls.stamp({"EbsEncryptionByDefault": enabled, "DefaultKmsKeyId": key}),
         describe_time=describe_time,
     )
+    return resource, calls.none_answered
+
+
+def describe_ebs_default(ctx: CollectContext, _: str = "") -> Resource:
+    resource, unread = read_ebs_default(ctx)
+    if unread:
+        raise Unreadable(f"{resource.arn}: every describe call was denied")
+    return resource
 
 
 def list_ebs_default(ctx: CollectContext, _: str | None) -> Page:
-    return Page([describe_ebs_default(ctx)], None)
+    resource, unread = read_ebs_default(ctx)
+    return Page([], None, unread=[resource]) if unread else Page([resource], None)
 
 
 # ---- CloudTrail ---------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
 
 from orchestration import emulation
+from qrie_lib.errors import Unreadable
 from qrie_lib.services import ec2
 from qrie_lib.services.base import ALL, Touch
 from tests.conftest import CUSTOMER, REGION, collect_all, make_ctx
@@ -283,6 +285,47 @@ def test_ebs_encryption_by_default_is_a_resource_of_the_region(aws, customer, eb
     customer.client("ec2").enable_ebs_encryption_by_default()
     after = kind.describe(ctx, REGION)
     assert after.configuration == {"EbsEncryptionByDefault": True, "DefaultKmsKeyId": "alias/aws/ebs"}
+
+
+def refuse(aws, *operations: str, region: str = REGION) -> None:
+    """The customer's EC2 client answers UnauthorizedOperation to these operations."""
+
+    def deny(model, **_):
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, model.name)
+
+    for operation in operations:
+        aws.customer_client(CUSTOMER, "ec2", region).meta.events.register(
+            f"before-parameter-build.ec2.{operation}", deny
+        )
+
+
+def test_a_denied_flow_log_call_is_recorded_on_each_vpc_of_the_page(aws, customer):
+    customer.client("ec2").create_vpc(CidrBlock="10.0.0.0/16")
+    refuse(aws, "DescribeFlowLogs")
+    found, _ = collect_all(make_ctx(aws), ec2.SERVICE.kind(ec2.VPC))
+    assert len(found) == 2
+    for vpc in found:
+        assert vpc.configuration["FlowLogs"] is None  # unknown, not "none"
+        assert vpc.configuration["CollectErrors"] == [
+            {"call": "DescribeFlowLogs", "code": "UnauthorizedOperation"}
+        ]
+
+
+def test_ebs_default_records_a_denied_call_and_is_unread_when_both_are(aws, customer, ebs_kms):
+    kind = ec2.SERVICE.kind(ec2.EBS_DEFAULT)
+    refuse(aws, "GetEbsDefaultKmsKeyId")
+    [setting] = kind.list_page(make_ctx(aws), None).resources
+    assert setting.configuration == {
+        "EbsEncryptionByDefault": False,
+        "DefaultKmsKeyId": None,
+        "CollectErrors": [{"call": "GetEbsDefaultKmsKeyId", "code": "UnauthorizedOperation"}],
+    }
+    refuse(aws, "GetEbsEncryptionByDefault")
+    page = kind.list_page(make_ctx(aws), None)
+    assert page.resources == []
+    assert [r.arn for r in page.unread] == [setting.arn]
+    with pytest.raises(Unreadable):
+        kind.describe(make_ctx(aws), REGION)
 
 
 @pytest.mark.parametrize(
