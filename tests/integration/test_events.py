@@ -12,7 +12,8 @@ import pytest
 from orchestration import cloudtrail, events_queue
 from orchestration.runtime import LocalRuntime
 from orchestration.simulated_org import ALL_PAB, EVERYONE, SimulatedOrg
-from qrie_lib import executions, lifecycle
+from qrie_lib import executions, lifecycle, realtime
+from qrie_lib.aws import Aws
 from qrie_lib.evaluation import Evaluator
 from qrie_lib.models import GLOBAL, Account
 from qrie_lib.policies.registry import CATALOGUE
@@ -280,6 +281,94 @@ def test_each_drain_receives_every_failed_record_once(env):
         report = env.drain()
         assert sorted(r.message_id for r in report.records) == sorted(poison)
         assert {(r.outcome, r.receive_count) for r in report.records} == {("failed", receive)}
+
+
+REGION = "us-east-1"
+AMI = "ami-760aaa0f"  # the one AMI of tests' MOTO_AMIS_PATH catalogue
+
+
+def ec2_arn(env: Env, segment: str, rid: str) -> str:
+    return f"arn:aws:ec2:{REGION}:{env.account}:{segment}/{rid}"
+
+
+def stored_ec2(env: Env, segment: str, rid: str) -> Any:
+    return env.stores.resources.get(env.account, "ec2", ec2_arn(env, segment, rid))
+
+
+def test_run_instances_and_create_image_refresh_the_volumes_and_snapshots_they_make(env):
+    ec2 = env.org.session(env.account).client("ec2", REGION)
+    [instance] = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"]
+    iid = instance["InstanceId"]
+    attached = {"Name": "attachment.instance-id", "Values": [iid]}
+    volumes = [v["VolumeId"] for v in ec2.describe_volumes(Filters=[attached])["Volumes"]]
+    image = ec2.create_image(InstanceId=iid, Name="evt-image")["ImageId"]
+    made_by = {"Name": "description", "Values": [f"*for {image}"]}
+    snapshots = [s["SnapshotId"] for s in ec2.describe_snapshots(Filters=[made_by])["Snapshots"]]
+    assert volumes
+    assert snapshots
+    launched = {"instancesSet": {"items": [{"instanceId": iid, "blockDeviceMapping": {}}]}}  # no ids yet
+    request = {"instancesSet": {"items": [{"imageId": AMI, "minCount": 1, "maxCount": 1}]}}
+    env.send(
+        cloudtrail.ec2_call("RunInstances", env.account, REGION, request, launched),
+        cloudtrail.ec2_call(
+            "CreateImage", env.account, REGION, {"instanceId": iid, "name": "evt-image"}, {"imageId": image}
+        ),
+    )
+
+    report = env.drain()
+
+    assert (report.count("processed"), report.count("failed")) == (2, 0)
+    assert stored_ec2(env, "instance", iid) is not None
+    assert all(stored_ec2(env, "volume", v).configuration["AttachedInstanceIds"] == [iid] for v in volumes)
+    assert all(stored_ec2(env, "snapshot", s) is not None for s in snapshots)
+
+
+def test_delete_flow_logs_refreshes_the_region_vpcs(env):
+    ec2 = env.org.session(env.account).client("ec2", REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    [flow_log] = ec2.create_flow_logs(
+        ResourceIds=[vpc],
+        ResourceType="VPC",
+        TrafficType="ALL",
+        LogDestinationType="cloud-watch-logs",
+        LogGroupName="evt-flow-logs",
+        DeliverLogsPermissionArn=f"arn:aws:iam::{env.account}:role/flow-logs",
+    )["FlowLogIds"]
+    created = {"CreateFlowLogsRequest": {"ResourceId": {"content": vpc, "tag": 1}, "ResourceType": "VPC"}}
+    env.send(cloudtrail.ec2_call("CreateFlowLogs", env.account, REGION, created))
+    env.drain()
+    assert [f["FlowLogId"] for f in stored_ec2(env, "vpc", vpc).configuration["FlowLogs"]] == [flow_log]
+
+    ec2.delete_flow_logs(FlowLogIds=[flow_log])
+    deleted = {"DeleteFlowLogsRequest": {"FlowLogId": {"content": flow_log, "tag": 1}}}
+    env.send(cloudtrail.ec2_call("DeleteFlowLogs", env.account, REGION, deleted))
+    report = env.drain()
+
+    assert (report.count("processed"), report.count("failed")) == (1, 0)
+    assert stored_ec2(env, "vpc", vpc).configuration["FlowLogs"] == []
+
+
+def pab_event(env: Env) -> dict[str, Any]:
+    return cloudtrail.api_call(
+        "PutAccountPublicAccessBlock",
+        event_source="s3.amazonaws.com",
+        account_id=env.account,
+        region=REGION,
+        request={"PublicAccessBlockConfiguration": ALL_PAB},
+    )
+
+
+@pytest.mark.parametrize(("bound", "truncated"), [(1, True), (1000, False)])
+def test_an_account_level_change_re_evaluates_at_most_its_bound_of_pages(env, monkeypatch, bound, truncated):
+    """One bucket per page: every bucket past the bound waits for the daily scan."""
+    assert len(list(env.stores.resources.page(env.account, "s3", None, 100).resources)) > 1
+    aws = Aws(env.aws.settings.model_copy(update={"scan_page_size": 1}))
+    monkeypatch.setattr(realtime, "DEPENDENT_PAGES", bound)
+
+    batch = realtime.process_batch([("m-1", json.dumps(pab_event(env)))], aws)
+
+    [target] = batch.targets
+    assert (target.error, target.truncated) == (None, truncated)
 
 
 def test_the_account_public_access_block_re_evaluates_every_bucket(env):
