@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import signal
+import socket
 import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +22,7 @@ from orchestration.cli_common import (
     Endpoint,
     StackName,
     console,
+    fail,
     print_json,
     progress_bar,
     target,
@@ -45,33 +47,58 @@ app.add_typer(cli_events.app, name="events")
 def run_and_follow(
     aws: Aws, kind: str, request: dict[str, Any], stack_name: str | None, wait: bool, as_json: bool
 ) -> None:
+    """Start an execution and, with ``wait``, follow it; exits 1 if it failed (2 if it refused its
+    input), naming the error in one line."""
     from qrie_lib import executions
 
-    arn = executions.start(aws, kind, request, stack_name)
-    console.print(f"started {kind} execution [bold]{arn}[/]")
-    if not wait:
-        if as_json:
-            print_json({"execution_arn": arn})
-        return
-    with progress_bar(f"{kind} items") as bar:
-        task = bar.add_task(kind, total=None)
-        outcome = executions.follow(
-            aws, kind, arn, lambda done, total: bar.update(task, completed=done, total=total)
-        )
-    result = {**outcome.as_dict(), "run": executions.run_summary(aws, kind, arn)}
+    with user_errors():
+        arn = executions.start(aws, kind, request, stack_name)
+        console.print(f"started {kind} execution [bold]{arn}[/]")
+        if not wait:
+            if as_json:
+                print_json({"execution_arn": arn})
+            return
+        with progress_bar(f"{kind} items") as bar:
+            task = bar.add_task(kind, total=None)
+            outcome = executions.follow(
+                aws, kind, arn, lambda done, total: bar.update(task, completed=done, total=total)
+            )
+        result = {**outcome.as_dict(), "run": executions.run_summary(aws, kind, arn)}
+    result["cause"] = readable_cause(result.get("cause"))
     if as_json:
         print_json(result)
     else:
         show_run(kind, result)
     if not outcome.succeeded:
-        raise typer.Exit(1)
+        error = result.get("error") or result["execution_status"]
+        cause = result["cause"] or f"{kind} execution {result['execution_status']}"
+        raise fail(error, cause, 2 if error == "InvalidInput" else 1)
+
+
+def readable_cause(cause: str | None) -> str | None:
+    """A Lambda task's failure reaches the execution as the Lambda error payload: its message."""
+    try:
+        payload = json.loads(cause or "")
+    except json.JSONDecodeError:
+        return cause
+    return payload.get("errorMessage", cause) if isinstance(payload, dict) else cause
+
+
+def port_in_use(port: int) -> str | None:
+    """Why 127.0.0.1:``port`` cannot be listened on, or None (checked before the server starts:
+    its own bind fails in a thread, where nobody would hear of it)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.strerror
+    return None
 
 
 def show_run(kind: str, result: dict[str, Any]) -> None:
     colour = "green" if result["execution_status"] == "SUCCEEDED" else "red"
     console.print(f"{kind}: [{colour}]{result['execution_status']}[/]")
-    if result.get("error"):
-        console.print(f"  {result['error']}: {result.get('cause')}")
     run = result.get("run") or {}
     if run.get("resources_by_type"):
         table = Table("resource type", "count")
@@ -141,6 +168,8 @@ def inventory(
     as_json: AsJson = False,
 ) -> None:
     """Start an inventory execution and follow it; exits non-zero if it failed."""
+    with user_errors():
+        checked_account(account)
     request: dict[str, Any] = {"service": service}
     if account:
         request["account_id"] = account
@@ -156,6 +185,9 @@ def local_up(
     simulated_org: Annotated[bool, typer.Option(help="Seed the simulated organisation.")] = True,
 ) -> None:
     """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C."""
+    busy = port_in_use(port)
+    if busy:
+        raise fail("PortInUse", f"127.0.0.1:{port}: {busy}; choose another with --port", 1)
     from orchestration.runtime import serve
     from orchestration.simulated_org import SimulatedOrg
     from qrie_lib.settings import Settings
@@ -209,7 +241,8 @@ def accounts_list(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
     from qrie_lib.stores.accounts import AccountsStore
 
     aws = target(endpoint)
-    accounts = AccountsStore(aws.client("dynamodb"), aws.settings.accounts_table).list()
+    with user_errors():
+        accounts = AccountsStore(aws.client("dynamodb"), aws.settings.accounts_table).list()
     if as_json:
         print_json([a.model_dump() for a in accounts])
         return
@@ -230,6 +263,8 @@ def scan(
     as_json: AsJson = False,
 ) -> None:
     """Start a policy scan execution and follow it; exits non-zero if it failed."""
+    with user_errors():
+        checked_account(account)
     request = {k: v for k, v in {"policy_id": policy, "service": service, "account_id": account}.items() if v}
     run_and_follow(target(endpoint), "scan", request, stack_name, wait, as_json)
 
@@ -241,11 +276,9 @@ def policies_list(
     as_json: AsJson = False,
 ) -> None:
     """The catalogue, with each policy's launch state and effective severity."""
-    from qrie_lib import lifecycle
     from qrie_lib.policies.base import band
-    from qrie_lib.stores import Stores
 
-    rows = lifecycle.catalogue_view(Stores.of(target(endpoint)))
+    rows = catalogue_rows(endpoint)
     rows = [r for r in rows if r["status"] != "AVAILABLE"] if launched_only else rows
     if as_json:
         print_json(rows)
@@ -260,6 +293,41 @@ def policies_list(
             r["title"],
         )
     console.print(table)
+
+
+def catalogue_rows(endpoint: str | None) -> list[dict[str, Any]]:
+    """The catalogue with each policy's launch state; the catalogue needs no AWS, so when the
+    launch state cannot be read (no credentials, no endpoint) it shows as UNKNOWN."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from qrie_lib import lifecycle
+    from qrie_lib.policies.registry import CATALOGUE
+    from qrie_lib.stores import Stores
+
+    try:
+        return lifecycle.catalogue_view(Stores.of(target(endpoint)))
+    except (BotoCoreError, ClientError) as exc:
+        console.print(f"[yellow]launch state unknown[/]: {type(exc).__name__}: {exc}", highlight=False)
+    unknown = {"status": "UNKNOWN", "scope": None, "launched_at": None}
+    return [
+        policy.describe() | unknown | {"effective_severity": policy.severity}
+        for _, policy in sorted(CATALOGUE.items())
+    ]
+
+
+def checked_account(account_id: str | None) -> None:
+    """An ``--account`` must be an account id (12 digits), as everywhere in Qrie."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from qrie_lib.errors import InvalidInput
+    from qrie_lib.models import AccountId
+
+    if account_id is None:
+        return
+    try:
+        TypeAdapter(AccountId).validate_python(account_id)
+    except ValidationError:
+        raise InvalidInput(f"account: {account_id!r} is not an account id (12 digits)") from None
 
 
 @policies_app.command("show")
@@ -294,21 +362,6 @@ def parse_json_option(text: str | None) -> Any:
         raise InvalidInput(f"scope: not JSON ({exc})") from None
 
 
-def start_scan(aws: Aws, request: dict[str, Any], stack_name: str | None, wait: bool) -> None:
-    from qrie_lib import executions
-
-    arn = executions.start(aws, "scan", request, stack_name)
-    console.print(f"started scan execution [bold]{arn}[/]")
-    if wait:
-        show_run(
-            "scan",
-            {
-                **executions.follow(aws, "scan", arn).as_dict(),
-                "run": executions.run_summary(aws, "scan", arn),
-            },
-        )
-
-
 @policies_app.command("launch")
 def policies_launch(
     policy_ids: Annotated[list[str] | None, typer.Argument(help="Catalogue ids.")] = None,
@@ -332,7 +385,8 @@ def policies_launch(
             raise InvalidInput("name policy ids or use --all")
         launched = lifecycle.launch(Stores.of(aws), ids, parse_json_option(scope), severity)
     console.print(f"launched {len(launched)} policies")
-    start_scan(aws, {} if launch_all or len(ids) > 1 else {"policy_id": ids[0]}, stack_name, wait)
+    request = {} if launch_all or len(ids) > 1 else {"policy_id": ids[0]}
+    run_and_follow(aws, "scan", request, stack_name, wait, as_json=False)
 
 
 @policies_app.command("update")
@@ -352,7 +406,7 @@ def policies_update(
     aws = target(endpoint)
     with user_errors():
         lifecycle.update(Stores.of(aws), policy_id, parse_json_option(scope), severity, clear_severity)
-    start_scan(aws, {"policy_id": policy_id}, stack_name, wait)
+    run_and_follow(aws, "scan", {"policy_id": policy_id}, stack_name, wait, as_json=False)
 
 
 @policies_app.command("suspend")
@@ -366,15 +420,15 @@ def policies_suspend(policy_id: str, endpoint: Endpoint = None) -> None:
     console.print(f"suspended {policy_id}; {resolved} findings resolved")
 
 
-def finding_state(value: str) -> Any:
-    """``--state`` as the store's FindingState (an option type would load the store for ``--help``)."""
+def choice(kind: type[StrEnum], value: str, option: str) -> Any:
+    """An option's value as one of an enum's, or a one-line InvalidInput (typer's own check would
+    print a usage panel)."""
     from qrie_lib.errors import InvalidInput
-    from qrie_lib.stores.findings import FindingState
 
     try:
-        return FindingState(value.upper())
+        return kind(value)
     except ValueError:
-        raise InvalidInput(f"state: {value!r} is not one of {', '.join(FindingState)}") from None
+        raise InvalidInput(f"{option}: {value!r} is not one of {', '.join(kind)}") from None
 
 
 class Format(StrEnum):
@@ -389,18 +443,24 @@ def findings(
     severity: Annotated[str | None, typer.Option(help="A band: critical, high, medium or low.")] = None,
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
     policy: Annotated[str | None, typer.Option(help="One policy id.")] = None,
-    output: Annotated[Format, typer.Option("--format", help="How to print them.")] = Format.table,
+    output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     endpoint: Endpoint = None,
 ) -> None:
     """Findings, read through the table's indexes (never a full scan)."""
     from qrie_lib.policies.base import band
+    from qrie_lib.policies.registry import get_policy
     from qrie_lib.stores import Stores
+    from qrie_lib.stores.findings import FindingState
     from qrie_lib.views import findings_rows
 
     with user_errors():
+        output = choice(Format, output_format, "format")
+        checked_account(account)
+        if policy:
+            get_policy(policy)  # UnknownPolicy, rather than no findings
         rows = findings_rows(
             Stores.of(target(endpoint)),
-            state=finding_state(state),
+            state=choice(FindingState, state.upper(), "state"),
             band_name=severity,
             account_id=account,
             policy_id=policy,

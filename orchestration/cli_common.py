@@ -41,25 +41,33 @@ def target(endpoint: str | None) -> Aws:
     if endpoint:
         for key, value in FAKE_CREDENTIALS.items():
             os.environ.setdefault(key, value)
-        return Aws(Settings(endpoint_url=endpoint))
+        # Nothing throttles locally: an endpoint that does not answer fails after one more try.
+        return Aws(Settings(endpoint_url=endpoint, max_retry_attempts=2))
     return Aws(Settings())
 
 
 def fail(name: str, message: str, code: int = 1) -> typer.Exit:
     """Print a one-line named error; the caller raises what this returns."""
-    console.print(f"[red]{name}[/]: {escape(message)}", soft_wrap=True, highlight=False)
+    one_line = " ".join(message.split())
+    console.print(f"[red]{name}[/]: {escape(one_line)}", soft_wrap=True, highlight=False)
     return typer.Exit(code)
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Named errors become a one-line message and exit code 2, not a traceback."""
-    from qrie_lib.errors import QrieError
+    """Errors a user can act on become one line and an exit code, not a traceback: bad input
+    (``InvalidInput``) exits 2 like a bad argument; a named failure, or AWS's answer (no
+    credentials, an endpoint that does not answer, an API error), exits 1."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from qrie_lib.errors import InvalidInput, QrieError
 
     try:
         yield
-    except QrieError as exc:
+    except InvalidInput as exc:
         raise fail(type(exc).__name__, str(exc), 2) from None
+    except (QrieError, BotoCoreError, ClientError) as exc:
+        raise fail(type(exc).__name__, str(exc), 1) from None
 
 
 def print_json(data: Any) -> None:

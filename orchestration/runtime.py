@@ -5,6 +5,7 @@ running as a local AWS endpoint for other processes (``qrie local up``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -97,6 +98,7 @@ def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[ob
     default_user_config.update(MOTO_CONFIG)  # type: ignore[arg-type]
     emulation.install(settings.role_name)
     Enforcement().install()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request on the console
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     Dispatch().install()

@@ -1,0 +1,118 @@
+"""What a user sees when something is wrong: one line naming the error, no traceback, and typer's
+exit codes (2 for a bad argument, 1 for a failure). Against moto's emulation (the embedded
+runtime) or, for the process-level cases, the ``qrie`` command itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestration.cli import app
+from orchestration.runtime import LocalRuntime
+from qrie_lib.models import Account
+from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.stores import Stores
+from tasks import common  # noqa: F401 - the handlers' log handler binds the real stderr, not a runner's
+
+runner = CliRunner()
+QRIE = str(Path(sys.executable).with_name("qrie"))
+
+
+def one_line_error(output: str, name: str) -> None:
+    lines = [line for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(f"{name}: ")]
+    assert len(errors) == 1, output
+    assert "Traceback" not in output
+    assert "errorType" not in output  # no raw Lambda error payload
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["findings", "--format", "xml"], "InvalidInput"),
+        (["findings", "--account", "12"], "InvalidInput"),
+        (["findings", "--policy", "Nope"], "UnknownPolicy"),
+        (["findings", "--state", "OPEN"], "InvalidInput"),
+        (["scan", "--account", "12"], "InvalidInput"),
+    ],
+)
+def test_a_bad_argument_is_one_line_and_exit_2(args, name):
+    with LocalRuntime():
+        result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    one_line_error(result.output, name)
+
+
+def test_a_dead_endpoint_is_one_line_and_exit_1():
+    result = runner.invoke(app, ["findings", "--endpoint", "http://127.0.0.1:1"])
+    assert result.exit_code == 1, result.output
+    one_line_error(result.output, "EndpointConnectionError")
+
+
+@pytest.mark.slow
+def test_an_input_the_state_machine_refuses_is_one_line_and_exit_2():
+    with LocalRuntime():
+        result = runner.invoke(app, ["inventory", "--service", "nope"])
+    assert result.exit_code == 2, result.output
+    one_line_error(result.output, "InvalidInput")
+    assert "unknown service 'nope'" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["launch", "update"])
+def test_policies_wait_exits_1_when_its_scan_failed(command):
+    with LocalRuntime() as runtime:
+        aws = runtime.aws
+        Stores.of(aws).accounts.put(Account(account_id="200000000001", regions=["us-east-1"]))
+        if command == "update":
+            assert runner.invoke(app, ["policies", "launch", "S3BucketPublic"]).exit_code == 0
+        # Evaluate reads the resources table: without it every scan item fails.
+        aws.client("dynamodb").delete_table(TableName=aws.settings.resources_table)
+        result = runner.invoke(app, ["policies", command, "S3BucketPublic", "--wait"])
+    assert result.exit_code == 1, result.output
+    one_line_error(result.output, "ItemsFailed")
+
+
+def test_local_up_on_a_busy_port_fails_fast():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [QRIE, "local", "up", "--port", str(port)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,  # a bound for a hang, not a wait: it fails before starting anything
+        )
+    assert result.returncode == 1, result.stderr
+    one_line_error(result.stderr, "PortInUse")
+
+
+def test_policies_list_needs_no_aws_credentials(tmp_path):
+    no_credentials = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = subprocess.run(
+        [QRIE, "policies", "list", "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=no_credentials,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert sorted(r["policy_id"] for r in rows) == sorted(CATALOGUE)
+    assert {r["status"] for r in rows} == {"UNKNOWN"}
+    assert "NoCredentialsError" in result.stderr
