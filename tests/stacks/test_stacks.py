@@ -707,10 +707,6 @@ def test_customer_forwarding_rules_are_the_registry_events(synth: Synth) -> None
     assert rule_patterns(synth.customer) == registry_patterns()
     # CloudTrail's name for s3control's PutPublicAccessBlock, not the API's
     assert "PutAccountPublicAccessBlock" in rule_patterns(synth.customer)["aws.s3"][1]
-    # CloudTrail's name for s3control's PutPublicAccessBlock, not the API's
-    assert "PutAccountPublicAccessBlock" in rule_patterns(synth.customer)["aws.s3"][1]
-    # CloudTrail's name for s3control's PutPublicAccessBlock, not the API's
-    assert "PutAccountPublicAccessBlock" in rule_patterns(synth.customer)["aws.s3"][1]
     forwarder = only(
         [k for k, r in of_type(synth.customer, "AWS::IAM::Role").items() if "RoleName" not in r["Properties"]]
     )
