@@ -210,29 +210,65 @@ def local_up(
 @accounts_app.command("add")
 def accounts_add(
     account_id: str,
-    name: Annotated[str, typer.Option()] = "",
-    regions: Annotated[str, typer.Option(help="Comma-separated regions.")] = "",
-    external_id: Annotated[str | None, typer.Option(help="The ExternalId its role requires.")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    regions: Annotated[str | None, typer.Option(help="Comma-separated regions.")] = None,
+    ou_path: Annotated[str | None, typer.Option(help="Its OU path, e.g. /root/prod/.")] = None,
+    tags: Annotated[str | None, typer.Option(help="Comma-separated key=value pairs.")] = None,
+    external_id: Annotated[
+        str | None, typer.Option(help="The ExternalId its role requires (default: a new one).")
+    ] = None,
+    update: Annotated[
+        bool, typer.Option("--update", help="Change an onboarded account: only the fields given.")
+    ] = False,
     endpoint: Endpoint = None,
 ) -> None:
-    """Onboard an account (its read-only role must exist; see the onboarding template)."""
-    from qrie_lib.models import Account, AccountStatus
+    """Onboard an account (its read-only role must exist; see the onboarding template). An account
+    onboarded already is refused unless ``--update``, which changes only the fields given."""
+    from qrie_lib.errors import AccountExists
+    from qrie_lib.external_ids import new_external_id
+    from qrie_lib.models import Account, parse_input
     from qrie_lib.stores.accounts import AccountsStore
 
     aws = target(endpoint)
-    try:
-        account = Account(
-            account_id=account_id,
-            name=name,
-            status=AccountStatus.ACTIVE,
-            regions=[r for r in regions.split(",") if r],
-            external_id=external_id,
-        )
-    except ValueError as exc:
-        console.print(f"[red]InvalidInput[/]: {exc}")
-        raise typer.Exit(2) from None
-    AccountsStore(aws.client("dynamodb"), aws.settings.accounts_table).put(account)
+    store = AccountsStore(aws.client("dynamodb"), aws.settings.accounts_table)
+    with user_errors():
+        given = {
+            "name": name,
+            "regions": None if regions is None else [r for r in regions.split(",") if r],
+            "ou_path": ou_path,
+            "tags": None if tags is None else parse_tags(tags),
+            "external_id": external_id,
+        }
+        given = {k: v for k, v in given.items() if v is not None}
+        parse_input(Account, {"account_id": account_id, **given})  # bad input writes nothing
+        existing = store.get(account_id)
+        if existing and update:
+            store.put(parse_input(Account, existing.model_dump() | given))
+            console.print(f"updated {account_id}: {', '.join(sorted(given)) or 'nothing to change'}")
+            return
+        if existing:
+            raise AccountExists(
+                f"account {account_id} is onboarded already; --update changes the fields you give"
+            )
+        generated = "external_id" not in given
+        new = {"account_id": account_id, "external_id": new_external_id()} | given
+        account = store.add(parse_input(Account, new))
     console.print(f"onboarded {account_id}")
+    if generated:
+        console.print(f"ExternalId (its role's trust policy must require it): {account.external_id}")
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """``k=v,k2=v2`` as a dict; InvalidInput for a pair without ``=`` or a key."""
+    from qrie_lib.errors import InvalidInput
+
+    tags = {}
+    for pair in filter(None, text.split(",")):
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise InvalidInput(f"tags: {pair!r} is not key=value")
+        tags[key.strip()] = value.strip()
+    return tags
 
 
 @accounts_app.command("list")

@@ -17,6 +17,10 @@ class UnknownPolicy(InvalidInput):
     """A policy id that is not in the catalogue (or not launched, where that matters)."""
 
 
+class AccountExists(InvalidInput):
+    """Onboarding an account that is already onboarded (changing it is an explicit update)."""
+
+
 class AccountAccessDenied(QrieError):
     """The customer role could not be assumed (missing role, wrong ExternalId, denied)."""
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from qrie_lib.errors import AccountExists
 from qrie_lib.models import Account, AccountStatus
-from qrie_lib.stores.dynamo import from_item, to_item
+from qrie_lib.stores.dynamo import Write, conditional_write, from_item, to_item
 from qrie_lib.timeutil import now_iso
 
 FIELDS = {
@@ -26,11 +27,30 @@ class AccountsStore:
         self.table = table
 
     def put(self, account: Account) -> Account:
-        if account.onboarded_at is None:
-            account = account.model_copy(update={"onboarded_at": now_iso()})
-        data = account.model_dump(mode="json")
-        self.client.put_item(TableName=self.table, Item=to_item({FIELDS[k]: v for k, v in data.items()}))
+        """Write the account, whether or not it is onboarded already."""
+        account = self._stamped(account)
+        self.client.put_item(TableName=self.table, Item=self._item(account))
         return account
+
+    def add(self, account: Account) -> Account:
+        """Onboard a new account; ``AccountExists`` (nothing written) if it is onboarded already."""
+        account = self._stamped(account)
+        put = {"TableName": self.table, "Item": self._item(account)}
+        if not conditional_write(
+            self.client, Write("Put", put | {"ConditionExpression": "attribute_not_exists(AccountId)"})
+        ):
+            raise AccountExists(f"account {account.account_id} is onboarded already")
+        return account
+
+    @staticmethod
+    def _stamped(account: Account) -> Account:
+        if account.onboarded_at is None:
+            return account.model_copy(update={"onboarded_at": now_iso()})
+        return account
+
+    @staticmethod
+    def _item(account: Account) -> dict[str, Any]:
+        return to_item({FIELDS[k]: v for k, v in account.model_dump(mode="json").items()})
 
     def get(self, account_id: str) -> Account | None:
         item = self.client.get_item(TableName=self.table, Key=to_item({"AccountId": account_id})).get("Item")
