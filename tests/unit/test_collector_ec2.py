@@ -2,7 +2,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
 
 from orchestration import emulation
@@ -159,33 +158,9 @@ def test_volumes_carry_encryption_and_attachments(aws, customer):
     assert found[plain].configuration["AttachedInstanceIds"] == [instance]
 
 
-def describe_restorable_snapshots(self: EC2Response) -> ActionResult:
-    """DescribeSnapshots honouring OwnerIds and RestorableByUserIds, which moto 5.2.5 ignores
-    (to move into orchestration/emulation.py: the local runtime needs it too)."""
-    snapshots = self.ec2_backend.describe_snapshots(
-        snapshot_ids=self._get_param("SnapshotIds", []), filters=self._filters_from_querystring()
-    )
-    owners = {self.current_account if o == "self" else o for o in self._get_param("OwnerIds", [])}
-    restorable = set(self._get_param("RestorableByUserIds", []))
-    return ActionResult(
-        {
-            "Snapshots": [
-                s
-                for s in snapshots
-                if (not owners or s.owner_id in owners)
-                and (
-                    not restorable
-                    or "all" in s.create_volume_permission_groups
-                    or restorable & s.create_volume_permission_userids
-                )
-            ]
-        }
-    )
-
-
 @pytest.fixture
 def restorable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(EC2Response, "describe_snapshots", describe_restorable_snapshots)
+    monkeypatch.setattr(EC2Response, "describe_snapshots", emulation.describe_snapshots)
 
 
 def test_public_snapshots_are_detected_and_only_own_snapshots_listed(aws, customer, restorable):

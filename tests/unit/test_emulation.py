@@ -1,0 +1,58 @@
+"""The gaps the local runtime closes in moto behave as AWS documents them."""
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from orchestration import emulation
+from tests.conftest import REGION
+
+
+@pytest.fixture
+def emulated(moto_env: None) -> Iterator[None]:
+    emulation.install("QrieReadOnly")
+    yield
+    emulation.uninstall()
+
+
+def session_in(account: str) -> boto3.Session:
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/admin", RoleSessionName="test"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=REGION,
+    )
+
+
+def test_expected_bucket_owner_refuses_another_accounts_bucket(emulated) -> None:
+    owner, other = session_in("222222222222").client("s3"), session_in("333333333333").client("s3")
+    owner.create_bucket(Bucket="owned-by-b")
+    assert owner.get_bucket_versioning(Bucket="owned-by-b", ExpectedBucketOwner="222222222222")
+    with pytest.raises(ClientError) as denied:
+        other.get_bucket_versioning(Bucket="owned-by-b", ExpectedBucketOwner="333333333333")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_describe_snapshots_honours_owner_and_restorable_by(emulated) -> None:
+    ec2 = session_in("222222222222").client("ec2")
+    volume = ec2.create_volume(Size=1, AvailabilityZone=f"{REGION}a")["VolumeId"]
+    public, shared, private = (ec2.create_snapshot(VolumeId=volume)["SnapshotId"] for _ in range(3))
+    ec2.modify_snapshot_attribute(
+        SnapshotId=public, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+    )
+    ec2.modify_snapshot_attribute(
+        SnapshotId=shared, Attribute="createVolumePermission", OperationType="add", UserIds=["444444444444"]
+    )
+
+    def ids(**params) -> set[str]:
+        return {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"], **params)["Snapshots"]}
+
+    assert ids() == {public, shared, private}  # only this account's: not the AMIs' snapshots
+    assert ids(RestorableByUserIds=["all"]) == {public}
+    assert ids(RestorableByUserIds=["444444444444"]) == {public, shared}
