@@ -259,7 +259,7 @@ def record_report(message: dict[str, Any], failed: bool, ms: float, error: str) 
         outcome="failed" if failed else "processed",
         event_id=detail.eventID if detail else None,
         event_name=detail.eventName if detail else None,
-        account_id=detail.recipientAccountId if detail else None,
+        account_id=seen.event.account_id if seen.event else None,
         receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
         ms=ms,
         note=error or note,

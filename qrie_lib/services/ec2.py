@@ -391,7 +391,8 @@ EVENTS = (
     rule("StartInstances StopInstances", INSTANCE, "req.instancesSet.items.instanceId"),
     rule("ModifyInstanceMetadataOptions", INSTANCE, "req.*.InstanceId", "req.instanceId"),
     rule("AssociateAddress ModifyInstanceAttribute", INSTANCE, "req.instanceId"),
-    rule("DisassociateAddress", INSTANCE, "resp.instanceId"),  # its request has no instance id
+    # DisassociateAddress is not registered: its record names only the association id (the response
+    # is requestId and return), which no longer resolves to an instance: the next inventory sees it.
     rule(
         "AssociateIamInstanceProfile ReplaceIamInstanceProfileAssociation DisassociateIamInstanceProfile",
         INSTANCE,

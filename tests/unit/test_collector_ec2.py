@@ -442,8 +442,6 @@ CASES = [
     case("ModifyInstanceAttribute", {"instanceId": I1, "groupSet": items("groupId", SG)}, OK, ON_I1),
     case("AssociateAddress", {"allocationId": "eipalloc-0a1", "instanceId": I1}, OK, ON_I1),
     case("AssociateAddress", {"allocationId": "eipalloc-0a1", "networkInterfaceId": "eni-0a1"}, OK, []),
-    case("DisassociateAddress", {"associationId": "eipassoc-0a1"}, OK, []),
-    case("DisassociateAddress", {"associationId": "eipassoc-0a1"}, {"instanceId": I1}, ON_I1),
     case(
         "AssociateIamInstanceProfile",
         {"AssociateIamInstanceProfileRequest": {"InstanceId": I1, "IamInstanceProfile": {"Name": "web"}}},
