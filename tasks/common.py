@@ -7,19 +7,5 @@ import sys
 
 from aws_lambda_powertools import Logger, Metrics
 
-
-class CurrentStderr(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at each record (a CLI test runner swaps and closes it;
-    a handler bound to the stream at import would then write to a closed file)."""
-
-    @property  # type: ignore[override]
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-
-logger = Logger(service="qrie", logger_handler=CurrentStderr())
+logger = Logger(service="qrie", logger_handler=logging.StreamHandler(sys.stderr))
 metrics = Metrics(namespace="Qrie", service="qrie")

@@ -19,6 +19,7 @@ from orchestration.runtime import LocalRuntime
 from qrie_lib.models import Account
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.stores import Stores
+from tasks import common  # noqa: F401 - the handlers' log handler binds the real stderr, not a runner's
 
 runner = CliRunner()
 QRIE = str(Path(sys.executable).with_name("qrie"))
