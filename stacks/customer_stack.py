@@ -36,7 +36,8 @@ from stacks.common import OPERATOR_ROLE_PATH, acknowledge, cloudtrail_patterns, 
 READ_ONLY_POLICIES = ("SecurityAudit", "job-function/ViewOnlyAccess")
 
 ACCOUNT_ID_PATTERN = r"^\d{12}$"
-EXTERNAL_ID_PATTERN = r"^[\w+=,.@:/-]{2,1224}$"  # what sts:AssumeRole accepts
+# What sts:AssumeRole accepts, except the public default of Qrie ≤ 0.1 (qrie_lib.external_ids).
+EXTERNAL_ID_PATTERN = r"^(?!qrie-external-id$)[\w+=,.@:/-]{2,1224}$"
 EVENT_BUS_ARN_PATTERN = r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[\w.\-/]+$"
 
 
