@@ -58,12 +58,17 @@ def calls() -> Counter[str]:
         return calls
 
 
+def declared_for(client: str) -> set[str]:
+    """The read actions of the services using this client (RDS reads EC2's route tables too)."""
+    return {a for svc in SERVICES.values() if client in svc.clients for a in svc.read_actions}
+
+
 def test_every_call_a_collector_makes_is_a_declared_read_action(calls: Counter[str]) -> None:
     undeclared = {
         call: iam_action(call)
         for call in calls
-        if (svc := service_of_client(call.split(".")[0])) is not None
-        and iam_action(call) not in svc.read_actions
+        if service_of_client(call.split(".")[0]) is not None
+        and iam_action(call) not in declared_for(call.split(".")[0])
     }
     assert not undeclared
 
