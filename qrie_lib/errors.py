@@ -43,3 +43,7 @@ class PolicyNotLaunched(InvalidInput):
 
 class Unreadable(QrieError):
     """Every describe call of one resource was denied: nothing of it is known, nothing is written."""
+
+
+class UnknownFramework(InvalidInput):
+    """A compliance framework id that is not in the framework registry."""

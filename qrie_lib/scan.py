@@ -27,8 +27,10 @@ from qrie_lib.models import AccountId, Strict, parse_input
 from qrie_lib.policies.registry import CATALOGUE, get_policy
 from qrie_lib.services.registry import SERVICES
 from qrie_lib.stores import Stores
+from qrie_lib.stores.coverage import CoverageStore
 from qrie_lib.stores.policies import PolicyStatus
 from qrie_lib.stores.runs import counts_of
+from qrie_lib.timeutil import now_iso
 
 KINDS = (EVALUATED, NEW, STILL_ACTIVE, RESOLVED, REOPENED, OUT_OF_SCOPE)
 
@@ -122,6 +124,7 @@ def evaluate(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> d
         {f"{pid}|{kind}": n for (pid, kind), n in evaluator.counts.items()},
         account_id=item.account_id,
         service=item.service,
+        policy_ids=item.policy_ids,  # what the item covered (stores/coverage.py)
         **({"Status": "SUCCEEDED"} if done else {}),
     )
     return {"cursor": None if done else token}
@@ -131,6 +134,7 @@ def finalize(event: Any, aws: Aws | None = None) -> dict[str, Any]:
     """Counts per policy (evaluated, new, resolved, reopened, active) and per account."""
     stores = Stores.of(aws)
     run_id, summary, items = runs.outcome(event, stores)
+    CoverageStore(stores.runs.client, stores.runs.table).record(run_id, items, now_iso())
     by_policy: dict[str, Counter[str]] = defaultdict(Counter)
     by_account: dict[str, Counter[str]] = defaultdict(Counter)
     for row in items:
