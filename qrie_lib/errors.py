@@ -21,6 +21,10 @@ class AccountExists(InvalidInput):
     """Onboarding an account that is already onboarded (changing it is an explicit update)."""
 
 
+class UnknownAccount(InvalidInput):
+    """An account id that is not onboarded (nothing to change or remove)."""
+
+
 class AccountAccessDenied(QrieError):
     """The customer role could not be assumed (missing role, wrong ExternalId, denied)."""
 
@@ -47,3 +51,7 @@ class Unreadable(QrieError):
 
 class UnknownFramework(InvalidInput):
     """A compliance framework id that is not in the framework registry."""
+
+
+class InvalidSchedule(InvalidInput):
+    """A schedule expression the local scheduler cannot fire (not EventBridge Scheduler's cron syntax)."""
