@@ -15,7 +15,7 @@ from typing import Any
 from qrie_lib.models import Resource
 from qrie_lib.policies.base import Policy, Related, Verdict
 from qrie_lib.policies.registry import get_policy
-from qrie_lib.services.registry import singleton_arn
+from qrie_lib.services.registry import service_of_type, singleton_arn
 from qrie_lib.stores.accounts import AccountsStore
 from qrie_lib.stores.dynamo import Write, to_item, values
 from qrie_lib.stores.findings import Finding, FindingsStore, FindingState, ResolvedReason, finding_item
@@ -34,6 +34,8 @@ EVALUATED, NEW, STILL_ACTIVE, RESOLVED, REOPENED, OUT_OF_SCOPE, NOT_EVALUATED = 
     "not_evaluated",
 )
 
+COLLECTION_PAGE = 500  # rows per query when a policy reads every resource of a type
+
 
 @dataclass
 class Evaluator:
@@ -44,7 +46,11 @@ class Evaluator:
     launched: Sequence[LaunchedPolicy]
     known_accounts: frozenset[str] = frozenset()  # accounts Qrie knows: trusted, not foreign
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (policy_id, outcome kind)
+    # (outcome kind, ARN, policy_id) of each finding opened, reopened or resolved: what notifications
+    # and exports follow up on (qrie_lib.exports.report); a caller may pass a list to share.
+    changed: list[tuple[str, str, str]] = field(default_factory=list)
     _related: dict[tuple[str, str, str], Resource | None] = field(default_factory=dict)
+    _collections: dict[tuple[str, str], tuple[Resource, ...]] = field(default_factory=dict)
 
     def evaluate(self, resources: Iterable[Resource]) -> Counter[tuple[str, str]]:
         """Evaluate every applicable policy on every resource; write what changed."""
@@ -63,6 +69,7 @@ class Evaluator:
                 if previous and previous.state is FindingState.ACTIVE:
                     self.findings.resolve(previous, ResolvedReason.OUT_OF_SCOPE, now)
                     self.counts[launched.policy_id, OUT_OF_SCOPE] += 1
+                    self.changed.append((OUT_OF_SCOPE, resource.arn, launched.policy_id))
                 continue
             verdict = policy.evaluate(resource, self.related(policy, resource))
             if not verdict.evaluated:  # missing data neither opens nor resolves a finding
@@ -75,6 +82,8 @@ class Evaluator:
                 # A write refused by its condition lost to a fresher evaluation: not this change.
                 if applied:
                     self.counts[launched.policy_id, kind] += 1
+                    if kind != STILL_ACTIVE:
+                        self.changed.append((kind, resource.arn, launched.policy_id))
         return self.counts
 
     def related(self, policy: Policy, resource: Resource) -> Related:
@@ -86,7 +95,23 @@ class Evaluator:
                 service, arn = singleton_arn(resource_type, resource.account_id, resource.region)
                 self._related[key] = self.resources.get(resource.account_id, service, arn)
             found[resource_type] = self._related[key]
-        return Related(found, self.known_accounts if policy.reads_known_accounts else frozenset())
+        collections = {t: self.every(t, resource.account_id) for t in policy.related_all}
+        return Related(
+            found, self.known_accounts if policy.reads_known_accounts else frozenset(), collections
+        )
+
+    def every(self, resource_type: str, account_id: str) -> tuple[Resource, ...]:
+        """Every stored resource of a type in the account, all regions: its partition read once."""
+        key = (resource_type, account_id)
+        if key not in self._collections:
+            service, found, token = service_of_type(resource_type).name, [], None
+            while True:
+                page = self.resources.page(account_id, service, token, COLLECTION_PAGE)
+                found += [r for r in page.resources if r.resource_type == resource_type]
+                if (token := page.next_token) is None:
+                    break
+            self._collections[key] = tuple(found)
+        return self._collections[key]
 
 
 def known_accounts(accounts: AccountsStore, launched: Sequence[LaunchedPolicy]) -> frozenset[str]:

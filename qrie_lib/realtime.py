@@ -121,6 +121,7 @@ class TargetResult:
 class BatchResult:
     records: list[RecordOutcome]
     targets: list[TargetResult]
+    changed: list[tuple[str, str, str]] = field(default_factory=list)  # findings moved (Evaluator.changed)
 
     def count(self, *statuses: Status) -> int:
         return sum(r.status in statuses for r in self.records)
@@ -174,6 +175,7 @@ class Refresher:
         self._accounts: dict[str, Account | None] = {}
         self._launched: list[LaunchedPolicy] | None = None
         self._resource_types: set[str] = set()
+        self.changed: list[tuple[str, str, str]] = []  # every evaluator's (kind, ARN, policy_id)
 
     def process(self, messages: Sequence[tuple[str, str]]) -> BatchResult:
         records = [read(message_id, body) for message_id, body in messages]
@@ -189,7 +191,7 @@ class Refresher:
         for record in records:
             if error := next((e for t in record.targets if (e := results[t].error)), None):
                 record.fail(error)
-        return BatchResult(records, list(results.values()))
+        return BatchResult(records, list(results.values()), self.changed)
 
     def admit(self, record: RecordOutcome) -> Account | None:
         """The record's account if onboarded, with the record's targets narrowed to the regions its
@@ -221,7 +223,9 @@ class Refresher:
         types or read them as account-level settings."""
         if self._launched is None:
             types = self._resource_types
-            ids = [pid for pid, p in CATALOGUE.items() if p.resource_type in types or types & set(p.related)]
+            ids = [
+                pid for pid, p in CATALOGUE.items() if p.resource_type in types or any(map(p.reads, types))
+            ]
             self._launched = [
                 p for p in self.stores.policies.get_many(ids) if p.status is PolicyStatus.ACTIVE
             ]
@@ -308,7 +312,7 @@ class Refresher:
 
     def evaluator(self, policies: list[LaunchedPolicy]) -> Evaluator:
         known = known_accounts(self.stores.accounts, policies)
-        return Evaluator(self.stores.findings, self.stores.resources, policies, known)
+        return Evaluator(self.stores.findings, self.stores.resources, policies, known, changed=self.changed)
 
     def dependents(self, account: Account, result: TargetResult) -> Counter[tuple[str, str]]:
         """Re-evaluate, from the inventory, the resources whose policies read the refreshed one as an
@@ -316,11 +320,13 @@ class Refresher:
         most DEPENDENT_PAGES pages, the daily scan re-evaluates the rest."""
         target = result.target
         resource_type = target.touch.resource_type
-        policies = [p for p in self.launched(account) if resource_type in get_policy(p.policy_id).related]
+        policies = [p for p in self.launched(account) if get_policy(p.policy_id).reads(resource_type)]
         if not policies:
             return Counter()
         evaluator = self.evaluator(policies)
-        region = target.region if target.region != GLOBAL else None
+        # A setting is read in its own region; a type read account-wide matters to every region.
+        account_wide = any(resource_type in get_policy(p.policy_id).related_all for p in policies)
+        region = target.region if target.region != GLOBAL and not account_wide else None
         pages = 0
         for service in sorted({get_policy(p.policy_id).service for p in policies}):
             token: str | None = None

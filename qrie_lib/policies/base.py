@@ -23,6 +23,11 @@ class Related(Mapping[str, Resource | None]):
 
     settings: Mapping[str, Resource | None] = field(default_factory=dict)
     known_accounts: frozenset[str] = frozenset()
+    # Every resource of a type the policy reads account-wide (all regions), e.g. the account's trails.
+    collections: Mapping[str, tuple[Resource, ...]] = field(default_factory=dict)
+
+    def every(self, resource_type: str) -> tuple[Resource, ...]:
+        return tuple(self.collections.get(resource_type, ()))
 
     def __getitem__(self, resource_type: str) -> Resource | None:
         return self.settings[resource_type]
@@ -95,8 +100,10 @@ class Policy:
     rule: Callable[[Resource, Related], Verdict]  # the check, on a resource whose needs were collected
     compliance: tuple[str, ...] = ()  # e.g. "CIS AWS Foundations v3.0 2.1.4"
     related: tuple[str, ...] = ()  # account-level resource types the rule reads
+    related_all: tuple[str, ...] = ()  # resource types the rule reads every one of, account-wide
     needs: Mapping[str, str] = field(default_factory=dict)  # configuration key -> the call filling it
     reads_known_accounts: bool = False
+    ages: bool = False  # the verdict changes with the clock (ages in days): every scan evaluates it
 
     def __post_init__(self) -> None:
         if not 0 <= self.severity <= 100:
@@ -108,6 +115,10 @@ class Policy:
             return not_evaluated(NotCollected=gaps)
         context = related if isinstance(related, Related) else Related(dict(related or {}))
         return self.rule(resource, context)
+
+    def reads(self, resource_type: str) -> bool:
+        """Whether the rule reads resources of this type beside the one it evaluates."""
+        return resource_type in self.related or resource_type in self.related_all
 
     def describe(self) -> dict[str, Any]:
         """The declaration as data (CLI, API)."""
