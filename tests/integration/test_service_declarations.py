@@ -20,6 +20,9 @@ ACTION_OF_OPERATION = {
     "s3.GetBucketEncryption": "s3:GetEncryptionConfiguration",
     "s3.GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
     "s3control.GetPublicAccessBlock": "s3:GetAccountPublicAccessBlock",
+    # clients named unlike their IAM service prefix
+    "efs.DescribeFileSystems": "elasticfilesystem:DescribeFileSystems",
+    "accessanalyzer.ListAnalyzers": "access-analyzer:ListAnalyzers",
 }
 
 
