@@ -28,6 +28,7 @@ from orchestration.cli_common import (
     target,
     user_errors,
 )
+from orchestration.cli_compliance import compliance
 
 if TYPE_CHECKING:
     from qrie_lib.aws import Aws
@@ -42,6 +43,7 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(cli_onboarding.app, name="onboarding")
 app.add_typer(cli_api.app, name="api")
 app.add_typer(cli_events.app, name="events")
+app.command("compliance")(compliance)
 
 
 def run_and_follow(

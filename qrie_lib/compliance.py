@@ -165,7 +165,9 @@ def build(
                 profile=control.profile,
                 assessment=control.assessment.value,
                 policy_ids=list(policy_ids),
-                status=_overall([o.status for o in outcomes.values()]),
+                status=_overall([o.status for o in outcomes.values()])
+                if control.automated
+                else Status.MANUAL,
                 accounts=outcomes,
             )
         )
@@ -265,9 +267,7 @@ def _failing(f: Finding) -> FailingResource:
 
 
 def _overall(statuses: Sequence[Status]) -> Status:
-    """A control over several accounts: failing anywhere fails; passing needs every account."""
-    if Status.MANUAL in statuses:
-        return Status.MANUAL
+    """An automated control over several accounts: failing anywhere fails; passing needs every account."""
     if Status.FAIL in statuses:
         return Status.FAIL
     if statuses and all(s is Status.PASS for s in statuses):

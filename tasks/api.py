@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel
 
-from qrie_lib import executions, inventory, lifecycle, scan
+from qrie_lib import compliance, executions, inventory, lifecycle, scan
 from qrie_lib.api_models import (
     FindingsQuery,
     LaunchRequest,
@@ -30,7 +30,8 @@ from qrie_lib.api_models import (
     summary,
 )
 from qrie_lib.aws import get_aws
-from qrie_lib.errors import InvalidInput, PolicyNotLaunched, Throttled, UnknownPolicy
+from qrie_lib.errors import InvalidInput, PolicyNotLaunched, Throttled, UnknownFramework, UnknownPolicy
+from qrie_lib.frameworks.registry import get_framework
 from qrie_lib.models import parse_input
 from qrie_lib.policies.registry import get_policy
 from qrie_lib.stores import Stores
@@ -160,6 +161,12 @@ def findings_summary() -> dict[str, Any]:
     return summary(stores())
 
 
+@app.get("/compliance/<framework_id>")
+def compliance_report(framework_id: str) -> dict[str, Any]:
+    get_framework(framework_id)  # an unknown framework is a 404, whatever the query
+    return compliance.report(stores(), framework_id, query(compliance.ComplianceQuery).account).as_json()
+
+
 # ---- executions ---------------------------------------------------------------------------
 
 
@@ -242,6 +249,7 @@ def respond(status: HTTPStatus, data: dict[str, Any]) -> Response:
 
 ERROR_STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (UnknownPolicy, HTTPStatus.NOT_FOUND),
+    (UnknownFramework, HTTPStatus.NOT_FOUND),
     (PolicyNotLaunched, HTTPStatus.NOT_FOUND),
     (InvalidInput, HTTPStatus.BAD_REQUEST),
     (Throttled, HTTPStatus.SERVICE_UNAVAILABLE),
