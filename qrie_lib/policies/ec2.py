@@ -10,7 +10,7 @@ from typing import Any
 from qrie_lib.models import Resource
 from qrie_lib.policies.base import COMPLIANT, Policy, Related, Verdict, violation
 from qrie_lib.policies.networks import networks, world_families
-from qrie_lib.services.ec2 import EBS_DEFAULT, INSTANCE, SECURITY_GROUP, SNAPSHOT, VOLUME, VPC
+from qrie_lib.services.ec2 import EBS_DEFAULT, INSTANCE, NETWORK_ACL, SECURITY_GROUP, SNAPSHOT, VOLUME, VPC
 
 ALL_TRAFFIC = "-1"
 TCP = frozenset({"tcp", "6", ALL_TRAFFIC})  # SSH and RDP are TCP services
@@ -153,6 +153,43 @@ def snapshot_public(snapshot: Resource, _: Related) -> Verdict:
     return violation(CreateVolumePermissions=public) if public else COMPLIANT
 
 
+def acl_port_range(entry: Rule) -> tuple[int, int] | None:
+    """The ports a network ACL entry covers; None for protocols without ports (ICMP...)."""
+    protocol = str(entry.get("Protocol", ""))
+    if protocol not in TCP_UDP:
+        return None
+    span = entry.get("PortRange") or {}
+    if protocol == ALL_TRAFFIC or span.get("From") is None:
+        return ALL_PORTS
+    return int(span["From"]), int(span.get("To", span["From"]))
+
+
+def acl_admin_ports_open(acl: Resource, _: Related) -> Verdict:
+    """CIS 5.1's audit: an inbound ALLOW entry whose port range includes 22 or 3389 (ALL included)
+    with the source 0.0.0.0/0 (or entries that together cover it). Rule order is not weighed: the
+    audit asks for no such entry, whatever a lower-numbered DENY does."""
+    allowing = [
+        e
+        for e in acl.configuration.get("Entries") or ()
+        if not e.get("Egress") and str(e.get("RuleAction", "")).lower() == "allow"
+    ]
+    exposed, entries = [], []
+    for port, name in sorted(ADMIN_PORTS.items()):
+        reaching = [e for e in allowing if (span := acl_port_range(e)) and span[0] <= port <= span[1]]
+        if 4 in world_families(e.get("CidrBlock") for e in reaching):
+            exposed.append({"Port": port, "Service": name})
+            v4 = [e for e in reaching if any(n.version == 4 for n in networks([e.get("CidrBlock")]))]
+            entries += [e for e in v4 if e not in entries]
+    return violation(ExposedPorts=exposed, Entries=entries) if exposed else COMPLIANT
+
+
+def instance_without_role(instance: Resource, _: Related) -> Verdict:
+    config = instance.configuration
+    if config.get("State") not in ("running", "stopped") or config.get("IamInstanceProfileArn"):
+        return COMPLIANT
+    return violation(IamInstanceProfileArn=None)
+
+
 def flow_logs_disabled(vpc: Resource, _: Related) -> Verdict:
     logs = vpc.configuration.get("FlowLogs") or []
     active = [log for log in logs if log.get("FlowLogStatus") == "ACTIVE"]
@@ -276,6 +313,41 @@ POLICIES: tuple[Policy, ...] = (
         ),
         rule=imds_v1_enabled,
         compliance=("CIS AWS Foundations v3.0 5.6",),
+    ),
+    declare(
+        policy_id="EC2InstanceNoIamRole",
+        resource_type=INSTANCE,
+        title="EC2 instance has no IAM role",
+        description=(
+            "The running or stopped instance has no instance profile, so software on it that calls AWS "
+            "needs stored access keys. CIS 1.18 is manual: the checkable part of its audit is whether "
+            "the instance's IAM role is blank."
+        ),
+        severity=30,
+        remediation=(
+            "aws iam create-instance-profile and add-role-to-instance-profile, then aws ec2 "
+            "associate-iam-instance-profile --instance-id ID --iam-instance-profile Name=PROFILE; remove "
+            "access keys stored on the instance."
+        ),
+        rule=instance_without_role,
+        compliance=("CIS AWS Foundations v3.0 1.18",),
+    ),
+    declare(
+        policy_id="EC2NetworkAclAdminPortOpenToIpv4",
+        resource_type=NETWORK_ACL,
+        title="Network ACL allows remote administration ports from 0.0.0.0/0",
+        description=(
+            "An inbound ALLOW entry whose port range includes 22 or 3389 (protocol TCP, UDP or all) has "
+            "the source 0.0.0.0/0 (or entries that together cover it), whatever the entries before it "
+            "deny. VPCs' default network ACLs allow all inbound traffic and fail until restricted."
+        ),
+        severity=60,
+        remediation=(
+            "aws ec2 replace-network-acl-entry (a narrower --cidr-block) or aws ec2 "
+            "delete-network-acl-entry --network-acl-id ACL --ingress --rule-number N."
+        ),
+        rule=acl_admin_ports_open,
+        compliance=("CIS AWS Foundations v3.0 5.1",),
     ),
     declare(
         policy_id="EC2InstancePublicIp",

@@ -35,6 +35,7 @@ SECURITY_GROUP = "AWS::EC2::SecurityGroup"
 VOLUME = "AWS::EC2::Volume"
 SNAPSHOT = "AWS::EC2::Snapshot"
 VPC = "AWS::EC2::VPC"
+NETWORK_ACL = "AWS::EC2::NetworkAcl"
 EBS_DEFAULT = "AWS::EC2::EbsEncryptionByDefault"
 
 MIN_PAGE = 5  # EC2's Describe* calls reject a MaxResults below 5
@@ -57,6 +58,7 @@ SEGMENTS = {
     VOLUME: "volume",
     SNAPSHOT: "snapshot",  # AWS's own snapshot ARNs carry no account; ours do, like the others
     VPC: "vpc",
+    NETWORK_ACL: "network-acl",
 }
 
 Item = dict[str, Any]
@@ -256,6 +258,18 @@ def vpcs(ctx: CollectContext, items: list[Item], t: str) -> list[Resource]:
     return [ec2_resource(ctx, VPC, v["VpcId"], v, config(v), t) for v in items]
 
 
+def network_acl(ctx: CollectContext, acl: Item, t: str) -> Resource:
+    aid = require(acl, "NetworkAclId", "DescribeNetworkAcls")
+    config = {
+        "NetworkAclId": aid,
+        "VpcId": acl.get("VpcId"),
+        "IsDefault": bool(acl.get("IsDefault")),
+        "Entries": acl.get("Entries", []),
+        "SubnetIds": [a["SubnetId"] for a in acl.get("Associations", []) if "SubnetId" in a],
+    }
+    return ec2_resource(ctx, NETWORK_ACL, aid, acl, config, t)
+
+
 def ebs_default_arn(ctx: CollectContext, _: str = "") -> str:
     return f"arn:aws:ec2:{ctx.region}:{ctx.account_id}:ebs-encryption-by-default"
 
@@ -295,7 +309,14 @@ def list_ebs_default(ctx: CollectContext, _: str | None) -> Page:
 
 # ---- CloudTrail ---------------------------------------------------------------------------
 
-PREFIXES = {"i-": INSTANCE, "sg-": SECURITY_GROUP, "vol-": VOLUME, "snap-": SNAPSHOT, "vpc-": VPC}
+PREFIXES = {
+    "i-": INSTANCE,
+    "sg-": SECURITY_GROUP,
+    "vol-": VOLUME,
+    "snap-": SNAPSHOT,
+    "vpc-": VPC,
+    "acl-": NETWORK_ACL,
+}
 ALIASES = {"req": "requestParameters", "resp": "responseElements"}
 
 
@@ -413,6 +434,12 @@ EVENTS = (
     rule("DeleteSnapshot ModifySnapshotAttribute", SNAPSHOT, "req.snapshotId"),
     rule("CreateVpc", VPC, "resp.vpc.vpcId"),
     rule("DeleteVpc", VPC, "req.vpcId"),
+    rule("CreateNetworkAcl", NETWORK_ACL, "resp.networkAcl.networkAclId"),
+    rule(
+        "DeleteNetworkAcl CreateNetworkAclEntry ReplaceNetworkAclEntry DeleteNetworkAclEntry",
+        NETWORK_ACL,
+        "req.networkAclId",
+    ),
     rule(
         "CreateFlowLogs",
         None,
@@ -444,6 +471,7 @@ SERVICE = Service(
         "ec2:DescribeVolumes",
         "ec2:DescribeVpcs",
         "ec2:DescribeFlowLogs",
+        "ec2:DescribeNetworkAcls",
         "ec2:GetEbsEncryptionByDefault",
         "ec2:GetEbsDefaultKmsKeyId",
     ),
@@ -465,6 +493,11 @@ SERVICE = Service(
             snapshots,
         ),
         paged_kind(VPC, DescribeApi("describe_vpcs", "Vpcs", "VpcIds"), vpcs),
+        paged_kind(
+            NETWORK_ACL,
+            DescribeApi("describe_network_acls", "NetworkAcls", "NetworkAclIds"),
+            each(network_acl),
+        ),
         ResourceKind(EBS_DEFAULT, list_ebs_default, describe_ebs_default, ebs_default_arn),
     ),
     event_source="ec2.amazonaws.com",
