@@ -19,7 +19,7 @@ from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.views import findings_rows
 from tests.integration.conftest import SETTINGS, Harness, inventoried_org
-from tests.integration.test_simulated_org_coverage import collect
+from tests.integration.test_simulated_org_coverage import collect, related_of
 
 pytestmark = pytest.mark.slow
 
@@ -171,12 +171,8 @@ def test_scan_equals_a_direct_evaluation_of_the_same_accounts(org_scanned):
     direct = set()
     for account in org_scanned.org.account_ids:
         resources = collect(org_scanned.aws, account)
-        singletons = {(r.resource_type, r.region): r for r in resources}
         for policy in CATALOGUE.values():
             for r in (r for r in resources if r.resource_type == policy.resource_type):
-                related = {
-                    t: singletons.get((t, r.region)) or singletons.get((t, "global")) for t in policy.related
-                }
-                if not policy.evaluate(r, related).compliant:
+                if not policy.evaluate(r, related_of(policy, r, resources)).compliant:
                     direct.add((r.arn, policy.policy_id))
     assert active_pairs(org_scanned) == direct

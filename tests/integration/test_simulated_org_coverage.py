@@ -9,6 +9,7 @@ from orchestration.runtime import LocalRuntime
 from orchestration.simulated_org import SimulatedOrg
 from qrie_lib.aws import Aws
 from qrie_lib.models import GLOBAL, Resource
+from qrie_lib.policies.base import Policy, Related
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.services.base import CollectContext
 from qrie_lib.services.registry import SERVICES
@@ -33,19 +34,26 @@ def collect(aws: Aws, account_id: str) -> list[Resource]:
     return found
 
 
+def related_of(policy: Policy, resource: Resource, resources: list[Resource]) -> Related:
+    """What evaluation gives the policy: the account's (or region's) settings it reads, and every
+    resource of the types it reads account-wide."""
+    singletons = {(r.resource_type, r.region): r for r in resources}
+    settings = {
+        t: singletons.get((t, resource.region)) or singletons.get((t, GLOBAL)) for t in policy.related
+    }
+    every = {t: tuple(r for r in resources if r.resource_type == t) for t in policy.related_all}
+    return Related(settings, collections=every)
+
+
 def test_every_policy_fails_somewhere_and_passes_somewhere() -> None:
     verdicts: Counter[tuple[str, bool]] = Counter()
     with LocalRuntime() as rt:
         assert rt.aws is not None
         for account in SimulatedOrg(rt.aws, 2).create():
             resources = collect(rt.aws, account.account_id)
-            singletons = {(r.resource_type, r.region): r for r in resources}
             for policy in CATALOGUE.values():
                 for resource in (r for r in resources if r.resource_type == policy.resource_type):
-                    related = {
-                        t: singletons.get((t, resource.region)) or singletons.get((t, GLOBAL))
-                        for t in policy.related
-                    }
+                    related = related_of(policy, resource, resources)
                     verdicts[policy.policy_id, policy.evaluate(resource, related).compliant] += 1
     never = {
         outcome: sorted(pid for pid in CATALOGUE if not verdicts[pid, compliant])
