@@ -5,7 +5,6 @@ start fast, and moto and the local runtime load only inside the commands that ru
 
 from __future__ import annotations
 
-import csv
 import json
 import signal
 import socket
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestration import cli_api, cli_events, cli_onboarding
+from orchestration import cli_api, cli_events, cli_notifications, cli_onboarding
 from orchestration.cli_common import (
     AsJson,
     Endpoint,
@@ -43,6 +42,7 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(cli_onboarding.app, name="onboarding")
 app.add_typer(cli_api.app, name="api")
 app.add_typer(cli_events.app, name="events")
+app.add_typer(cli_notifications.app, name="notifications")
 app.command("compliance")(compliance)
 
 
@@ -472,7 +472,9 @@ def choice(kind: type[StrEnum], value: str, option: str) -> Any:
 class Format(StrEnum):
     table = "table"
     json = "json"
-    csv = "csv"
+    csv = "csv"  # csv, jsonl and ocsf stream page by page (qrie_lib.exports.stream)
+    jsonl = "jsonl"
+    ocsf = "ocsf"
 
 
 @app.command()
@@ -481,7 +483,9 @@ def findings(
     severity: Annotated[str | None, typer.Option(help="A band: critical, high, medium or low.")] = None,
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
     policy: Annotated[str | None, typer.Option(help="One policy id.")] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    output_format: Annotated[
+        str, typer.Option("--format", help="table, json, csv, jsonl or ocsf (OCSF Detection Findings).")
+    ] = "table",
     endpoint: Endpoint = None,
 ) -> None:
     """Findings, read through the table's indexes (never a full scan)."""
@@ -496,23 +500,20 @@ def findings(
         checked_account(account)
         if policy:
             get_policy(policy)  # UnknownPolicy, rather than no findings
-        rows = findings_rows(
-            Stores.of(target(endpoint)),
-            state=choice(FindingState, state.upper(), "state"),
-            band_name=severity,
-            account_id=account,
-            policy_id=policy,
-        )
+        filters = {
+            "state": choice(FindingState, state.upper(), "state"),
+            "band_name": severity,
+            "account_id": account,
+            "policy_id": policy,
+        }
+        if output in (Format.csv, Format.jsonl, Format.ocsf):
+            from qrie_lib.exports import stream
+
+            stream.write(sys.stdout, output.value, stream.pages(Stores.of(target(endpoint)), **filters))
+            return
+        rows = findings_rows(Stores.of(target(endpoint)), **filters)
     if output is Format.json:
         print_json(rows)
-    elif output is Format.csv:
-        writer = csv.DictWriter(
-            sys.stdout,
-            fieldnames=[k for k in rows[0] if k != "evidence"] if rows else ["arn"],
-            extrasaction="ignore",
-        )
-        writer.writeheader()
-        writer.writerows(rows)
     else:
         table = Table("severity", "policy", "resource", "account", "region", "state", "first seen")
         for r in rows:

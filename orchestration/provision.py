@@ -17,6 +17,7 @@ from qrie_lib.schema import TABLES
 from tasks.registry import TASKS
 
 MAX_RECEIVE_COUNT = 3
+NOTIFICATIONS_TAIL_QUEUE = "qrie_notifications_tail"  # local only: what `qrie notifications tail` reads
 
 
 def function_arn(aws: Aws, function_name: str) -> str:
@@ -29,6 +30,7 @@ def provision(aws: Aws, fast_retries: bool = False) -> dict[str, str]:
     create_tables(aws)
     create_bucket(aws)
     create_queues(aws)
+    create_notifications(aws)
     machines = create_state_machines(aws, fast_retries)
     create_schedules(aws, machines)
     return machines
@@ -105,6 +107,21 @@ def create_queues(aws: Aws) -> tuple[str, str]:
         },
     )["QueueUrl"]
     return url, dlq_url
+
+
+def create_notifications(aws: Aws) -> str:
+    """The notifications topic, and a queue subscribed to it that ``qrie notifications tail`` reads
+    from another process (moto delivers SNS to SQS; in AWS, operators subscribe what they like)."""
+    from qrie_lib.notifications import TOPIC_NAME
+
+    topic = aws.client("sns").create_topic(Name=TOPIC_NAME)["TopicArn"]
+    sqs = aws.client("sqs")
+    url = sqs.create_queue(QueueName=NOTIFICATIONS_TAIL_QUEUE)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.client("sns").subscribe(
+        TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "false"}
+    )
+    return topic
 
 
 def create_state_machines(aws: Aws, fast_retries: bool = False) -> dict[str, str]:

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     accounts_in_flight: int = Field(10, ge=1, le=10_000)
     items_per_account_in_flight: int = Field(2, ge=1, le=40)
 
+    # Exports and notifications (qrie_lib.exports, qrie_lib.notifications).
+    securityhub_export: bool = False  # import findings into the operator account's Security Hub
+    notify_min_severity: int = Field(70, ge=0, le=100)  # findings opened at or above it notify
+    notifications_topic_arn: str | None = None  # set by the stack; None: the local topic by name
+
 
     @field_validator("external_id")
     @classmethod

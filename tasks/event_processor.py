@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from qrie_lib import realtime
 from qrie_lib.errors import MalformedEvent
+from qrie_lib.exports.report import after_events
 from qrie_lib.realtime import BatchResult, Status
 from tasks.common import logger, metrics
 
@@ -22,11 +23,25 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     batch = realtime.process_batch([(r["messageId"], r.get("body", "")) for r in event.get("Records", [])])
     report(batch)
+    follow_up(batch, context)
 
     def record_handler(record: SQSRecord) -> str:
         return batch.outcome_of(record.message_id)
 
     return process_partial_response(event, record_handler, processor, context)  # type: ignore[return-value]
+
+
+def follow_up(batch: BatchResult, context: Any) -> None:
+    """Notify what the batch opened and export what it changed; a failure here is logged, never
+    fails the batch (a replay would re-refresh for nothing): the next scan's report catches up."""
+    try:
+        outcome = after_events(batch.changed, context.get_remaining_time_in_millis)
+    except Exception as exc:
+        logger.exception(f"notifications or export failed: {exc!r}")
+        metrics.add_metric(name="FollowUpFailed", unit=MetricUnit.Count, value=1)
+    else:
+        if outcome:
+            logger.info("findings followed up", extra=outcome)
 
 
 def report(batch: BatchResult) -> None:

@@ -23,6 +23,8 @@ class TaskSpec:
     assumes_customer_role: bool = False
     uses_items_bucket: bool = False
     starts_executions: bool = False
+    publishes_notifications: bool = False  # the notifications topic (qrie_lib.notifications)
+    imports_findings: bool = False  # Security Hub BatchImportFindings, when the deployment enables it
 
     @property
     def function_name(self) -> str:
@@ -84,6 +86,15 @@ TASKS: tuple[TaskSpec, ...] = (
         tables_written=("findings", "runs"),
     ),
     TaskSpec("ScanFinalize", "tasks.scan_finalize.handler", 120, tables_written=("runs",)),
+    TaskSpec(
+        "ScanReport",
+        "tasks.scan_report.handler",
+        300,
+        tables_read=("policies",),
+        tables_written=("findings",),
+        publishes_notifications=True,
+        imports_findings=True,
+    ),
     # Not in a state machine: SQS-triggered, and the API behind API Gateway.
     TaskSpec(
         "EventProcessor",
@@ -92,6 +103,8 @@ TASKS: tuple[TaskSpec, ...] = (
         tables_read=("accounts", "policies"),
         tables_written=("resources", "findings"),
         assumes_customer_role=True,
+        publishes_notifications=True,
+        imports_findings=True,
     ),
     TaskSpec(
         "Api",
