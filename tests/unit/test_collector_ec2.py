@@ -400,6 +400,11 @@ ON_VOL = [Touch(ec2.VOLUME, VOL)]
 ON_SNAP = [Touch(ec2.SNAPSHOT, SNAP)]
 ON_VPC1 = [Touch(ec2.VPC, VPC1)]
 ON_REGION = [Touch(ec2.EBS_DEFAULT, EU)]
+ACL = "acl-0a1"
+ON_ACL = [Touch(ec2.NETWORK_ACL, ACL)]
+ACL_RULE = {"ruleAction": "allow", "aclProtocol": "6", "cidrBlock": "0.0.0.0/0"} | {
+    "portRange": {"from": 22, "to": 22}
+}
 OK = {"_return": True}
 SG_RULE = {"groupId": SG, "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22}]}}
 EBS_VOL = {"deviceName": "/dev/xvda", "ebs": {"volumeId": VOL, "status": "attaching"}}
@@ -495,6 +500,13 @@ CASES = [
     ),
     case("CreateVpc", {"cidrBlock": "10.0.0.0/16"}, {"vpc": {"vpcId": VPC1, "state": "pending"}}, ON_VPC1),
     case("DeleteVpc", {"vpcId": VPC1}, OK, ON_VPC1),
+    case("CreateNetworkAcl", {"vpcId": VPC1}, {"networkAcl": {"networkAclId": ACL, "vpcId": VPC1}}, ON_ACL),
+    case("DeleteNetworkAcl", {"networkAclId": ACL}, OK, ON_ACL),
+    *(
+        case(name, {"networkAclId": ACL, "ruleNumber": 100, "egress": False, **ACL_RULE}, OK, ON_ACL)
+        for name in ("CreateNetworkAclEntry", "ReplaceNetworkAclEntry")
+    ),
+    case("DeleteNetworkAclEntry", {"networkAclId": ACL, "ruleNumber": 100, "egress": False}, OK, ON_ACL),
     case(
         "CreateFlowLogs",
         {
