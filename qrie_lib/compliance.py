@@ -2,8 +2,9 @@
 NOT_EVALUATED (with why), the failing resources with their findings, and scores.
 
 ``build`` is pure over the framework, the accounts, the launched policies, the ACTIVE findings of
-the framework's policies and what the latest scans evaluated (``stores/coverage.py``); ``report``
-reads those through the tables' keys and indexes (findings by policy, never a table scan).
+the framework's policies (rows of ``views.finding_row``) and what the latest scans evaluated
+(``stores/coverage.py``); ``report`` reads those through the tables' keys and indexes (findings by
+policy through ``views.findings_rows``, never a table scan).
 
 An automated control PASSes in an account when each of its policies is launched, covers the
 account, was evaluated there by a scan and left nothing failing or undecided; it FAILs when any
@@ -17,7 +18,7 @@ import csv
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -26,13 +27,12 @@ from pydantic import BaseModel
 from qrie_lib.errors import InvalidInput
 from qrie_lib.frameworks.registry import Framework, get_framework
 from qrie_lib.models import Account, AccountId, AccountStatus, Strict
-from qrie_lib.policies.registry import get_policy
 from qrie_lib.stores import Stores
 from qrie_lib.stores.coverage import Coverage, CoverageStore
-from qrie_lib.stores.findings import Finding, FindingState
+from qrie_lib.stores.findings import FindingState
 from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
-from qrie_lib.stores.resources import account_service
 from qrie_lib.timeutil import now_iso
+from qrie_lib.views import findings_rows
 
 LISTED = 100  # failing resources listed per control and account (all are counted)
 EVIDENCE_CHARS = 300
@@ -137,15 +137,15 @@ def build(
     framework: Framework,
     accounts: Sequence[Account],
     launched: Iterable[LaunchedPolicy],
-    findings: Iterable[Finding],
+    findings: Iterable[Mapping[str, Any]],
     coverage: Mapping[str, Mapping[str, Coverage]],
     generated_at: str,
 ) -> Report:
     active = {p.policy_id: p for p in launched if p.status is PolicyStatus.ACTIVE}
-    failing: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    failing: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for f in findings:
-        if f.state is FindingState.ACTIVE:
-            failing[f.account_id, f.policy_id].append(f)
+        if f["state"] == FindingState.ACTIVE.value:
+            failing[f["account_id"], f["policy_id"]].append(f)
     rows = []
     for control in framework.controls:
         policy_ids = framework.policies_by_control[control.id]
@@ -193,7 +193,7 @@ def _audit(
     policy_ids: Sequence[str],
     account: Account,
     active: Mapping[str, LaunchedPolicy],
-    failing: Mapping[tuple[str, str], list[Finding]],
+    failing: Mapping[tuple[str, str], list[Mapping[str, Any]]],
     coverage: Mapping[str, Coverage],
 ) -> Outcome:
     """What the control's policies say about the account."""
@@ -204,7 +204,7 @@ def _audit(
         )
     found = sorted(
         (f for p in policy_ids for f in failing.get((account.account_id, p), ())),
-        key=lambda f: (-f.severity, f.arn, f.policy_id),
+        key=lambda f: (-f["severity"], f["arn"], f["policy_id"]),
     )
     reasons, evaluated = [], 0
     for policy_id in policy_ids:
@@ -252,16 +252,16 @@ def _audit(
     )
 
 
-def _failing(f: Finding) -> FailingResource:
-    evidence = json.dumps(f.evidence, sort_keys=True, default=str, separators=(", ", ": "))
+def _failing(f: Mapping[str, Any]) -> FailingResource:
+    evidence = json.dumps(f["evidence"], sort_keys=True, default=str, separators=(", ", ": "))
     if len(evidence) > EVIDENCE_CHARS:
         evidence = evidence[: EVIDENCE_CHARS - 1] + "…"
     return FailingResource(
-        arn=f.arn,
-        policy_id=f.policy_id,
-        severity=f.severity,
-        region=f.region,
-        first_seen=f.first_seen,
+        arn=f["arn"],
+        policy_id=f["policy_id"],
+        severity=f["severity"],
+        region=f["region"],
+        first_seen=f["first_seen"],
         evidence=evidence,
     )
 
@@ -310,10 +310,12 @@ def report(stores: Stores, framework_id: str, account_id: str | None = None) -> 
     mapped = {p for ids in framework.policies_by_control.values() for p in ids}
     launched = [p for p in stores.policies.list() if p.policy_id in mapped]
     findings = [
-        f
+        row
         for p in launched
         if p.status is PolicyStatus.ACTIVE
-        for f in active_findings(stores, p.policy_id, account_id)
+        for row in findings_rows(
+            stores, state=FindingState.ACTIVE, policy_id=p.policy_id, account_id=account_id
+        )
     ]
     coverage = CoverageStore(stores.runs.client, stores.runs.table).get(account_id)
     return build(framework, accounts, launched, findings, coverage, now_iso())
@@ -326,21 +328,6 @@ def _accounts(stores: Stores, account_id: str | None) -> list[Account]:
     if account is None or account.status is not AccountStatus.ACTIVE:
         raise InvalidInput(f"account: {account_id} is not an onboarded ACTIVE account")
     return [account]
-
-
-def active_findings(stores: Stores, policy_id: str, account_id: str | None) -> Iterator[Finding]:
-    """A policy's ACTIVE findings through the by-policy index, narrowed to one account's partition."""
-    if account_id is None:
-        yield from stores.findings.active_for_policy(policy_id)
-        return
-    partition, token = account_service(account_id, get_policy(policy_id).service), None
-    while True:
-        found, token = stores.findings.query_page(
-            state=FindingState.ACTIVE, policy_id=policy_id, account_service=partition, token=token, limit=500
-        )
-        yield from found
-        if token is None:
-            return
 
 
 # ---- flat output --------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from qrie_lib.scope import PolicyScope
 from qrie_lib.stores.coverage import Coverage
 from qrie_lib.stores.findings import Finding, FindingState
 from qrie_lib.stores.policies import LaunchedPolicy
+from qrie_lib.views import finding_row
 
 A1, A2 = "111111111111", "222222222222"
 LAUNCHED_AT, BEFORE, AFTER = "2024-03-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-02T00:00:00Z"
@@ -89,7 +90,7 @@ def report():
     ]
     accounts = [Account(account_id=A1, name="prod"), Account(account_id=A2, name="dev")]
     findings[3] = findings[3].model_copy(update={"state": FindingState.RESOLVED})
-    return build(SMALL, accounts, policies, findings, coverage, AFTER)
+    return build(SMALL, accounts, policies, [finding_row(f) for f in findings], coverage, AFTER)
 
 
 def outcome(report, control_id, account):
