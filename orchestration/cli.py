@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -185,8 +186,30 @@ def local_up(
     port: Annotated[int, typer.Option(help="Port of the local endpoint.")] = 4566,
     accounts: Annotated[int, typer.Option(min=0, max=200, help="Simulated customer accounts.")] = 3,
     simulated_org: Annotated[bool, typer.Option(help="Seed the simulated organisation.")] = True,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the operator state is kept (default: $XDG_DATA_HOME/qrie)."),
+    ] = None,
+    ephemeral: Annotated[bool, typer.Option("--ephemeral", help="Keep no state: all in memory.")] = False,
+    customers: Annotated[
+        str,
+        typer.Option(
+            help="Where customer accounts are: 'simulated' (the simulated organisation, here) or "
+            "'aws' (real AWS with your credentials; onboard accounts with qrie accounts add)."
+        ),
+    ] = "simulated",
+    customer_profile: Annotated[
+        str | None, typer.Option(help="The AWS profile for customer accounts (with --customers aws).")
+    ] = None,
+    schedules: Annotated[bool, typer.Option(help="Fire the declared schedules.")] = True,
 ) -> None:
-    """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C."""
+    """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C. Its operator
+    state (tables, runs, item lists, events queue) is kept in --state-dir across restarts."""
+    from qrie_lib.errors import InvalidInput
+
+    with user_errors():
+        if customers not in ("simulated", "aws"):
+            raise InvalidInput(f"customers: {customers!r} is not one of simulated, aws")
     busy = port_in_use(port)
     if busy:
         raise fail("PortInUse", f"127.0.0.1:{port}: {busy}; choose another with --port", 1)
@@ -194,19 +217,45 @@ def local_up(
     from orchestration.simulated_org import SimulatedOrg
     from qrie_lib.settings import Settings
 
-    server, aws, machines = serve(Settings(), port)
-    if simulated_org and accounts:
-        SimulatedOrg(aws, accounts).create()
-    console.print(f"local AWS endpoint on [bold]http://127.0.0.1:{port}[/]")
-    for name, arn in machines.items():
-        console.print(f"  {name}: {arn}")
-    console.print(f"try: qrie inventory --endpoint http://127.0.0.1:{port}")
+    directory = None if ephemeral else (state_dir or default_state_dir())
+    update: dict[str, Any] = {"customer_profile": customer_profile}
+    if customers == "aws":
+        update["customers"] = "aws"
+    settings = Settings().model_copy(update=update)
+
+    def say(line: str) -> None:
+        console.print(line, highlight=False, soft_wrap=True)
+
+    local = serve(settings, port, state_dir=directory, say=say)
+    if directory:
+        say(f"state kept in [bold]{directory}[/]")
+    for run_id in local.interrupted:
+        say(f"run interrupted by the last stop, now FAILED: {run_id}")
+    if simulated_org and accounts and not settings.customers_separate:
+        SimulatedOrg(local.aws, accounts).create()
+    say(f"local AWS endpoint on [bold]{local.url}[/]")
+    for name, arn in local.machines.items():
+        say(f"  {name}: {arn}")
+    if settings.customers_separate:
+        say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
+    if schedules:
+        for name, when in local.start_scheduler(say).next_fires().items():
+            say(f"  schedule {name}: next {when:%Y-%m-%d %H:%M} UTC" if when else f"  schedule {name}: never")
+    local.report_events()
+    say(f"try: qrie inventory --endpoint {local.url}")
     try:
         signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()  # type: ignore[attr-defined]
+        local.stop()
+
+
+def default_state_dir() -> Path:
+    """``$XDG_DATA_HOME/qrie``, or ``~/.local/share/qrie``."""
+    import os
+
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "qrie"
 
 
 @accounts_app.command("add")

@@ -35,8 +35,13 @@ from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.s3.models import S3Backend, s3_backends
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
+from qrie_lib import runs
+from qrie_lib.aws import Aws
+from qrie_lib.models import RunStatus
 from qrie_lib.schema import TABLES
 from qrie_lib.settings import Settings
+from qrie_lib.stores import Stores
+from qrie_lib.stores.runs import HEADER
 
 SNAPSHOT = "snapshot.jsonl"
 SNAPSHOT_EVERY = 50_000  # log records between snapshots: bounds replay at restart
@@ -452,3 +457,35 @@ class DurableState:
         self.snapshot()
         self.changes.uninstall()
         self.log.close()
+
+
+INTERRUPTED = "Interrupted"
+
+
+def fail_interrupted_runs(aws: Aws) -> list[str]:
+    """Close the runs whose execution died with the process (their header still says RUNNING):
+    FAILED with error ``Interrupted``, the items that finished kept and the others counted as
+    failed, as Finalize would have. The next run corrects what they left half done."""
+    stores = Stores.of(aws)
+    pages = (
+        aws.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=aws.settings.runs_table,
+            FilterExpression="#i = :header AND #s = :running",
+            ExpressionAttributeNames={"#i": "Item", "#s": "Status"},
+            ExpressionAttributeValues={":header": {"S": HEADER}, ":running": {"S": RunStatus.RUNNING.value}},
+            ConsistentRead=True,
+        )
+    )
+    closed = []
+    for page in pages:
+        for item in page.get("Items", []):
+            run_id = item["RunId"]["S"]
+            cause = "qrie local up stopped while the run was in progress; its execution is gone"
+            _, summary, _ = runs.outcome(
+                {"run_id": run_id, "map": {"Error": INTERRUPTED, "Cause": cause}}, stores
+            )
+            runs.finish(stores, run_id, summary)
+            closed.append(run_id)
+    return closed

@@ -7,18 +7,26 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # Before moto is imported: its default AMI catalogue would put ~1,300 snapshots in every account.
 os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).parent / "data" / "amis.json"))
 
+import boto3
 from moto import mock_aws
 from moto.core.config import default_user_config
 
 from orchestration import emulation
 from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.dispatch import Dispatch
+from orchestration.durable import DurableState, OperatorChanges, Scope, fail_interrupted_runs
 from orchestration.limits import Enforcement, Limits
+from orchestration.local_scheduler import LocalScheduler
+from orchestration.local_status import LocalStatus
 from orchestration.provision import provision
 from qrie_lib.aws import Aws, reset_aws
 from qrie_lib.settings import Settings
@@ -65,6 +73,7 @@ class LocalRuntime:
             self._env[key] = os.environ.get(key)
             os.environ[key] = value
         emulation.install(self.settings.role_name)
+        quiet_moto()
         self.limits.install()
         self._mock.start()
         self.dispatch.install()
@@ -85,24 +94,113 @@ class LocalRuntime:
                 os.environ[key] = value
 
 
-def serve(settings: Settings, port: int, fast_retries: bool = False) -> tuple[object, Aws, dict[str, str]]:
-    """Start moto's server in this process with the same engine config, dispatch and guard.
-    Handlers run here and reach the endpoint through ``settings.endpoint_url``."""
+# moto warns, at every state machine it parses, that ToleratedFailurePercentage has no effect: the
+# ASL tolerates every failed item on purpose (items record their own failures), so it is noise.
+class _NoEffectWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "declarations currently have no effect" not in record.getMessage()
+
+
+def quiet_moto() -> None:
+    """The console shows the runtime's own status lines (``local_status``), not moto's logs."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request on the console
+    # A failing task is a failure event the state machine catches; the run reports it.
+    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+    preprocessor = logging.getLogger("moto.stepfunctions.parser.asl.parse.preprocessor")
+    if not any(isinstance(f, _NoEffectWarnings) for f in preprocessor.filters):
+        preprocessor.addFilter(_NoEffectWarnings())
+
+
+@dataclass
+class LocalServer:
+    """A running ``qrie local up``: the endpoint, the factory its handlers use, the state
+    machines, and what keeps its state, tells its progress and fires its schedules."""
+
+    url: str
+    aws: Aws
+    machines: dict[str, str]
+    server: Any
+    status: LocalStatus
+    durable: DurableState | None
+    changes: OperatorChanges
+    interrupted: list[str]
+    stopping: threading.Event = field(default_factory=threading.Event)
+    scheduler: LocalScheduler | None = None
+
+    def start_scheduler(self, say: Callable[[str], None]) -> LocalScheduler:
+        """Fire the declared schedules (a fire missed while the state was off runs now)."""
+        from qrie_lib import executions
+
+        state_dir = self.durable.log.directory if self.durable else None
+        self.scheduler = LocalScheduler(
+            lambda s: executions.start(self.aws, s.state_machine, s.input), state_dir, say=say
+        )
+        threading.Thread(target=self.scheduler.run, args=(self.stopping,), daemon=True).start()
+        return self.scheduler
+
+    def report_events(self, every_s: float = 5.0) -> None:
+        """Events processed are counted, and reported at most every ``every_s`` seconds."""
+
+        def loop() -> None:
+            while not self.stopping.wait(every_s):
+                self.status.flush()
+
+        threading.Thread(target=loop, daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.durable:
+            self.durable.close()  # a snapshot: the next start replays no log
+        else:
+            self.changes.uninstall()
+        self.server.stop()
+
+
+def serve(
+    settings: Settings,
+    port: int,
+    fast_retries: bool = False,
+    state_dir: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> LocalServer:
+    """Start moto's server in this process with the same engine config, dispatch and guard, the
+    operator state restored from ``state_dir`` and logged there (None: in memory only).
+    Handlers run here and reach the endpoint through ``settings.endpoint_url``. Customer calls go
+    where ``settings.customers`` says; with customers elsewhere, operator clients use fixed local
+    credentials, so the customer side's credential chain never sees them."""
     from moto.server import ThreadedMotoServer
 
     url = f"http://127.0.0.1:{port}"
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ["MOTO_PORT"] = str(port)  # where moto's Step Functions engine sends its Lambda invokes
-    for key, value in FAKE_CREDENTIALS.items():
-        os.environ.setdefault(key, value)
+    if not settings.customers_separate:
+        for key, value in FAKE_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
     os.environ.update(LOCAL_ENV)
     default_user_config.update(MOTO_CONFIG)  # type: ignore[arg-type]
     emulation.install(settings.role_name)
     Enforcement().install()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request on the console
+    quiet_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     Dispatch().install()
     # Every client of this process (handlers, the simulated org) comes from this factory.
-    aws = Aws(settings.model_copy(update={"endpoint_url": url}))
+    operator_session = boto3.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=settings.region,
+    )
+    aws = Aws(settings.model_copy(update={"endpoint_url": url}), session=operator_session)
     reset_aws(aws)
-    return server, aws, provision(aws, fast_retries)
+    machines = provision(aws, fast_retries)
+    scope = Scope.of(aws.settings, aws.client("sts").get_caller_identity()["Account"])
+    status = LocalStatus(settings.runs_table, settings.events_queue, say)
+    durable = DurableState(state_dir, scope, [status]) if state_dir else None
+    changes = durable.changes if durable else OperatorChanges(scope, [status])
+    if durable:
+        durable.restore()
+        durable.install()
+    else:
+        changes.install()
+    interrupted = fail_interrupted_runs(aws) if durable else []
+    return LocalServer(url, aws, machines, server, status, durable, changes, interrupted)

@@ -1,5 +1,11 @@
 """The one place that builds AWS clients.
 
+Two sides, never mixed: *operator* clients (``client``) reach ``endpoint_url`` with the process's
+credentials; *customer* clients (``customer_client``, ``role_client``, and the AssumeRole that
+gets their credentials) reach ``Settings.customer_endpoint_url`` with the customer side's own
+credential source (``customer_profile``). Unless ``customers`` separates them, both sides are the
+same (AWS in a deployment; the local endpoint with its simulated organisation).
+
 Clients get botocore's adaptive retries (client-side rate limiting plus backoff on throttling).
 Customer-account clients use credentials from AssumeRole with the ExternalId, refreshed by
 botocore's own ``RefreshableCredentials`` shortly before they expire, and cached per account for
@@ -71,9 +77,19 @@ class Aws:
     """Client factory for the operator account and, through AssumeRole, any account's role: the
     customer accounts' read-only role, or (simulated organisation, benchmarks) an administrator's."""
 
-    def __init__(self, settings: Settings | None = None, session: boto3.Session | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        session: boto3.Session | None = None,
+        customer_session: boto3.Session | None = None,
+    ) -> None:
         self.settings = settings or get_settings()
         self._session = session or boto3.Session(region_name=self.settings.region)
+        if customer_session is None and self.settings.customers_separate:
+            customer_session = boto3.Session(
+                profile_name=self.settings.customer_profile, region_name=self.settings.region
+            )
+        self._customer_session = customer_session or self._session
         self._config = Config(
             retries={"mode": "adaptive", "max_attempts": self.settings.max_retry_attempts},
             max_pool_connections=50,
@@ -88,19 +104,27 @@ class Aws:
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A client in the operator account."""
-        return self._cached(("", "", service, region or self.settings.region), self._session)
+        key = ("", "", service, region or self.settings.region)
+        return self._cached(key, self._session, self.settings.endpoint_url)
 
     def customer_client(
-        self, account_id: str, service: str, region: str | None = None, external_id: str | None = None
+        self,
+        account_id: str,
+        service: str,
+        region: str | None = None,
+        external_id: str | None = None,
+        role_arn: str | None = None,
     ) -> Any:
-        """A client in a customer account, through its read-only role and the ExternalId (the
-        account's own; never assumed without one: the role's confused-deputy protection)."""
+        """A client in a customer account, through its read-only role (``role_arn``, default the
+        ``role_name`` role) and the ExternalId (the account's own; never assumed without one: the
+        role's confused-deputy protection)."""
         external_id = external_id or self.settings.external_id
         if not external_id:
             raise AccountAccessDenied(
                 f"account {account_id} has no ExternalId: onboard it again (qrie accounts add) to get one"
             )
-        return self.role_client(account_id, self.settings.role_name, service, region, external_id)
+        role = role_arn.split(":role/", 1)[1] if role_arn else self.settings.role_name
+        return self.role_client(account_id, role, service, region, external_id, read_only=True)
 
     def role_client(
         self,
@@ -109,31 +133,40 @@ class Aws:
         service: str,
         region: str | None = None,
         external_id: str | None = None,
+        read_only: bool = False,
     ) -> Any:
-        """A client acting in an account through one of its roles (one AssumeRole per role)."""
+        """A client acting in an account through one of its roles (one AssumeRole per role), on
+        the customer side; ``read_only`` clients are counted in ``customer_calls``."""
         with self._lock:
             session = self._role_sessions.get((account_id, role_name))
             if session is None:
                 session = self._assumed_session(account_id, role_name, external_id)
                 self._role_sessions[(account_id, role_name)] = session
-        return self._cached((account_id, role_name, service, region or self.settings.region), session)
+        key = (account_id, role_name, service, region or self.settings.region)
+        return self._cached(key, session, self.settings.customer_endpoint_url, read_only)
 
     def in_account(self, account_id: str, role_name: str) -> AccountSession:
         """Session-like access to an account through a role: ``.client(service, region)``."""
         return AccountSession(self, account_id, role_name)
 
-    def _cached(self, key: tuple[str, str, str, str], session: boto3.Session) -> Any:
+    def _cached(
+        self,
+        key: tuple[str, str, str, str],
+        session: boto3.Session,
+        endpoint_url: str | None,
+        read_only: bool = False,
+    ) -> Any:
         service, region = key[2], key[3]
         with self._lock:
             client = self._clients.get(key)
             if client is None:
                 client = session.client(
-                    service, region_name=region, endpoint_url=self.settings.endpoint_url, config=self._config
+                    service, region_name=region, endpoint_url=endpoint_url, config=self._config
                 )
                 client.meta.events.register("before-call", self._count)
-                if key[0] and key[1] == self.settings.role_name:
+                if read_only:
                     client.meta.events.register("before-call", self._count_customer)
-                if self.settings.endpoint_url and service == "s3control":
+                if endpoint_url and service == "s3control":
                     client.meta.events.register("before-sign.s3-control", strip_account_host_prefix)
                 self._clients[key] = client
             return client
@@ -149,8 +182,13 @@ class Aws:
     def role_arn(self, account_id: str, role_name: str | None = None) -> str:
         return f"arn:aws:iam::{account_id}:role/{role_name or self.settings.role_name}"
 
+    def customer_sts(self) -> Any:
+        """STS on the customer side: where customer roles are assumed (with its own credentials)."""
+        key = ("", "#customer", "sts", self.settings.region)
+        return self._cached(key, self._customer_session, self.settings.customer_endpoint_url)
+
     def _assumed_session(self, account_id: str, role_name: str, external_id: str | None) -> boto3.Session:
-        sts = self.client("sts")
+        sts = self.customer_sts()
         role_arn = self.role_arn(account_id, role_name)
         with_external_id = {"ExternalId": external_id} if external_id else {}
 

@@ -132,6 +132,7 @@ def collect(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> di
         region=item.region,
         page_size=settings.page_size,
         external_id=account.external_id,
+        role_arn=account.role_arn,
     )
 
     counts: Counter[str] = Counter()

@@ -6,7 +6,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from qrie_lib.errors import InvalidInput
 from qrie_lib.external_ids import check_external_id
@@ -47,7 +55,16 @@ class Account(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
     regions: list[Region] = Field(default_factory=list)
     external_id: Annotated[str | None, AfterValidator(check_external_id)] = None
+    # The role Qrie assumes in it (None: the ``role_name`` role the onboarding template creates).
+    role_arn: str | None = Field(None, pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
     onboarded_at: str | None = None
+
+
+    @model_validator(mode="after")
+    def _role_in_the_account(self) -> Account:
+        if self.role_arn and self.role_arn.split(":")[4] != self.account_id:
+            raise ValueError(f"role_arn {self.role_arn} is not a role of account {self.account_id}")
+        return self
 
 
 class Resource(BaseModel):

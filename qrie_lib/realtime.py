@@ -249,6 +249,7 @@ class Refresher:
             region=target.region,
             page_size=self.aws.settings.page_size,
             external_id=account.external_id,
+            role_arn=account.role_arn,
         )
         touch, run_id = target.touch, f"event:{result.event_ids[-1]}"
         counts: Counter[tuple[str, str]] = Counter()

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     inventory_state_machine_arn: str | None = None  # set on the API Lambda by the stack; None: local name
     scan_state_machine_arn: str | None = None
 
+    # Where customer accounts are reached. "operator": where the operator's own resources are (AWS
+    # when deployed; the local endpoint and its simulated organisation); "aws": AWS with
+    # ``customer_profile``'s credentials, whatever ``endpoint_url`` is (``qrie local up --customers
+    # aws``); or a URL (another emulator standing in for AWS).
+    customers: str = Field("operator", pattern=r"^(operator|aws|https?://\S+)$")
+    customer_profile: str | None = None  # the customer side's credentials; None: the default chain
+
     # Cross-account access.
     role_name: str = "QrieReadOnly"
     # Each account row carries its own ExternalId (generated at onboarding). This one is only a
@@ -50,6 +57,16 @@ class Settings(BaseSettings):
     notify_min_severity: int = Field(70, ge=0, le=100)  # findings opened at or above it notify
     notifications_topic_arn: str | None = None  # set by the stack; None: the local topic by name
 
+
+    @property
+    def customers_separate(self) -> bool:
+        """Customer calls have an endpoint and credentials of their own."""
+        return self.customers != "operator"
+
+    @property
+    def customer_endpoint_url(self) -> str | None:
+        """Where customer clients connect (None: AWS)."""
+        return {"operator": self.endpoint_url, "aws": None}.get(self.customers, self.customers)
 
     @field_validator("external_id")
     @classmethod

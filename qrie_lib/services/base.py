@@ -29,11 +29,12 @@ class CollectContext:
     region: str
     page_size: int
     external_id: str | None = None
+    role_arn: str | None = None  # the account's own role, if not the default read-only role
     cache: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str, region: str | None = None) -> Any:
         api_region = region or (self.region if self.region != GLOBAL else None)
-        return self.aws.customer_client(self.account_id, service, api_region, self.external_id)
+        return self.aws.customer_client(self.account_id, service, api_region, self.external_id, self.role_arn)
 
     def resource(
         self,

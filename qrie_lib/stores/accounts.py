@@ -17,6 +17,7 @@ FIELDS = {
     "tags": "Tags",
     "regions": "Regions",
     "external_id": "ExternalId",
+    "role_arn": "RoleArn",
     "onboarded_at": "OnboardedAt",
 }
 
