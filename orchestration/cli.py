@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestration import cli_api, cli_events, cli_notifications, cli_onboarding
+from orchestration import cli_api, cli_events, cli_notifications, cli_onboarding, cli_schedules
 from orchestration.cli_common import (
     AsJson,
     Endpoint,
@@ -44,6 +44,7 @@ app.add_typer(cli_onboarding.app, name="onboarding")
 app.add_typer(cli_api.app, name="api")
 app.add_typer(cli_events.app, name="events")
 app.add_typer(cli_notifications.app, name="notifications")
+app.add_typer(cli_schedules.app, name="schedules")
 app.command("compliance")(compliance)
 
 

@@ -134,7 +134,7 @@ class LocalScheduler:
             try:
                 arn = self.start(schedule)
             except Exception as exc:  # reported; the next tick tries again
-                self.say(f"schedule {schedule.name}: could not start {schedule.state_machine}: {exc}")
+                self.say(f"schedule {schedule.name}: could not start: {exc}")
                 continue
             self.last[schedule.name] = now
             self._write()

@@ -11,8 +11,17 @@ from orchestration.local_scheduler import LocalScheduler, cron_fields, describe,
 from orchestration.schedules import SCHEDULES, Schedule
 from qrie_lib.errors import InvalidSchedule
 
-WEEKLY = next(s for s in SCHEDULES if s.name == "weekly-inventory")
-DAILY = next(s for s in SCHEDULES if s.name == "daily-scan")
+# The scheduler's behaviour is tested on fixed schedules (the declared set changes); every declared
+# expression is checked to fire below.
+WEEKLY = Schedule(
+    "weekly-inventory",
+    "inventory",
+    "cron(0 0 ? * SAT *)",
+    "UTC",
+    {"service": "all", "scan_type": "anti-entropy"},
+)
+DAILY = Schedule("daily-scan", "scan", "cron(0 4 * * ? *)", "UTC", {})
+TWO = (WEEKLY, DAILY)
 
 
 def at(text: str) -> datetime:
@@ -81,7 +90,7 @@ def scheduler(clock: Clock, tmp_path, started: list[str]) -> LocalScheduler:
         started.append(schedule.name)
         return f"arn:aws:states:us-east-1:123456789012:execution:qrie-{schedule.state_machine}:{len(started)}"
 
-    return LocalScheduler(start, tmp_path, clock=clock, say=lambda _: None)
+    return LocalScheduler(start, tmp_path, schedules=TWO, clock=clock, say=lambda _: None)
 
 
 def test_each_schedule_fires_once_when_due_with_its_declared_target_and_input(tmp_path):
@@ -92,7 +101,7 @@ def test_each_schedule_fires_once_when_due_with_its_declared_target_and_input(tm
         inputs.append((schedule.state_machine, schedule.input))
         return "arn:x:1"
 
-    sched = LocalScheduler(start, tmp_path, clock=clock, say=lambda _: None)
+    sched = LocalScheduler(start, tmp_path, schedules=TWO, clock=clock, say=lambda _: None)
     assert sched.tick() == []  # the first start: nothing was missed
     assert sched.next_fires() == {
         "weekly-inventory": at("2025-03-01T00:00:00"),
@@ -138,9 +147,18 @@ def test_a_start_that_fails_is_tried_again_at_the_next_tick(tmp_path):
     assert calls == ["weekly-inventory", "weekly-inventory"]
 
 
+def test_every_declared_schedule_fires_locally():
+    for schedule in SCHEDULES:
+        assert next_fire(schedule.expression, schedule.timezone, at("2025-02-26T12:00:00")) is not None
+    weekly = next(s for s in SCHEDULES if s.name == "weekly-inventory")
+    assert next_fire(weekly.expression, weekly.timezone, at("2025-02-26T12:00:00")) == at(
+        "2025-03-01T00:00:00"
+    )
+
+
 def test_describe_lists_next_fire_times():
     rows = describe(
-        at("2025-02-26T12:00:00"), [(s.name, s.expression, s.timezone, s.state_machine) for s in SCHEDULES]
+        at("2025-02-26T12:00:00"), [(s.name, s.expression, s.timezone, s.state_machine) for s in TWO]
     )
     assert {r["name"]: r["next_fire"] for r in rows} == {
         "weekly-inventory": "2025-03-01T00:00:00.000Z",
