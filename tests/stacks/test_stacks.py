@@ -544,7 +544,7 @@ def test_an_account_list_that_outgrows_the_bus_policy_quota_is_refused() -> None
 
 
 def test_alarms_notify_the_encrypted_topic(synth: Synth) -> None:
-    topic_id = only(list(of_type(synth.core, "AWS::SNS::Topic")))
+    topic_id = only([k for k in of_type(synth.core, "AWS::SNS::Topic") if k.startswith("AlarmTopic")])
     assert "KmsMasterKeyId" in synth.core["Resources"][topic_id]["Properties"]
     alarms = list(of_type(synth.core, "AWS::CloudWatch::Alarm").values())
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
@@ -575,6 +575,30 @@ def test_alarms_notify_the_encrypted_topic(synth: Synth) -> None:
         for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")
     }
     assert expected <= watched
+
+
+def test_notifications_topic_is_encrypted_ssl_only_and_only_notifying_tasks_publish(synth: Synth) -> None:
+    topic_id = only([k for k in of_type(synth.core, "AWS::SNS::Topic") if k.startswith("NotificationsTopic")])
+    topic = synth.core["Resources"][topic_id]["Properties"]
+    assert topic["TopicName"] == "qrie-notifications"
+    key_id = topic["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    assert synth.core["Resources"][key_id]["Properties"]["EnableKeyRotation"] is True
+    [policy] = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in of_type(synth.core, "AWS::SNS::TopicPolicy").values()
+        if {"Ref": topic_id} in p["Properties"]["Topics"]
+    ]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy
+    )
+    roles = role_statements(synth.core)
+    for task in TASKS:
+        allowed = actions_on(roles[task_roles(synth.core)[task.name]])
+        assert allowed.get("sns:Publish") == ({f"<{topic_id}>"} if task.publishes_notifications else None), (
+            task.name
+        )
+        assert (f"<{key_id}.Arn>" in allowed.get("kms:GenerateDataKey", ())) is task.publishes_notifications
+        assert "securityhub:BatchImportFindings" not in allowed  # securityhub_export is off by default
 
 
 def test_api_uses_iam_auth_access_logs_and_tracing(synth: Synth) -> None:
