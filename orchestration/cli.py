@@ -473,7 +473,8 @@ def policies_launch(
             raise InvalidInput("name policy ids or use --all")
         launched = lifecycle.launch(Stores.of(aws), ids, parse_json_option(scope), severity)
     console.print(f"launched {len(launched)} policies")
-    request = {} if launch_all or len(ids) > 1 else {"policy_id": ids[0]}
+    # Several policies with a scope: a full scan, which also resolves their findings out of scope.
+    request = {"policy_id": ids[0]} if not launch_all and len(ids) == 1 else {"full": True} if scope else {}
     run_and_follow(aws, "scan", request, stack_name, wait, as_json=False)
 
 
@@ -498,14 +499,21 @@ def policies_update(
 
 
 @policies_app.command("suspend")
-def policies_suspend(policy_id: str, endpoint: Endpoint = None) -> None:
-    """Suspend a policy: its ACTIVE findings are resolved as POLICY_SUSPENDED."""
+def policies_suspend(
+    policy_id: str,
+    endpoint: Endpoint = None,
+    stack_name: StackName = None,
+    wait: Annotated[bool, typer.Option(help="Follow the scan that resolves its findings.")] = False,
+) -> None:
+    """Suspend a policy; the scan it starts resolves its ACTIVE findings as POLICY_SUSPENDED."""
     from qrie_lib import lifecycle
     from qrie_lib.stores import Stores
 
+    aws = target(endpoint)
     with user_errors():
-        _, resolved = lifecycle.suspend(Stores.of(target(endpoint)), policy_id)
-    console.print(f"suspended {policy_id}; {resolved} findings resolved")
+        lifecycle.suspend(Stores.of(aws), policy_id)
+    console.print(f"suspended {policy_id}")
+    run_and_follow(aws, "scan", {"policy_id": policy_id}, stack_name, wait, as_json=False)
 
 
 def choice(kind: type[StrEnum], value: str, option: str) -> Any:

@@ -74,11 +74,19 @@ def create_tables(aws: Aws) -> None:
                         {"AttributeName": ix.partition_key, "KeyType": "HASH"},
                         {"AttributeName": ix.sort_key, "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "ALL"},
+                    "Projection": projection(ix),
                 }
                 for ix in table.indexes
             ]
         _idempotent(lambda r=request: ddb.create_table(**r), "ResourceInUseException")
+
+
+def projection(index: Index) -> dict[str, Any]:
+    if index.projection is None:
+        return {"ProjectionType": "ALL"}
+    if not index.projection:
+        return {"ProjectionType": "KEYS_ONLY"}
+    return {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.projection)}
 
 
 def create_bucket(aws: Aws) -> None:

@@ -25,5 +25,25 @@ SCHEDULES: tuple[Schedule, ...] = (
         "UTC",
         {"service": "all", "scan_type": "anti-entropy"},
     ),
-    Schedule("daily-scan", "scan", "cron(0 4 * * ? *)", "UTC", {}),
+    # Incremental: only what changed since the last scan (and policies launched or changed since).
+    Schedule("daily-scan", "scan", "cron(0 4 ? * SUN-FRI *)", "UTC", {}),
+    # The Saturday scan follows the weekly inventory and evaluates everything (anti-entropy).
+    Schedule("weekly-full-scan", "scan", "cron(0 4 ? * SAT *)", "UTC", {"full": True}),
+)
+
+
+@dataclass(frozen=True)
+class TaskSchedule:
+    """A schedule that invokes one task's Lambda directly: work that is one bounded call."""
+
+    name: str
+    task: str  # a TaskSpec name in tasks.registry
+    expression: str
+    timezone: str
+    input: dict[str, Any] = field(default_factory=dict)  # the function's event
+
+
+TASK_SCHEDULES: tuple[TaskSchedule, ...] = (
+    # Accounts from AWS Organizations, an hour before the daily scan: its scopes see today's OUs.
+    TaskSchedule("daily-accounts-sync", "AccountsSync", "cron(0 3 * * ? *)", "UTC", {}),
 )

@@ -15,14 +15,14 @@ from pydantic import Field, model_validator
 
 from qrie_lib.errors import InvalidInput
 from qrie_lib.models import AccountId, Region, Strict
-from qrie_lib.policies.base import BANDS, band
+from qrie_lib.policies.base import BANDS
 from qrie_lib.policies.registry import CATALOGUE, get_policy
 from qrie_lib.schema import TABLES
 from qrie_lib.services.registry import SERVICES, get_service, service_of_type
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.stores.resources import account_service
-from qrie_lib.views import Bound, decode_position, encode_position, findings_rows, key_attributes
+from qrie_lib.views import Bound, decode_position, encode_position, key_attributes
 
 Band = Literal["critical", "high", "medium", "low"]  # policies.base.BANDS, spelled out for pydantic
 MAX_PAGE = 500
@@ -83,9 +83,13 @@ class LaunchRequest(Strict):
 
     @property
     def scan_request(self) -> dict[str, Any]:
-        """The scan input that covers what was launched: one policy, or everything launched."""
+        """The scan input that covers what was launched: one policy, or everything launched (in
+        full when a scope was given: it walks the findings of scoped policies to resolve those out
+        of scope)."""
         ids = self.ids
-        return {"policy_id": ids[0]} if len(ids) == 1 and not self.all else {}
+        if len(ids) == 1 and not self.all:
+            return {"policy_id": ids[0]}
+        return {"full": True} if self.scope is not None else {}
 
 
 class UpdateRequest(Strict):
@@ -171,15 +175,15 @@ def plain(value: Any) -> Any:
 def summary(stores: Stores, top: int = 10) -> dict[str, Any]:
     """Findings counted by state and severity band, and the policies with the most open findings.
 
-    Read through the same GSI queries as ``GET /findings`` (per launched policy, never a scan), so
-    the two always agree."""
-    counts: dict[str, Counter[str]] = {}
-    open_by_policy: Counter[str] = Counter()
-    for state in FindingState:
-        rows = findings_rows(stores, state=state, limit=MAX_PAGE)
-        counts[state.value] = Counter(band(r["severity"]) for r in rows)
-        if state is FindingState.ACTIVE:
-            open_by_policy.update(r["policy_id"] for r in rows)
+    Read from the counters the finding writes maintain (``stores.counters``): launched policies x
+    index shards rows, however many findings there are."""
+    by_policy = stores.counters.policies(p.policy_id for p in stores.policies.list())
+    cells: Counter[str] = sum(by_policy.values(), Counter())
+    counts = {
+        state.value: Counter({b: cells[f"{state.value}|{b}"] for b in BANDS}) for state in FindingState
+    }
+    active = [f"{FindingState.ACTIVE.value}|{b}" for b in BANDS]
+    open_by_policy = Counter({pid: n for pid, c in by_policy.items() if (n := sum(c[k] for k in active))})
     ranked = sorted(open_by_policy.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     return {
         "findings": {

@@ -2,8 +2,9 @@
 
 Shared by the scan (a page of a partition at a time) and the event processor (one resource):
 existing findings are read in bulk, verdicts computed purely, and only changes are written —
-new, resolved, reopened, and ``LastEvaluated`` (plus severity/evidence if they changed) of
-findings that stay active."""
+new, resolved, reopened, and severity/evidence (with ``LastEvaluated``) of findings that stay
+active. A finding confirmed unchanged is not written: its partition's scan stamp says when it
+was last confirmed (``views.finding_row``'s ``last_confirmed``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,16 @@ from qrie_lib.policies.base import Policy, Related, Verdict
 from qrie_lib.policies.registry import get_policy
 from qrie_lib.services.registry import service_of_type, singleton_arn
 from qrie_lib.stores.accounts import AccountsStore
+from qrie_lib.stores.counters import Tally
 from qrie_lib.stores.dynamo import Write, to_item, values
-from qrie_lib.stores.findings import Finding, FindingsStore, FindingState, ResolvedReason, finding_item
+from qrie_lib.stores.findings import (
+    Finding,
+    FindingsStore,
+    FindingState,
+    ResolvedReason,
+    finding_item,
+    tally,
+)
 from qrie_lib.stores.policies import LaunchedPolicy
 from qrie_lib.stores.resources import ResourcesStore
 from qrie_lib.timeutil import now_iso
@@ -78,7 +87,9 @@ class Evaluator:
             self.counts[launched.policy_id, EVALUATED] += 1
             kind, write = transition(self.findings.table, resource, launched, verdict, previous, now)
             if kind:
-                applied = write is None or self.findings.write(write)
+                applied = write is None or self.findings.write(
+                    write, *moves(kind, resource, launched.policy_id, launched.severity, previous)
+                )
                 # A write refused by its condition lost to a fresher evaluation: not this change.
                 if applied:
                     self.counts[launched.policy_id, kind] += 1
@@ -184,7 +195,19 @@ def transition(
         return REOPENED, _update(
             table, key, fresher, resource, changes, remove=("ResolvedAt", "ResolvedReason")
         )
+    if changes.keys() == {"LastEvaluated"}:  # confirmed: the partition's scan stamp says when
+        return STILL_ACTIVE, None
     return STILL_ACTIVE, _update(table, key, fresher, resource, changes)
+
+
+def moves(
+    kind: str, resource: Resource, policy_id: str, severity: int, previous: Finding | None
+) -> tuple[Tally | None, Tally | None]:
+    """What a lifecycle step moves in the counters: (counted as before, counted as after)."""
+    state = FindingState.RESOLVED if kind == RESOLVED else FindingState.ACTIVE
+    if previous is None:
+        return None, Tally(resource.arn, policy_id, resource.account_id, state.value, severity)
+    return tally(previous), tally(previous, state, previous.severity if kind == RESOLVED else severity)
 
 
 def _update(

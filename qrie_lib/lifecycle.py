@@ -1,7 +1,9 @@
 """The policy lifecycle: launch from the catalogue, update scope or severity, suspend.
 
-Everything is validated before anything is written. Starting the rescan that follows a launch or
-an update is the caller's part (CLI, API), since it needs the state machine."""
+Everything is validated before anything is written. Only the policy's row is written here: the
+findings a change leaves out of scope, or a suspension leaves without a policy, are resolved by
+the scan execution the caller (CLI, API) starts next — ``{"policy_id": P}`` walks P's findings
+index shard by shard in bounded task calls (``scan.ResolveItem``), never inside an API request."""
 
 from __future__ import annotations
 
@@ -10,11 +12,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from qrie_lib.errors import InvalidInput, PolicyNotLaunched
-from qrie_lib.models import Account
 from qrie_lib.policies.registry import CATALOGUE, get_policy
 from qrie_lib.scope import PolicyScope
 from qrie_lib.stores import Stores
-from qrie_lib.stores.findings import ResolvedReason
 from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
 from qrie_lib.timeutil import now_iso
 
@@ -58,17 +58,13 @@ def launch(
         )
         stores.policies.put(policy)
         launched.append(policy)
-    if any(p.scope != PolicyScope() for p in launched):
-        accounts = stores.accounts.list()
-        for policy in launched:
-            resolve_out_of_scope(stores, policy, accounts)
     return launched
 
 
 def update(
     stores: Stores, policy_id: str, scope: Any = None, severity: Any = None, clear_severity: bool = False
 ) -> LaunchedPolicy:
-    """Change scope and/or severity override; findings now out of scope are resolved."""
+    """Change scope and/or severity override (the rescan resolves findings now out of scope)."""
     current = launched_or_fail(stores, policy_id)
     changes: dict[str, Any] = {"updated_at": now_iso()}
     if scope is not None:
@@ -77,37 +73,16 @@ def update(
         changes["severity_override"] = None if clear_severity else check_severity(severity)
     policy = current.model_copy(update=changes)
     stores.policies.put(policy)
-    resolve_out_of_scope(stores, policy)
     return policy
 
 
-def suspend(stores: Stores, policy_id: str) -> tuple[LaunchedPolicy, int]:
-    """Suspend a policy: each of its ACTIVE findings is resolved as POLICY_SUSPENDED."""
+def suspend(stores: Stores, policy_id: str) -> LaunchedPolicy:
+    """Suspend a policy (the scan of it that follows resolves its findings as POLICY_SUSPENDED)."""
     policy = launched_or_fail(stores, policy_id).model_copy(
         update={"status": PolicyStatus.SUSPENDED, "updated_at": now_iso()}
     )
     stores.policies.put(policy)
-    now = now_iso()
-    resolved = sum(
-        stores.findings.resolve(f, ResolvedReason.POLICY_SUSPENDED, now)
-        for f in stores.findings.active_for_policy(policy_id)
-    )
-    return policy, resolved
-
-
-def resolve_out_of_scope(
-    stores: Stores, policy: LaunchedPolicy, accounts: list[Account] | None = None
-) -> int:
-    """Resolve the policy's ACTIVE findings on accounts or regions its scope no longer covers."""
-    by_id = {a.account_id: a for a in (stores.accounts.list() if accounts is None else accounts)}
-    now, resolved = now_iso(), 0
-    for finding in stores.findings.active_for_policy(policy.policy_id):
-        account = by_id.get(finding.account_id)
-        if account is None or not (
-            policy.scope.covers_account(account) and policy.scope.covers_region(finding.region)
-        ):
-            resolved += stores.findings.resolve(finding, ResolvedReason.OUT_OF_SCOPE, now)
-    return resolved
+    return policy
 
 
 def launched_or_fail(stores: Stores, policy_id: str) -> LaunchedPolicy:

@@ -28,7 +28,8 @@ from qrie_lib.timeutil import now_iso
 
 M = TypeVar("M", bound=BaseModel)
 FAILED_ITEMS_SHOWN = 50  # the execution output stays far below the 256 KB state limit
-ITEM_KEYS = ("account_id", "service", "region")
+ITEM_KEYS = ("account_id", "service", "region", "shard")
+NO_ACCOUNT = "*"  # the map group of items of no one account (a scan's findings shards)
 
 
 def run_id_of(kind: str, execution_id: str) -> str:
@@ -93,7 +94,7 @@ def by_account(items: list[BaseModel]) -> list[dict[str, Any]]:
     grouped: dict[str, list[dict[str, Any]]] = {}
     for item in items:
         dumped = item.model_dump()
-        grouped.setdefault(dumped["account_id"], []).append(dumped)
+        grouped.setdefault(dumped.get("account_id", NO_ACCOUNT), []).append(dumped)
     return [{"account_id": account, "items": account_items} for account, account_items in grouped.items()]
 
 

@@ -1,11 +1,21 @@
 """The policy scan flow, one function per state-machine task: plan (launched policies × accounts
 in scope, grouped by service), evaluate one bounded chunk of a partition, finalize the run.
-Scans read only the inventory; they never call the customers' APIs."""
+Scans read only the inventory; they never call the customers' APIs.
+
+Scans are incremental. A partition's item evaluates a policy on every resource only when the
+partition's row (``stores.partitions``) says it must: never evaluated there, launched or changed
+since (``UpdatedAt``), a resource type it reads beside the evaluated one changed, its verdicts age
+with the clock (re-checked daily), or ``{"full": true}``. Otherwise it evaluates only the resources
+marked changed (the sparse index of dirty resources): an unchanged partition costs one query that
+finds nothing. A policy-narrowed or full scan also walks the policy's findings index shard by shard
+(``ResolveItem``) to resolve those of a suspended policy, or out of its scope."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -23,16 +33,26 @@ from qrie_lib.evaluation import (
     known_accounts,
 )
 from qrie_lib.inventory import RemainingMs
-from qrie_lib.models import AccountId, Strict, parse_input
+from qrie_lib.models import Account, AccountId, Strict, parse_input
+from qrie_lib.policies.base import Policy
 from qrie_lib.policies.registry import CATALOGUE, get_policy
-from qrie_lib.services.registry import SERVICES
+from qrie_lib.schema import RESOURCES_CHANGED, policy_shards
+from qrie_lib.scope import PolicyScope
+from qrie_lib.services.registry import SERVICES, service_of_type
 from qrie_lib.stores import Stores
 from qrie_lib.stores.coverage import CoverageStore
-from qrie_lib.stores.policies import PolicyStatus
+from qrie_lib.stores.findings import ResolvedReason
+from qrie_lib.stores.partitions import PartitionStamp
+from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
+from qrie_lib.stores.resources import PartitionPage, account_service
 from qrie_lib.stores.runs import counts_of
-from qrie_lib.timeutil import now_iso
+from qrie_lib.timeutil import now_iso, parse_iso
 
-KINDS = (EVALUATED, NEW, STILL_ACTIVE, RESOLVED, REOPENED, OUT_OF_SCOPE)
+SUSPENDED = "suspended"  # findings resolved because their policy was suspended
+KINDS = (EVALUATED, NEW, STILL_ACTIVE, RESOLVED, REOPENED, OUT_OF_SCOPE, SUSPENDED)
+# Verdicts that age count whole days (or read the accounts Qrie knows): the daily scan, 24 h after
+# the last, evaluates them on every resource; a re-scan the same day does not.
+RECHECK_AFTER = timedelta(hours=20)
 
 
 class ScanRequest(Strict):
@@ -41,6 +61,7 @@ class ScanRequest(Strict):
     policy_id: str | None = None
     service: str | None = None
     account_id: AccountId | None = None
+    full: bool = False  # evaluate every resource, changed or not (the weekly scan after inventory)
 
     @field_validator("policy_id")
     @classmethod
@@ -61,17 +82,41 @@ class ScanItem(Strict):
     account_id: AccountId
     service: str
     policy_ids: list[str] = Field(min_length=1)
+    full: bool = False
+    complete: bool = True  # every policy in scope for the partition: it may clear change marks
 
     @property
     def item_id(self) -> str:
         return f"{self.account_id}/{self.service}"
 
 
+class ResolveItem(Strict):
+    """One shard of a policy's findings index, whose ACTIVE findings resolve if the policy is
+    suspended, or if they are out of its scope."""
+
+    policy_id: str
+    shard: str
+    reason: Literal["POLICY_SUSPENDED", "OUT_OF_SCOPE"]
+
+    @property
+    def item_id(self) -> str:
+        return self.shard
+
+
+class ScanCursor(Strict):
+    """Where an item stopped: which walk (the partition, its changed resources, a findings shard),
+    the policies evaluated on every resource, and the store's page token."""
+
+    walk: Literal["partition", "changed", "findings"]
+    full: list[str] = []
+    token: str | None = None
+
+
 class EvaluateInput(Strict):
     run_id: str
     started_at: str
-    item: ScanItem
-    cursor: str | None = None
+    item: ScanItem | ResolveItem
+    cursor: ScanCursor | None = None
 
 
 def plan(event: Any, aws: Aws | None = None) -> dict[str, Any]:
@@ -79,55 +124,183 @@ def plan(event: Any, aws: Aws | None = None) -> dict[str, Any]:
     return runs.plan(event, "scan", ScanRequest, scan_items, aws)
 
 
-def scan_items(request: ScanRequest, stores: Stores, _: Aws) -> list[ScanItem]:
-    launched = [p for p in stores.policies.active() if request.policy_id in (None, p.policy_id)]
-    if request.policy_id and not launched:
-        raise InvalidInput(f"policy_id: {request.policy_id} is not launched (or is suspended)")
+def scan_items(request: ScanRequest, stores: Stores, _: Aws) -> list[ScanItem | ResolveItem]:
+    policies = [p for p in stores.policies.list() if request.policy_id in (None, p.policy_id)]
+    if request.policy_id and not policies:
+        raise InvalidInput(f"policy_id: {request.policy_id} is not launched")
     if request.service:
-        launched = [p for p in launched if get_policy(p.policy_id).service == request.service]
+        policies = [p for p in policies if get_policy(p.policy_id).service == request.service]
+    launched = [p for p in policies if p.status is PolicyStatus.ACTIVE]
     accounts = runs.target_accounts(stores, request.account_id)
 
-    items = []
+    items: list[ScanItem | ResolveItem] = []
     for account in accounts:
         by_service: dict[str, list[str]] = defaultdict(list)
         for policy in launched:
             if policy.scope.covers_account(account):
                 by_service[get_policy(policy.policy_id).service].append(policy.policy_id)
         items += [
-            ScanItem(account_id=account.account_id, service=service, policy_ids=sorted(ids))
+            ScanItem(
+                account_id=account.account_id,
+                service=service,
+                policy_ids=sorted(ids),
+                full=request.full,
+                complete=request.policy_id is None,
+            )
             for service, ids in sorted(by_service.items())
         ]
+    if request.account_id is None and (request.policy_id or request.full):
+        items += [item for policy in policies for item in resolve_items(policy, bool(request.policy_id))]
     return items
 
 
+def resolve_items(policy: LaunchedPolicy, named: bool) -> list[ResolveItem]:
+    """A suspended policy's shards; an active one's when named or scoped (a policy of the default
+    scope covers every account and region: nothing of it is out of scope)."""
+    if policy.status is PolicyStatus.SUSPENDED:
+        reason = ResolvedReason.POLICY_SUSPENDED
+    elif named or policy.scope != PolicyScope():
+        reason = ResolvedReason.OUT_OF_SCOPE
+    else:
+        return []
+    return [
+        ResolveItem(policy_id=policy.policy_id, shard=shard, reason=reason.value)
+        for shard in policy_shards(policy.policy_id)
+    ]
+
+
 def evaluate(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict[str, Any]:
-    """Read pages of the item's partition (once for all its policies) and evaluate them."""
+    """Evaluate pages of the item's partition (read once for all its policies): every resource for
+    the policies that need it, the changed ones for the others; or resolve a findings shard."""
     aws = aws or get_aws()
-    stores, settings = Stores.of(aws), aws.settings
+    stores = Stores.of(aws)
     request = parse_input(EvaluateInput, event)
-    item, token = request.item, request.cursor
+    if isinstance(request.item, ResolveItem):
+        return resolve(request, request.item, stores, aws, remaining_ms)
+    item, settings = request.item, aws.settings
     launched = [p for p in stores.policies.get_many(item.policy_ids) if p.status is PolicyStatus.ACTIVE]
+    cursor = request.cursor or first_walk(stores, item, launched, request.started_at)
     known = known_accounts(stores.accounts, launched)
-    evaluator = Evaluator(stores.findings, stores.resources, launched, known)
-    pages = 0
+    changed = Evaluator(stores.findings, stores.resources, launched, known)  # every policy
+    unchanged = Evaluator(
+        stores.findings, stores.resources, [p for p in launched if p.policy_id in cursor.full], known
+    )
+    token, pages = cursor.token, 0
     while launched and pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
-        page = stores.resources.page(item.account_id, item.service, token, settings.scan_page_size)
-        evaluator.evaluate(page.resources)
+        page = (
+            stores.resources.page(item.account_id, item.service, token, settings.scan_page_size)
+            if cursor.walk == "partition"
+            else stores.resources.changed_page(item.account_id, item.service, token, settings.scan_page_size)
+        )
+        dirty = [i for i in page.items if RESOURCES_CHANGED.partition_key in i]
+        changed.evaluate(PartitionPage(dirty, None).resources)
+        if unchanged.launched:
+            clean = [i for i in page.items if RESOURCES_CHANGED.partition_key not in i]
+            unchanged.evaluate(PartitionPage(clean, None).resources)
+        if item.complete:  # every policy of the partition saw them: no longer changed
+            stores.resources.clear_dirty(dirty)
         token = page.next_token
         pages += 1
         if token is None:
             break
     done = token is None or not launched
+    if done and launched:
+        stamp(stores, item, launched, request.started_at)
     stores.runs.add_counts(
         request.run_id,
         item.item_id,
-        {f"{pid}|{kind}": n for (pid, kind), n in evaluator.counts.items()},
+        {f"{pid}|{kind}": n for (pid, kind), n in (changed.counts + unchanged.counts).items()},
         account_id=item.account_id,
         service=item.service,
         policy_ids=item.policy_ids,  # what the item covered (stores/coverage.py)
         **({"Status": "SUCCEEDED"} if done else {}),
     )
-    return {"cursor": None if done else token}
+    return {"cursor": None if done else cursor.model_copy(update={"token": token}).model_dump()}
+
+
+def first_walk(stores: Stores, item: ScanItem, launched: list[LaunchedPolicy], started_at: str) -> ScanCursor:
+    """Which policies evaluate every resource of the partition (then the walk is the partition's),
+    the others evaluating only its changed resources."""
+    declared = {p.policy_id: get_policy(p.policy_id) for p in launched}
+    own = account_service(item.account_id, item.service)
+    read = {t: account_service(item.account_id, service_of_type(t).name) for t in reads(declared.values())}
+    stamps = stores.partitions.get_many([own, *read.values()])
+    full = sorted(
+        p.policy_id
+        for p in launched
+        if item.full or must_reevaluate(p, declared[p.policy_id], stamps, own, read, started_at)
+    )
+    return ScanCursor(walk="partition" if full else "changed", full=full)
+
+
+def reads(policies: Iterable[Policy]) -> set[str]:
+    """The resource types policies read beside the one they evaluate."""
+    return {t for policy in policies for t in (*policy.related, *policy.related_all)}
+
+
+def must_reevaluate(
+    launched: LaunchedPolicy,
+    policy: Policy,
+    stamps: dict[str, PartitionStamp],
+    own: str,
+    read: dict[str, str],
+    started_at: str,
+) -> bool:
+    """Whether unchanged resources could get another verdict from the policy than last time."""
+    at = stamps[own].evaluated.get(launched.policy_id)
+    if at is None or launched.updated_at > at:
+        return True
+    daily = policy.ages or policy.reads_known_accounts
+    if daily and parse_iso(started_at) - parse_iso(at) >= RECHECK_AFTER:
+        return True
+    return any(stamps[read[t]].changed.get(t, "") > at for t in reads([policy]))
+
+
+def stamp(stores: Stores, item: ScanItem, launched: list[LaunchedPolicy], started_at: str) -> None:
+    """The partition was evaluated through this run for these policies. A complete item also
+    forgets the policies no longer evaluated here: back in scope, they start from every resource."""
+    own = account_service(item.account_id, item.service)
+    gone = stores.partitions.get_many([own])[own].evaluated.keys() if item.complete else ()
+    stores.partitions.stamp(own, [p.policy_id for p in launched], started_at, forget=gone)
+
+
+def resolve(
+    request: EvaluateInput, item: ResolveItem, stores: Stores, aws: Aws, remaining_ms: RemainingMs
+) -> dict[str, Any]:
+    """Resolve, page by page, a findings shard's ACTIVE findings that the policy no longer covers:
+    all of them once it is suspended, else those out of its scope (account or region)."""
+    settings, reason = aws.settings, ResolvedReason(item.reason)
+    policy = stores.policies.get(item.policy_id)
+    suspended = policy is not None and policy.status is PolicyStatus.SUSPENDED
+    # Launched again, or suspended, since the plan: nothing of this item is left to do.
+    current = policy is not None and suspended == (reason is ResolvedReason.POLICY_SUSPENDED)
+    token = request.cursor.token if request.cursor else None
+    accounts: dict[str, Account | None] = {}
+    resolved, pages, now = 0, 0, now_iso()
+    while current and pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
+        assert policy is not None
+        refs, token = stores.findings.active_page(item.shard, token, settings.scan_page_size)
+        for ref in refs:
+            if ref.account_id not in accounts:
+                accounts[ref.account_id] = stores.accounts.get(ref.account_id)
+            account = accounts[ref.account_id]
+            covered = account is not None and policy.scope.covers_account(account)
+            if suspended or not (covered and policy.scope.covers_region(ref.region)):
+                resolved += stores.findings.resolve(ref, reason, now)
+        pages += 1
+        if token is None:
+            break
+    done = token is None or not current
+    kind = SUSPENDED if reason is ResolvedReason.POLICY_SUSPENDED else OUT_OF_SCOPE
+    stores.runs.add_counts(
+        request.run_id,
+        item.item_id,
+        {f"{item.policy_id}|{kind}": resolved},
+        policy_id=item.policy_id,
+        shard=item.shard,
+        **({"Status": "SUCCEEDED"} if done else {}),
+    )
+    return {"cursor": None if done else ScanCursor(walk="findings", token=token).model_dump()}
 
 
 def finalize(event: Any, aws: Aws | None = None) -> dict[str, Any]:
@@ -141,7 +314,8 @@ def finalize(event: Any, aws: Aws | None = None) -> dict[str, Any]:
         for name, n in counts_of(row).items():
             policy_id, kind = name.split("|")
             by_policy[policy_id][kind] += n
-            by_account[row.get("account_id", "?")][kind] += n
+            if "account_id" in row:  # a findings shard's item belongs to no one account
+                by_account[row["account_id"]][kind] += n
     summary |= {
         "by_policy": {pid: _totals(c) for pid, c in sorted(by_policy.items())},
         "findings": _totals(sum(by_policy.values(), Counter())),
@@ -157,7 +331,7 @@ def _totals(counts: Counter[str]) -> dict[str, int]:
     return {
         "evaluated": counts[EVALUATED],
         "new": counts[NEW],
-        "resolved": counts[RESOLVED] + counts[OUT_OF_SCOPE],
+        "resolved": counts[RESOLVED] + counts[OUT_OF_SCOPE] + counts[SUSPENDED],
         "reopened": counts[REOPENED],
         "active": counts[STILL_ACTIVE] + counts[NEW] + counts[REOPENED],
     }

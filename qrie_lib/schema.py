@@ -3,9 +3,23 @@ operator stack deploys them from this."""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from qrie_lib.settings import Settings
+
+# One policy's findings across thousands of accounts spread over this many index partitions
+# (``PolicyShard`` = "{policy_id}#{shard}", shard from the ARN), so no index key takes every write
+# of a popular policy; a query by policy fans out over the shards. Changing it needs a backfill.
+POLICY_SHARDS = 8
+
+
+def policy_shard(policy_id: str, arn: str) -> str:
+    return f"{policy_id}#{zlib.crc32(arn.encode()) % POLICY_SHARDS}"
+
+
+def policy_shards(policy_id: str) -> list[str]:
+    return [f"{policy_id}#{n}" for n in range(POLICY_SHARDS)]
 
 
 @dataclass(frozen=True)
@@ -13,6 +27,8 @@ class Index:
     name: str
     partition_key: str
     sort_key: str
+    # The non-key attributes the index carries: None projects ALL, () KEYS_ONLY, names INCLUDE.
+    projection: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -32,13 +48,25 @@ class Table:
         return tuple(dict.fromkeys(keys))
 
 
-FINDINGS_BY_PARTITION = Index("AccountServiceState", "AccountService", "State")
-FINDINGS_BY_POLICY = Index("PolicyState", "PolicyId", "State")
+# What the findings indexes' readers need beside the keys: the filters (severity, partition), and
+# enough to resolve a finding and move its counters (account, region, severity). A page of rows
+# for the API is then read from the table by key; evidence and timestamps never fill the indexes.
+FINDING_INDEX_ATTRIBUTES = ("AccountService", "AccountId", "Region", "Severity")
+FINDINGS_BY_PARTITION = Index("AccountServiceState", "AccountService", "State", FINDING_INDEX_ATTRIBUTES)
+FINDINGS_BY_POLICY = Index("PolicyShardState", "PolicyShard", "State", FINDING_INDEX_ATTRIBUTES)
+# Sparse: only resources changed since their partition was last evaluated carry ``DirtyPartition``
+# (= their ``AccountService``). The incremental scan reads them whole from here, so ALL.
+RESOURCES_CHANGED = Index("Changed", "DirtyPartition", "ARN")
 
 TABLES: dict[str, Table] = {
     "accounts": Table("accounts_table", "AccountId"),
-    "resources": Table("resources_table", "AccountService", "ARN"),
+    "resources": Table("resources_table", "AccountService", "ARN", (RESOURCES_CHANGED,)),
     "findings": Table("findings_table", "ARN", "PolicyId", (FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY)),
     "policies": Table("policies_table", "PolicyId"),
     "runs": Table("runs_table", "RunId", "Item"),
+    # One row per resources partition: which policies the scans evaluated on it and when, and when
+    # resource types that policies read beside the evaluated one (account settings) last changed.
+    "partitions": Table("partitions_table", "AccountService"),
+    # Findings counted by state and severity band, per policy shard and per account (atomic ADD).
+    "counters": Table("counters_table", "Counter"),
 }

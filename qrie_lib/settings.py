@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     findings_table: str = "qrie_findings"
     policies_table: str = "qrie_policies"
     runs_table: str = "qrie_runs"
+    partitions_table: str = "qrie_partitions"  # what the scans evaluated per resources partition
+    counters_table: str = "qrie_counters"  # findings counted per policy shard and per account
     items_bucket: str = "qrie-run-items"  # work-item lists read by the Distributed Map
     events_queue: str = "qrie_events"
     inventory_state_machine_arn: str | None = None  # set on the API Lambda by the stack; None: local name

@@ -4,7 +4,11 @@ paginated with one opaque token across the several queries a filter may need.
 A page token comes back from callers, so it is checked before it reaches DynamoDB: it must name
 a query of this very walk, and its start key must have exactly the key attributes of the table or
 index that query reads, with the values its key condition fixes. A forged or foreign token is
-``InvalidInput``; it can never start a query in another partition."""
+``InvalidInput``; it can never start a query in another partition.
+
+A policy's findings are read shard after shard of its index (``schema.POLICY_SHARDS``). Each row
+says when it was last confirmed: its own ``LastEvaluated`` (written when it moved) or its
+partition's scan stamp for its policy (``stores.partitions``), whichever is later."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import Any
 from qrie_lib.errors import InvalidInput
 from qrie_lib.policies.base import BANDS
 from qrie_lib.policies.registry import get_policy
-from qrie_lib.schema import FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY, TABLES, Index, Table
+from qrie_lib.schema import FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY, TABLES, Index, Table, policy_shards
 from qrie_lib.services.registry import SERVICES
 from qrie_lib.stores import Stores
 from qrie_lib.stores.dynamo import decode_token
@@ -27,7 +31,8 @@ from qrie_lib.stores.resources import account_service
 BAND_RANGES = {"critical": (90, 100), "high": (70, 89), "medium": (40, 69), "low": (0, 39)}
 
 
-def finding_row(f: Finding) -> dict[str, Any]:
+def finding_row(f: Finding, confirmed: str | None = None) -> dict[str, Any]:
+    """A finding as the API and CLI show it; ``confirmed``: its partition's scan stamp for its policy."""
     return {
         "arn": f.arn,
         "policy_id": f.policy_id,
@@ -39,6 +44,7 @@ def finding_row(f: Finding) -> dict[str, Any]:
         "evidence": json.loads(json.dumps(f.evidence, default=float)),
         "first_seen": f.first_seen,
         "last_evaluated": f.last_evaluated,
+        "last_confirmed": max(f.last_evaluated, confirmed or ""),
         "resolved_at": f.resolved_at,
         "resolved_reason": f.resolved_reason.value if f.resolved_reason else None,
         "reopen_count": f.reopen_count,
@@ -61,21 +67,25 @@ def key_attributes(table: Table, index: Index | None = None) -> frozenset[str]:
 
 
 def _queries(stores: Stores, policy_id: str | None, account_id: str | None) -> list[dict[str, str | None]]:
-    """The GSI queries that together cover a filter: by policy if given, else by partition."""
+    """The GSI queries that together cover a filter: by policy (its shards) if given, else by partition."""
     if policy_id:
         partition = account_service(account_id, get_policy(policy_id).service) if account_id else None
-        return [{"policy_id": policy_id, "account_service": partition}]
+        return [{"policy_shard": shard, "account_service": partition} for shard in policy_shards(policy_id)]
     if account_id:
-        return [{"policy_id": None, "account_service": account_service(account_id, s)} for s in SERVICES]
-    return [{"policy_id": p.policy_id, "account_service": None} for p in stores.policies.list()]
+        return [{"policy_shard": None, "account_service": account_service(account_id, s)} for s in SERVICES]
+    return [
+        {"policy_shard": shard, "account_service": None}
+        for p in stores.policies.list()
+        for shard in policy_shards(p.policy_id)
+    ]
 
 
 def _bound(query: dict[str, str | None], state: FindingState | None) -> Bound:
-    """A findings query's start keys: in its policy's (or partition's) part of the GSI, and state."""
-    policy_id, partition = query["policy_id"], query["account_service"]
+    """A findings query's start keys: in its policy shard's (or partition's) part of the GSI, and state."""
+    shard, partition = query["policy_shard"], query["account_service"]
     index, fixed = (
-        (FINDINGS_BY_POLICY, {"PolicyId": policy_id})
-        if policy_id
+        (FINDINGS_BY_POLICY, {"PolicyShard": shard})
+        if shard
         else (FINDINGS_BY_PARTITION, {"AccountService": partition})
     )
     return Bound(
@@ -99,19 +109,21 @@ def findings_page(
     low, high = BAND_RANGES[band_name] if band_name else (None, None)
     queries = _queries(stores, policy_id, account_id)
     index, inner = decode_position(token, [_bound(q, state) for q in queries])
-    rows: list[dict[str, Any]] = []
-    while index < len(queries) and len(rows) < limit:
-        found, inner = stores.findings.query_page(
+    found: list[Finding] = []
+    while index < len(queries) and len(found) < limit:
+        page, inner = stores.findings.query_page(
             state=state,
             min_severity=low,
             max_severity=high,
             token=inner,
-            limit=limit - len(rows),
+            limit=limit - len(found),
             **queries[index],
         )
-        rows += [finding_row(f) for f in found]
+        found += page
         if inner is None:
             index += 1
+    stamps = stores.partitions.get_many(f.account_service for f in found)
+    rows = [finding_row(f, stamps[f.account_service].evaluated.get(f.policy_id)) for f in found]
     return rows, (encode_position(index, inner) if index < len(queries) else None)
 
 

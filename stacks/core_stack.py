@@ -135,7 +135,14 @@ class CoreStack(Stack):
                 index_name=index.name,
                 partition_key=attribute(index.partition_key),
                 sort_key=attribute(index.sort_key),
-                projection_type=dynamodb.ProjectionType.ALL,
+                projection_type=(
+                    dynamodb.ProjectionType.ALL
+                    if index.projection is None
+                    else dynamodb.ProjectionType.INCLUDE
+                    if index.projection
+                    else dynamodb.ProjectionType.KEYS_ONLY
+                ),
+                non_key_attributes=list(index.projection) if index.projection else None,
             )
         if spec.indexes:
             acknowledge(

@@ -106,19 +106,22 @@ def launch_policies() -> Response:
 def update_policy(policy_id: str) -> dict[str, Any]:
     request, s = body(UpdateRequest), stores()
     policy = lifecycle.update(s, policy_id, request.scope, request.severity, request.clear_severity)
-    # A suspended policy keeps its new settings for when it is launched again; a scan of it
-    # now would fail at the plan ("not launched or suspended").
+    # A suspended policy keeps its new settings for when it is launched again; its findings were
+    # resolved by the scan its suspension started. The rescan resolves what is now out of scope.
     arn = start("scan", {"policy_id": policy_id}) if policy.status is PolicyStatus.ACTIVE else None
     audit("policy updated", policy_id=policy_id, execution_arn=arn)
     return {"policy": policy_rows(s, [policy_id])[0], "execution_arn": arn}
 
 
 @app.delete("/policies/<policy_id>")
-def suspend_policy(policy_id: str) -> dict[str, Any]:
+def suspend_policy(policy_id: str) -> Response:
+    """Suspended now; its findings resolve in the scan execution it starts (bounded task calls, not
+    this request): the response names the execution."""
     s = stores()
-    _, resolved = lifecycle.suspend(s, policy_id)
-    audit("policy suspended", policy_id=policy_id, resolved=resolved)
-    return {"policy": policy_rows(s, [policy_id])[0], "resolved": resolved}
+    lifecycle.suspend(s, policy_id)
+    arn = start("scan", {"policy_id": policy_id})
+    audit("policy suspended", policy_id=policy_id, execution_arn=arn)
+    return respond(HTTPStatus.ACCEPTED, {"policy": policy_rows(s, [policy_id])[0], "execution_arn": arn})
 
 
 # ---- reads --------------------------------------------------------------------------------

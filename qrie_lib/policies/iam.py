@@ -352,6 +352,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=60,
         remediation="Sign in as root → Security credentials → Access keys → delete the key (use IAM roles).",
         rule=root_keys_not_rotated,
+        ages=True,
         compliance=("CIS AWS Foundations v3.0 1.14",),
     ),
     declare(
@@ -375,6 +376,7 @@ POLICIES: tuple[Policy, ...] = (
             "and keep root for the few tasks that require it."
         ),
         rule=root_account_active,
+        ages=True,
         compliance=("CIS AWS Foundations v3.0 1.7",),
     ),
     declare(
@@ -417,6 +419,7 @@ POLICIES: tuple[Policy, ...] = (
             f"({DELETE_KEY})."
         ),
         rule=credentials_unused,
+        ages=True,
         compliance=("CIS AWS Foundations v3.0 1.12",),
     ),
     declare(
@@ -430,6 +433,7 @@ POLICIES: tuple[Policy, ...] = (
             f"retire the old one ({DELETE_KEY})."
         ),
         rule=keys_where(not_rotated, MaxAgeDays=KEY_ROTATION_DAYS),
+        ages=True,
         compliance=("CIS AWS Foundations v3.0 1.14",),
     ),
     declare(
@@ -445,6 +449,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=40,
         remediation=f"Delete the key ({DELETE_KEY} --user-name USER --access-key-id KEY).",
         rule=keys_where(never_used, GraceDays=NEVER_USED_KEY_GRACE_DAYS),
+        ages=True,
     ),
     declare(
         policy_id="IAMUserMultipleActiveAccessKeys",

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qrie_lib.aws import Aws, get_aws
+from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.stores.accounts import AccountsStore
+from qrie_lib.stores.counters import CountersStore
 from qrie_lib.stores.findings import FindingsStore
+from qrie_lib.stores.partitions import PartitionsStore
 from qrie_lib.stores.policies import PoliciesStore
 from qrie_lib.stores.resources import ResourcesStore
 from qrie_lib.stores.runs import RunsStore
@@ -19,15 +22,25 @@ class Stores:
     findings: FindingsStore
     policies: PoliciesStore
     runs: RunsStore
+    partitions: PartitionsStore
+    counters: CountersStore
 
     @classmethod
     def of(cls, aws: Aws | None = None) -> Stores:
         aws = aws or get_aws()
         ddb, s = aws.client("dynamodb"), aws.settings
+        partitions, counters = PartitionsStore(ddb, s.partitions_table), CountersStore(ddb, s.counters_table)
         return cls(
             accounts=AccountsStore(ddb, s.accounts_table),
-            resources=ResourcesStore(ddb, s.resources_table),
-            findings=FindingsStore(ddb, s.findings_table),
+            resources=ResourcesStore(ddb, s.resources_table, partitions, read_beside()),
+            findings=FindingsStore(ddb, s.findings_table, counters),
             policies=PoliciesStore(ddb, s.policies_table),
             runs=RunsStore(ddb, s.runs_table),
+            partitions=partitions,
+            counters=counters,
         )
+
+
+def read_beside() -> frozenset[str]:
+    """The resource types some policy reads beside the one it evaluates (changes are stamped)."""
+    return frozenset(t for p in CATALOGUE.values() for t in (*p.related, *p.related_all))

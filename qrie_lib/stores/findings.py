@@ -1,16 +1,20 @@
 """The findings table: PK ``ARN``, SK ``PolicyId``; GSIs by ``AccountService``+``State`` and by
-``PolicyId``+``State``. Writes are conditional: a finding moves only on an evaluation of a
-describe at least as fresh as the one it was last evaluated on."""
+``PolicyShard``+``State`` (a policy's findings over ``POLICY_SHARDS`` keys), each projecting only
+what their readers need (``FindingRef``). Writes are conditional: a finding moves only on an
+evaluation of a describe at least as fresh as the one it was last evaluated on. Every write that
+moves a finding between states or severity bands moves its counters (``stores.counters``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from qrie_lib.schema import FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY
+from qrie_lib.schema import FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY, policy_shard, policy_shards
+from qrie_lib.stores.counters import CountersStore, Tally
 from qrie_lib.stores.dynamo import (
     Write,
     batch_get,
@@ -35,6 +39,7 @@ class ResolvedReason(StrEnum):
     POLICY_SUSPENDED = "POLICY_SUSPENDED"
     OUT_OF_SCOPE = "OUT_OF_SCOPE"
     REGION_REMOVED = "REGION_REMOVED"  # the account's inventory no longer covers the region
+    ACCOUNT_REMOVED = "ACCOUNT_REMOVED"  # the account was offboarded (qrie accounts remove)
 
 
 class Finding(BaseModel):
@@ -81,13 +86,53 @@ def finding_from_item(item: dict[str, Any]) -> Finding:
 
 
 def finding_item(finding: Finding) -> dict[str, Any]:
-    return {FIELDS[k]: v for k, v in finding.model_dump(mode="json").items()}
+    item = {FIELDS[k]: v for k, v in finding.model_dump(mode="json").items()}
+    return item | {"PolicyShard": policy_shard(finding.policy_id, finding.arn)}
+
+
+@dataclass(frozen=True)
+class FindingRef:
+    """A finding as its indexes project it: enough to filter, resolve it and move its counters."""
+
+    arn: str
+    policy_id: str
+    account_service: str
+    account_id: str
+    region: str
+    severity: int
+    state: FindingState
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> FindingRef:
+        return cls(
+            item["ARN"],
+            item["PolicyId"],
+            item["AccountService"],
+            item["AccountId"],
+            item["Region"],
+            int(item["Severity"]),
+            FindingState(item["State"]),
+        )
+
+
+def tally(
+    finding: Finding | FindingRef, state: FindingState | None = None, severity: int | None = None
+) -> Tally:
+    """What a finding counts toward, or would once moved to ``state`` / ``severity``."""
+    return Tally(
+        finding.arn,
+        finding.policy_id,
+        finding.account_id,
+        (state or finding.state).value,
+        finding.severity if severity is None else severity,
+    )
 
 
 class FindingsStore:
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, counters: CountersStore | None = None) -> None:
         self.client = client
         self.table = table
+        self.counters = counters
         self.writes = 0  # items written through this store (benchmarks and tests count them)
 
     # ---- reads ----------------------------------------------------------------------------
@@ -121,34 +166,64 @@ class FindingsStore:
             kwargs["ExpressionAttributeNames"] = names
         return [finding_from_item(i) for i in query_pages(self.client, **kwargs)]
 
-    def active_for_policy(self, policy_id: str) -> Iterator[Finding]:
+    def active_for_policy(self, policy_id: str) -> Iterator[FindingRef]:
+        """Every ACTIVE finding of a policy, shard after shard of its index."""
+        for shard in policy_shards(policy_id):
+            token: str | None = None
+            while True:
+                page, token = self.active_page(shard, token, 500)
+                yield from page
+                if token is None:
+                    break
+
+    def active_page(self, shard: str, token: str | None, limit: int) -> tuple[list[FindingRef], str | None]:
+        """One page of a policy shard's ACTIVE findings (``schema.policy_shards``)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": FINDINGS_BY_POLICY.name,
+            "KeyConditionExpression": "PolicyShard = :p AND #s = :s",
+            "ExpressionAttributeNames": {"#s": "State"},
+            "ExpressionAttributeValues": values({":p": shard, ":s": FindingState.ACTIVE.value}),
+            "Limit": limit,
+        }
+        if token:
+            kwargs["ExclusiveStartKey"] = decode_token(token)
+        answer = self.client.query(**kwargs)
+        refs = [FindingRef.of(from_item(i)) for i in answer.get("Items", [])]
+        return refs, encode_token(answer.get("LastEvaluatedKey"))
+
+    def active_in_partition(self, account_service: str, page_size: int = 100) -> Iterator[FindingRef]:
+        """The ACTIVE findings of one ``{account}_{service}`` partition, read through its index in
+        pages of ``page_size``."""
         for item in query_pages(
             self.client,
             TableName=self.table,
-            IndexName=FINDINGS_BY_POLICY.name,
-            KeyConditionExpression="PolicyId = :p AND #s = :s",
+            IndexName=FINDINGS_BY_PARTITION.name,
+            KeyConditionExpression="AccountService = :p AND #s = :s",
             ExpressionAttributeNames={"#s": "State"},
-            ExpressionAttributeValues=values({":p": policy_id, ":s": FindingState.ACTIVE.value}),
+            ExpressionAttributeValues=values({":p": account_service, ":s": FindingState.ACTIVE.value}),
+            Limit=page_size,
         ):
-            yield finding_from_item(item)
+            yield FindingRef.of(item)
 
     def query_page(
         self,
         *,
         state: FindingState | None,
-        policy_id: str | None = None,
+        policy_shard: str | None = None,
         account_service: str | None = None,
         min_severity: int | None = None,
         max_severity: int | None = None,
         token: str | None = None,
         limit: int = 100,
     ) -> tuple[list[Finding], str | None]:
-        """One page of findings through a GSI (never a table scan): by policy or by partition."""
-        if not (policy_id or account_service):
-            raise ValueError("query by policy_id or by account_service")
+        """One page of findings through a GSI (never a table scan): by one shard of a policy's
+        findings, or by partition; the index gives the keys, the rows are read from the table."""
+        if not (policy_shard or account_service):
+            raise ValueError("query by policy_shard or by account_service")
         index, key_name, key = (
-            (FINDINGS_BY_POLICY, "PolicyId", policy_id)
-            if policy_id
+            (FINDINGS_BY_POLICY, "PolicyShard", policy_shard)
+            if policy_shard
             else (FINDINGS_BY_PARTITION, "AccountService", account_service)
         )
         names = {"#k": key_name}
@@ -158,7 +233,7 @@ class FindingsStore:
             names["#s"], vals[":s"] = "State", state.value
             condition += " AND #s = :s"
         filters = []
-        if policy_id and account_service:
+        if policy_shard and account_service:
             names["#p"], vals[":p"] = "AccountService", account_service
             filters.append("#p = :p")
         if min_severity is not None:
@@ -180,19 +255,22 @@ class FindingsStore:
         if token:
             kwargs["ExclusiveStartKey"] = decode_token(token)
         answer = self.client.query(**kwargs)
-        return (
-            [finding_from_item(from_item(i)) for i in answer.get("Items", [])],
-            encode_token(answer.get("LastEvaluatedKey")),
-        )
+        keys = [(i["ARN"]["S"], i["PolicyId"]["S"]) for i in answer.get("Items", [])]
+        found = self.get_many(keys)
+        return [found[k] for k in keys if k in found], encode_token(answer.get("LastEvaluatedKey"))
 
     # ---- writes ---------------------------------------------------------------------------
 
-    def write(self, write: Write) -> bool:
+    def write(self, write: Write, was: Tally | None = None, now: Tally | None = None) -> bool:
+        """Apply a conditional write; when applied, move the finding's counters from ``was`` (None:
+        it did not exist) to ``now``."""
         applied = conditional_write(self.client, write)
         self.writes += applied
+        if applied and self.counters is not None:
+            self.counters.move(was, now)
         return applied
 
-    def resolve(self, finding: Finding, reason: ResolvedReason, at: str) -> bool:
+    def resolve(self, finding: Finding | FindingRef, reason: ResolvedReason, at: str) -> bool:
         """ACTIVE → RESOLVED for a reason that needs no new evaluation (deleted, suspended, out of scope)."""
         return self.write(
             Write(
@@ -214,5 +292,7 @@ class FindingsStore:
                         }
                     ),
                 },
-            )
+            ),
+            tally(finding, FindingState.ACTIVE),
+            tally(finding, FindingState.RESOLVED),
         )

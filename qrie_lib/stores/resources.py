@@ -2,15 +2,24 @@
 
 Every write is conditional on ``DescribeTime``: an older describe (a slow inventory page, a late
 event) never overwrites a newer one, and a sweep never deletes what was seen after the run began.
+
+Change marking for incremental scans: a resource whose content (``ContentHash``) differs from the
+stored one is written with ``DirtyPartition`` (the sparse index ``schema.RESOURCES_CHANGED``);
+an unchanged one only gets its seen/describe stamps. The scan clears the mark once it evaluated
+that very content. A change to, or the deletion of, a resource of a type that policies read beside
+the one they evaluate is stamped on its partition row (``stores.partitions``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from qrie_lib.models import Resource
+from qrie_lib.schema import RESOURCES_CHANGED
 from qrie_lib.stores.dynamo import (
     Write,
     conditional_write,
@@ -21,6 +30,7 @@ from qrie_lib.stores.dynamo import (
     to_item,
     values,
 )
+from qrie_lib.stores.partitions import PartitionsStore
 from qrie_lib.timeutil import now_iso
 
 
@@ -32,6 +42,13 @@ def region_prefix(service: str, region: str) -> str:
     """What every ARN of a regional service's resources in ``region`` begins with (EC2's own and
     Qrie's pseudo-ARNs alike; a test checks every regional kind), so a region is a sort-key range."""
     return f"arn:aws:{service}:{region}:"
+
+
+def content_hash(resource: Resource) -> str:
+    """What evaluation reads of a resource, hashed: equal hashes, equal verdicts."""
+    content = [resource.resource_type, resource.region, resource.configuration, resource.tags]
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def resource_item(resource: Resource, run_id: str, seen_at: str) -> dict[str, Any]:
@@ -65,7 +82,7 @@ def resource_from_item(item: dict[str, Any]) -> Resource:
 
 @dataclass(frozen=True)
 class PartitionPage:
-    items: list[dict[str, Any]]  # as stored, with LastSeenAt and RunId
+    items: list[dict[str, Any]]  # as stored, with LastSeenAt, RunId, ContentHash, DirtyPartition
     next_token: str | None
 
     @property
@@ -74,27 +91,111 @@ class PartitionPage:
 
 
 class ResourcesStore:
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        partitions: PartitionsStore | None = None,
+        watched_types: frozenset[str] = frozenset(),
+    ) -> None:
         self.client = client
         self.table = table
+        self.partitions = partitions  # where changes of ``watched_types`` are stamped
+        self.watched_types = watched_types  # resource types policies read beside the evaluated one
         self.items_read = 0  # items partition reads went through (tests and benchmarks count them)
+        self.changed_writes = 0  # resources written because their content changed (marked dirty)
 
     def upsert(self, resources: Sequence[Resource], run_id: str) -> list[bool]:
-        """Write each resource unless the stored one was described later. Per resource: written?"""
+        """Write each resource unless the stored one was described later. Per resource: written?
+        Same content: only its seen and describe stamps (one conditional update); new or changed
+        content: the whole item, marked dirty."""
         seen_at = now_iso()
-        writes = [
-            Write(
+        written = []
+        for r in resources:
+            digest = content_hash(r)
+            key = to_item({"AccountService": r.account_service, "ARN": r.arn})
+            same = Write(
+                "Update",
+                {
+                    "TableName": self.table,
+                    "Key": key,
+                    "UpdateExpression": "SET LastSeenAt = :seen, RunId = :run, DescribeTime = :t",
+                    "ConditionExpression": "ContentHash = :h AND DescribeTime <= :t",
+                    "ExpressionAttributeValues": values(
+                        {":seen": seen_at, ":run": run_id, ":t": r.describe_time, ":h": digest}
+                    ),
+                },
+            )
+            if conditional_write(self.client, same):
+                written.append(True)
+                continue
+            item = resource_item(r, run_id, seen_at) | {
+                "ContentHash": digest,
+                RESOURCES_CHANGED.partition_key: r.account_service,
+            }
+            changed = Write(
                 "Put",
                 {
                     "TableName": self.table,
-                    "Item": to_item(resource_item(r, run_id, seen_at)),
+                    "Item": to_item(item),
                     "ConditionExpression": "attribute_not_exists(ARN) OR DescribeTime <= :t",
                     "ExpressionAttributeValues": values({":t": r.describe_time}),
                 },
             )
-            for r in resources
+            applied = conditional_write(self.client, changed)
+            written.append(applied)
+            if applied:
+                self.changed_writes += 1
+                self.note_changes([r], seen_at)
+        return written
+
+    def note_changes(self, resources: Sequence[Resource], at: str) -> None:
+        """Stamp, on their partitions' rows, changes to resource types policies read beside the
+        evaluated one: those policies evaluate the whole partition at the next scan."""
+        if self.partitions is None:
+            return
+        by_partition: dict[str, set[str]] = {}
+        for r in resources:
+            if r.resource_type in self.watched_types:
+                by_partition.setdefault(r.account_service, set()).add(r.resource_type)
+        for partition, types in by_partition.items():
+            self.partitions.mark_changed(partition, types, at)
+
+    def changed_page(self, account_id: str, service: str, token: str | None, limit: int) -> PartitionPage:
+        """One page of the partition's dirty resources, read whole from the sparse index."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": RESOURCES_CHANGED.name,
+            "KeyConditionExpression": "DirtyPartition = :p",
+            "ExpressionAttributeValues": values({":p": account_service(account_id, service)}),
+            "Limit": limit,
+        }
+        if token:
+            kwargs["ExclusiveStartKey"] = decode_token(token)
+        answer = self.client.query(**kwargs)
+        self.items_read += answer.get("ScannedCount", 0)
+        return PartitionPage(
+            [from_item(i) for i in answer.get("Items", [])], encode_token(answer.get("LastEvaluatedKey"))
+        )
+
+    def clear_dirty(self, items: Sequence[dict[str, Any]]) -> int:
+        """Unmark resources evaluated by every policy of their partition, each only if its content
+        is still the one evaluated (a change since keeps its mark). Returns how many were cleared."""
+        writes = [
+            Write(
+                "Update",
+                {
+                    "TableName": self.table,
+                    "Key": to_item({"AccountService": i["AccountService"], "ARN": i["ARN"]}),
+                    "UpdateExpression": "REMOVE DirtyPartition",
+                    "ConditionExpression": "ContentHash = :h",
+                    "ExpressionAttributeValues": values({":h": i.get("ContentHash", "")}),
+                },
+            )
+            for i in items
+            if RESOURCES_CHANGED.partition_key in i
         ]
-        return conditional_writes(self.client, writes)
+        return sum(conditional_writes(self.client, writes))
 
     def mark_seen(self, resources: Sequence[Resource], run_id: str) -> None:
         """Resources this run listed but could not describe at all: seen (the sweep keeps them),
@@ -129,6 +230,23 @@ class ResourcesStore:
                 },
             ),
         )
+
+    def delete_first_page(self, account_id: str, service: str, limit: int) -> int:
+        """Delete up to ``limit`` rows of a partition (offboarding: everything goes, so each call
+        takes the first page again); returns how many it deleted, 0 once the partition is empty."""
+        answer = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="AccountService = :p",
+            ExpressionAttributeValues=values({":p": account_service(account_id, service)}),
+            ProjectionExpression="AccountService, ARN",
+            Limit=limit,
+        )
+        keys = answer.get("Items", [])
+        for start in range(0, len(keys), 25):  # BatchWriteItem's maximum
+            request = {self.table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]}
+            while request:
+                request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+        return len(keys)
 
     def get(self, account_id: str, service: str, arn: str) -> Resource | None:
         item = self.client.get_item(
@@ -213,4 +331,6 @@ class ResourcesStore:
             for r in stale
         ]
         applied = conditional_writes(self.client, writes)
-        return [r for r, done in zip(stale, applied, strict=True) if done], page.next_token
+        deleted = [r for r, done in zip(stale, applied, strict=True) if done]
+        self.note_changes(deleted, now_iso())
+        return deleted, page.next_token

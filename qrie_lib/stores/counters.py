@@ -1,0 +1,91 @@
+"""The counters table: findings counted by state and severity band, maintained by atomic ``ADD`` in
+the code paths that move findings (evaluation, sweep, resolution), so a summary reads a bounded
+number of rows instead of every finding.
+
+Rows (PK ``Counter``): ``policy/{policy_id}#{shard}``, the policy's findings on the ARNs of one
+index shard (a popular policy's writes spread like its index), and ``account/{account_id}``.
+Cells are top-level attributes ``{STATE}|{band}`` (ADD is top-level only). A finding write and its
+counter update are two calls: a task that dies between them leaves the counters off by one until
+``recount`` rebuilds them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from qrie_lib.policies.base import band
+from qrie_lib.schema import policy_shard, policy_shards
+from qrie_lib.stores.dynamo import batch_get, from_item, to_item, values
+
+POLICY, ACCOUNT = "policy/", "account/"
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What one finding counts toward."""
+
+    arn: str
+    policy_id: str
+    account_id: str
+    state: str
+    severity: int
+
+    @property
+    def cell(self) -> str:
+        return f"{self.state}|{band(self.severity)}"
+
+    @property
+    def rows(self) -> tuple[str, str]:
+        return f"{POLICY}{policy_shard(self.policy_id, self.arn)}", f"{ACCOUNT}{self.account_id}"
+
+
+def changes(was: Tally | None, now: Tally | None) -> dict[str, Counter[str]]:
+    """The ADDs a finding's move needs, by row: -1 where it was counted, +1 where it is now."""
+    delta: dict[str, Counter[str]] = {}
+    for tally, sign in ((was, -1), (now, 1)):
+        if tally is not None:
+            for row in tally.rows:
+                delta.setdefault(row, Counter())[tally.cell] += sign
+    return {row: cells for row, cells in delta.items() if any(cells.values())}
+
+
+class CountersStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def move(self, was: Tally | None, now: Tally | None) -> None:
+        for row, cells in changes(was, now).items():
+            self.add(row, cells)
+
+    def add(self, row: str, cells: Counter[str]) -> None:
+        cells = Counter({k: v for k, v in cells.items() if v})
+        if not cells:
+            return
+        names = {f"#c{n}": cell for n, cell in enumerate(sorted(cells))}
+        self.client.update_item(
+            TableName=self.table,
+            Key=to_item({"Counter": row}),
+            UpdateExpression="ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(names))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values({f":c{n}": cells[c] for n, c in enumerate(sorted(cells))}),
+        )
+
+    def policies(self, policy_ids: Iterable[str]) -> dict[str, Counter[str]]:
+        """Each policy's cells, its shard rows summed: a bounded read (policies x shards rows)."""
+        keys = [{"Counter": f"{POLICY}{shard}"} for pid in policy_ids for shard in policy_shards(pid)]
+        totals: dict[str, Counter[str]] = {}
+        for item in batch_get(self.client, self.table, keys):
+            policy_id = item["Counter"].removeprefix(POLICY).rsplit("#", 1)[0]
+            totals.setdefault(policy_id, Counter()).update(_cells(item))
+        return totals
+
+    def account(self, account_id: str) -> Counter[str]:
+        item = self.client.get_item(TableName=self.table, Key=to_item({"Counter": f"{ACCOUNT}{account_id}"}))
+        return _cells(from_item(item["Item"]) if "Item" in item else None)
+
+
+def _cells(item: dict[str, Any] | None) -> Counter[str]:
+    return Counter({k: int(v) for k, v in (item or {}).items() if "|" in k})
