@@ -11,7 +11,11 @@ closes each gap (installed by the local runtime and by the tests):
   to another account (the collectors pass it on every bucket call, so a bucket named in another
   account's event is never described as theirs).
 - moto loads ~1,000 AWS managed policies into every IAM backend it creates (one per account and
-  partition), seconds per simulated account: keep the few the simulated org attaches.
+  partition), seconds per simulated account: keep the few the simulated org attaches, and load any
+  other one from moto's catalogue on its first reference (attach, get), as every AWS account has
+  them all.
+- IAM server certificates: moto reports the same 2012 Expiration for every one; AWS reports the
+  certificate's own notAfter (CIS 1.19 reads it).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any
 import moto.iam.models
 from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
-from moto.iam.models import iam_backends
+from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
+from moto.iam.responses import IamResponse
 from moto.s3.exceptions import S3ClientError
 from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
@@ -45,9 +50,79 @@ def install(role_name: str) -> None:
     S3Response._bucket_response = bucket_response_checking_owner  # type: ignore[method-assign]
     catalogue = json.loads(moto.iam.models.aws_managed_policies_data)
     if len(catalogue) > len(MANAGED_POLICIES):
+        FULL_CATALOGUE.update(catalogue)
         moto.iam.models.aws_managed_policies_data = json.dumps(
             {name: catalogue[name] for name in MANAGED_POLICIES if name in catalogue}
         )
+    for name in LAZY_POLICY_METHODS:
+        setattr(IAMBackend, name, loading_managed_policy(ORIGINAL_POLICY_METHODS[name]))
+    for name in CERTIFICATE_ANSWERS:
+        setattr(IamResponse, name, with_certificate_expiry(ORIGINAL_CERTIFICATE_ANSWERS[name]))
+
+
+FULL_CATALOGUE: dict[str, Any] = {}  # moto's AWS managed policies by name, loaded on first reference
+LAZY_POLICY_METHODS = (  # the backend's calls that look a policy up by ARN first
+    "attach_role_policy",
+    "attach_user_policy",
+    "attach_group_policy",
+    "get_policy",
+    "get_policy_version",
+    "list_policy_versions",
+)
+ORIGINAL_POLICY_METHODS = {name: getattr(IAMBackend, name) for name in LAZY_POLICY_METHODS}
+
+
+def loading_managed_policy(original: Any) -> Any:
+    def method(self: IAMBackend, *args: Any, **kwargs: Any) -> Any:
+        arn = kwargs.get("policy_arn", args[0] if args else None)
+        name = str(arn).rsplit("/", 1)[-1]
+        if (
+            isinstance(arn, str)
+            and ":iam::aws:policy/" in arn
+            and arn not in self.managed_policies
+            and name in FULL_CATALOGUE
+        ):
+            policy = AWSManagedPolicy.from_data(name, self.account_id, self.region_name, FULL_CATALOGUE[name])
+            if policy.arn == arn:
+                self.aws_managed_policies.append(policy)
+                self.managed_policies[policy.arn] = policy
+        return original(self, *args, **kwargs)
+
+    return method
+
+
+CERTIFICATE_ANSWERS = ("upload_server_certificate", "list_server_certificates", "get_server_certificate")
+ORIGINAL_CERTIFICATE_ANSWERS = {name: getattr(IamResponse, name) for name in CERTIFICATE_ANSWERS}
+
+
+def certificate_expiry(account_id: str, name: str) -> str | None:
+    """The certificate's notAfter, as AWS reports its Expiration."""
+    from cryptography import x509  # moto's own dependency
+
+    for backend in iam_backends[account_id].values():
+        for certificate in backend.certificates.values():
+            if certificate.cert_name == name:
+                parsed = x509.load_pem_x509_certificate(certificate.cert_body.encode())
+                return parsed.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None
+
+
+def with_certificate_expiry(original: Any) -> Any:
+    def answer(self: IamResponse) -> Any:
+        result = original(self)
+        found = result.result if isinstance(result, ActionResult) else None
+        if isinstance(found, dict):
+            nested = found.get("ServerCertificate", found)
+            listed = found.get("ServerCertificateMetadataList") or [nested.get("ServerCertificateMetadata")]
+            for metadata in (m for m in listed if isinstance(m, dict)):
+                try:
+                    expiry = certificate_expiry(self.current_account, metadata["ServerCertificateName"])
+                except ValueError:  # not a PEM certificate: moto's fixed date stays
+                    expiry = None
+                metadata["Expiration"] = expiry or metadata.get("Expiration")
+        return result
+
+    return answer
 
 
 def default_ebs_kms_key(self: EC2Response) -> ActionResult:
@@ -105,6 +180,10 @@ def uninstall() -> None:
     STSBackend.assume_role = ORIGINAL_ASSUME_ROLE  # type: ignore[method-assign]
     EC2Response.describe_snapshots = ORIGINAL_DESCRIBE_SNAPSHOTS  # type: ignore[method-assign]
     S3Response._bucket_response = ORIGINAL_BUCKET_RESPONSE  # type: ignore[method-assign]
+    for name, method in ORIGINAL_POLICY_METHODS.items():
+        setattr(IAMBackend, name, method)
+    for name, method in ORIGINAL_CERTIFICATE_ANSWERS.items():
+        setattr(IamResponse, name, method)
 
 
 def guard_assume_role(role_name: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from moto.iam.models import AccessKeyLastUsed, iam_backends
 
 from orchestration.seed_logging import seed_logging
+from orchestration.seed_storage import seed_storage
 from qrie_lib.aws import AccountSession, Aws
 from qrie_lib.external_ids import new_external_id
 from qrie_lib.models import Account
@@ -101,6 +102,7 @@ def seed_account(session: AccountSession, acct: str, n: int, regions: tuple[str,
         seed_ec2(session.client("ec2", region), n, region == regions[0])
     seed_iam(session.client("iam"), acct, n)
     seed_logging(session, acct, n, regions)
+    seed_storage(session, acct, n, regions)
 
 
 # ---- S3 -------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from orchestration import asl
 from orchestration.provision import MAX_RECEIVE_COUNT
 from orchestration.schedules import SCHEDULES
 from qrie_lib.notifications import TOPIC_NAME
+from qrie_lib.notifications import TOPIC_NAME
 from qrie_lib.schema import TABLES, Table
 from qrie_lib.settings import Settings, get_settings
 from stacks.common import OPERATOR_ROLE_PATH, acknowledge, cloudtrail_patterns, pascal
@@ -93,6 +94,7 @@ class CoreStack(Stack):
         code = task_code(self)  # first: it may set this stack's bundling context
         self.tables = {key: self._table(key, spec) for key, spec in TABLES.items()}
         self.items_bucket = self._items_bucket(self._access_logs_bucket())
+        self.notifications_topic = self._notifications_topic()  # before the functions that publish
         self.notifications_topic = self._notifications_topic()  # before the functions that publish
         self.functions = {task.name: self._function(task, code) for task in TASKS}
         self.state_machines = {kind: self._state_machine(kind) for kind in asl.STATE_MACHINES}
@@ -250,7 +252,18 @@ class CoreStack(Stack):
             **({setting_env("external_id"): settings.external_id} if settings.external_id else {}),
             setting_env("regions"): json.dumps(list(settings.regions)),  # pydantic-settings reads JSON
             **self._reporting_environment(task),
+            **self._reporting_environment(task),
         }
+
+    def _reporting_environment(self, task: TaskSpec) -> dict[str, str]:
+        """Where a task that notifies publishes, from what severity, and whether it exports."""
+        env = {}
+        if task.publishes_notifications:
+            env[setting_env("notifications_topic_arn")] = self.notifications_topic.topic_arn
+            env[setting_env("notify_min_severity")] = str(self.settings.notify_min_severity)
+        if task.imports_findings and self.settings.securityhub_export:
+            env[setting_env("securityhub_export")] = "true"
+        return env
 
     def _reporting_environment(self, task: TaskSpec) -> dict[str, str]:
         """Where a task that notifies publishes, from what severity, and whether it exports."""
@@ -302,6 +315,20 @@ class CoreStack(Stack):
                     actions=["securityhub:BatchImportFindings"], resources=[self.securityhub_product_arn()]
                 )
             )
+        if task.publishes_notifications:
+            self.notifications_topic.grant_publish(role)  # with its key's GenerateDataKey and Decrypt
+        if task.imports_findings and self.settings.securityhub_export:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["securityhub:BatchImportFindings"], resources=[self.securityhub_product_arn()]
+                )
+            )
+
+    def securityhub_product_arn(self) -> str:
+        """The operator account's default product: custom findings are imported into it."""
+        return self.format_arn(
+            service="securityhub", resource="product", resource_name=f"{Aws.ACCOUNT_ID}/default"
+        )
 
     def securityhub_product_arn(self) -> str:
         """The operator account's default product: custom findings are imported into it."""
@@ -582,6 +609,18 @@ class CoreStack(Stack):
         )
         return sns.Topic(self, "NotificationsTopic", topic_name=TOPIC_NAME, master_key=key, enforce_ssl=True)
 
+    # ---- notifications -------------------------------------------------------------------------
+
+    def _notifications_topic(self) -> sns.Topic:
+        """Opened findings, for the security team (qrie_lib.notifications). Its own topic, not the
+        alarm topic: alarms are for whoever runs Qrie, findings for whoever fixes them, and each
+        audience subscribes to its own. Encrypted with its own rotated key; only the tasks that
+        notify may publish (their grants include the key)."""
+        key = kms.Key(
+            self, "NotificationsTopicKey", enable_key_rotation=True, description="Qrie notifications topic"
+        )
+        return sns.Topic(self, "NotificationsTopic", topic_name=TOPIC_NAME, master_key=key, enforce_ssl=True)
+
     # ---- monitoring ----------------------------------------------------------------------------
 
     def _alarms(self) -> sns.Topic:
@@ -648,6 +687,7 @@ class CoreStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "EventBusArn", value=self.event_bus.event_bus_arn)
         CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
+        CfnOutput(self, "NotificationsTopicArn", value=self.notifications_topic.topic_arn)
         CfnOutput(self, "NotificationsTopicArn", value=self.notifications_topic.topic_arn)
 
     def _acknowledge_stack_wide(self) -> None:

@@ -41,11 +41,15 @@ GROUP = "AWS::IAM::Group"
 MANAGED_POLICY = "AWS::IAM::ManagedPolicy"
 PASSWORD_POLICY = "AWS::IAM::PasswordPolicy"
 ROOT_ACCOUNT = "AWS::IAM::RootAccount"
+SERVER_CERTIFICATE = "AWS::IAM::ServerCertificate"
 
 REPORT_CACHE_KEY = "iam:credential-report"
 REPORT_POLL_DELAYS = (0.2, 1.0, 2.0, 4.0, 8.0)  # seconds between GenerateCredentialReport polls
 ROOT_ROW = "<root_account>"
 SUPPORT_POLICY = "arn:aws:iam::aws:policy/AWSSupportAccess"
+CLOUDSHELL_POLICY = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
+ROOT_VIRTUAL_MFA = "mfa/root-account-mfa-device"  # the serial of the root's virtual MFA (CIS 1.6)
+CERTIFICATE_KEYS = ("ServerCertificateName", "ServerCertificateId", "Path", "Arn", "UploadDate", "Expiration")
 ACCESS_KEY_FIELDS = ("Slot", "Active", "LastRotated", "LastUsedDate", "LastUsedService")
 NO_VALUE = frozenset({"", "N/A", "no_information", "not_supported"})
 GAAD_MAX_ITEMS = 1000
@@ -370,6 +374,9 @@ def describe_root(ctx: CollectContext, _: str = "") -> Resource:
     support = paginate(  # CIS 1.17, an account-level fact: kept with the root account
         iam, "list_entities_for_policy", "PolicyRoles", PolicyArn=SUPPORT_POLICY, EntityFilter="Role"
     )
+    # CIS 1.6: a root MFA listed among the virtual devices is not a hardware one
+    virtual = paginate(iam, "list_virtual_mfa_devices", "VirtualMFADevices", AssignmentStatus="Assigned")
+    root_serial = f"arn:aws:iam::{ctx.account_id}:{ROOT_VIRTUAL_MFA}"
     return entity(
         ctx,
         ROOT_ACCOUNT,
@@ -381,9 +388,45 @@ def describe_root(ctx: CollectContext, _: str = "") -> Resource:
             "AccessKeys": report_access_keys(row),
             "SummaryMap": summary,
             "SupportRoles": sorted(r["RoleName"] for r in support),
+            "RootVirtualMfa": any(d.get("SerialNumber") == root_serial for d in virtual),
+            "CloudShellFullAccessEntities": cloudshell_entities(iam),  # CIS 1.22
         },
         when,
     )
+
+
+def cloudshell_entities(iam: Any) -> Detail:
+    """The users, groups and roles AWSCloudShellFullAccess is attached to (one paged call)."""
+    found: Detail = {"Users": [], "Groups": [], "Roles": []}
+    try:
+        pages = iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=CLOUDSHELL_POLICY)
+        for page in pages:
+            for kind in found:
+                found[kind] += [e[f"{kind[:-1]}Name"] for e in page.get(f"Policy{kind}", ())]
+    except ClientError as exc:
+        if error_code(exc) != "NoSuchEntity":  # an unknown policy is attached to nothing
+            raise
+    return {kind: sorted(names) for kind, names in found.items()}
+
+
+def certificate_resource(ctx: CollectContext, metadata: Detail, when: str) -> Resource:
+    return entity(ctx, SERVER_CERTIFICATE, metadata, {k: metadata.get(k) for k in CERTIFICATE_KEYS}, when)
+
+
+def list_certificates(ctx: CollectContext, token: str | None) -> Page:
+    when = now_iso()
+    size = min(max(ctx.page_size, 1), GAAD_MAX_ITEMS)
+    answer = ctx.client("iam").list_server_certificates(MaxItems=size, **({"Marker": token} if token else {}))
+    listed = require(answer, "ServerCertificateMetadataList", "ListServerCertificates")
+    next_token = answer.get("Marker") if answer.get("IsTruncated") else None
+    return Page([certificate_resource(ctx, m, when) for m in listed], next_token)
+
+
+@gone_is_none
+def describe_certificate(ctx: CollectContext, name: str) -> Resource:
+    when = now_iso()
+    answer = ctx.client("iam").get_server_certificate(ServerCertificateName=name)
+    return certificate_resource(ctx, answer["ServerCertificate"]["ServerCertificateMetadata"], when)
 
 
 def named_arn(path: str) -> Callable[[CollectContext, str], str]:
@@ -445,9 +488,11 @@ def attaching(resource_type: str, key: str) -> Callable[[dict[str, Any]], list[T
     return lambda detail: [*named(detail), *managed_policy(detail)]
 
 
-def support_access(detail: dict[str, Any]) -> list[Touch]:
-    """Attaching or detaching AWSSupportAccess changes the account's SupportRoles."""
-    return account_level(ROOT_ACCOUNT)(detail) if _request(detail).get("policyArn") == SUPPORT_POLICY else []
+def account_policies(detail: dict[str, Any]) -> list[Touch]:
+    """Attaching or detaching AWSSupportAccess or AWSCloudShellFullAccess changes facts kept with the
+    root account (SupportRoles, CloudShellFullAccessEntities)."""
+    named = _request(detail).get("policyArn")
+    return account_level(ROOT_ACCOUNT)(detail) if named in (SUPPORT_POLICY, CLOUDSHELL_POLICY) else []
 
 
 def account_level(resource_type: str) -> Callable[[dict[str, Any]], list[Touch]]:
@@ -498,6 +543,9 @@ SERVICE = Service(
         "iam:ListAccessKeys",
         "iam:ListGroupsForUser",
         "iam:ListMFADevices",
+        "iam:ListVirtualMFADevices",
+        "iam:ListServerCertificates",
+        "iam:GetServerCertificate",
         # describe-one of users, roles and groups (events): their inline and attached policies
         *(
             f"iam:{verb}{kind}{noun}"
@@ -517,6 +565,9 @@ SERVICE = Service(
         ),
         ResourceKind(PASSWORD_POLICY, list_password_policy, describe_password_policy, password_policy_arn),
         ResourceKind(ROOT_ACCOUNT, list_root, describe_root, root_arn),
+        ResourceKind(
+            SERVER_CERTIFICATE, list_certificates, describe_certificate, named_arn("server-certificate")
+        ),
     ),
     event_source="iam.amazonaws.com",
     events=(
@@ -531,7 +582,10 @@ SERVICE = Service(
             "CreateAccessKey UpdateAccessKey DeleteAccessKey EnableMFADevice DeactivateMFADevice",
             own_credentials,
         ),
-        rule("AttachUserPolicy DetachUserPolicy", attaching(USER, "userName")),
+        rule(
+            "AttachUserPolicy DetachUserPolicy",
+            lambda detail: [*attaching(USER, "userName")(detail), *account_policies(detail)],
+        ),
         rule(
             "CreateRole DeleteRole UpdateAssumeRolePolicy PutRolePolicy DeleteRolePolicy TagRole UntagRole"
             " PutRolePermissionsBoundary DeleteRolePermissionsBoundary",
@@ -540,11 +594,22 @@ SERVICE = Service(
         rule("CreateServiceLinkedRole", service_linked_role),
         rule(
             "AttachRolePolicy DetachRolePolicy",
-            lambda detail: [*attaching(ROLE, "roleName")(detail), *support_access(detail)],
+            lambda detail: [*attaching(ROLE, "roleName")(detail), *account_policies(detail)],
         ),
         rule("CreateGroup DeleteGroup PutGroupPolicy DeleteGroupPolicy", by_params(GROUP, "groupName")),
         rule("UpdateGroup", by_params(GROUP, "groupName", "newGroupName")),
-        rule("AttachGroupPolicy DetachGroupPolicy", attaching(GROUP, "groupName")),
+        rule(
+            "AttachGroupPolicy DetachGroupPolicy",
+            lambda detail: [*attaching(GROUP, "groupName")(detail), *account_policies(detail)],
+        ),
+        rule(
+            "UploadServerCertificate DeleteServerCertificate",
+            by_params(SERVER_CERTIFICATE, "serverCertificateName"),
+        ),
+        rule(
+            "UpdateServerCertificate",
+            by_params(SERVER_CERTIFICATE, "serverCertificateName", "newServerCertificateName"),
+        ),
         rule("CreatePolicy DeletePolicy CreatePolicyVersion SetDefaultPolicyVersion", managed_policy),
         rule("UpdateAccountPasswordPolicy DeleteAccountPasswordPolicy", account_level(PASSWORD_POLICY)),
     ),
