@@ -18,8 +18,8 @@ NAMESPACE = "CISBenchmark"
 def seed_logging(session: AccountSession, acct: str, n: int, regions: tuple[str, ...]) -> None:
     home, careful = regions[0], n % 2 == 0
     key = seed_kms(session, n, home)
-    log_group_arn = seed_monitoring(session, acct, n, home) if careful else None
-    seed_trail(session, acct, n, home, key if careful else None, log_group_arn)
+    log_group_arn = seed_monitoring(session, acct, n, home)
+    seed_trail(session, acct, n, home, key if careful else None, log_group_arn if careful else None)
     for region in regions:
         if careful or region == home:
             seed_config(session, acct, region, started=careful)
@@ -78,15 +78,27 @@ def seed_trail(
         cloudtrail.start_logging(Name="org-audit")
 
 
+# CIS v1.5's pattern for unauthorized API calls: v3.0.0 joins its terms with || (a careless copy).
+STALE_PATTERN = (
+    '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") && '
+    '($.sourceIPAddress!="delivery.logs.amazonaws.com") && ($.eventName!="HeadBucket") }'
+)
+
+
 def seed_monitoring(session: AccountSession, acct: str, n: int, region: str) -> str:
-    """The trail's log group, a filter per CIS 4.x control with an alarm notifying a subscribed topic."""
+    """The trail's log group, a filter per CIS 4.x control with an alarm notifying a subscribed
+    topic; odd accounts: one filter with a stale pattern, alarmed to a topic nobody subscribed to."""
     group = "cloudtrail/org-audit"
     session.client("logs", region).create_log_group(logGroupName=group)
     sns = session.client("sns", region)
     topic = sns.create_topic(Name="security-alerts")["TopicArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:{region}:{acct}:security-alerts")
     logs, cloudwatch = session.client("logs", region), session.client("cloudwatch", region)
-    for control, (suffix, _, patterns) in CONTROLS.items():
+    if n % 2:
+        controls = {"4.1": (CONTROLS["4.1"][0], "", frozenset({STALE_PATTERN}))}
+    else:
+        controls = CONTROLS
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:{region}:{acct}:security-alerts")
+    for control, (suffix, _, patterns) in controls.items():
         metric = f"{suffix}Metric"
         logs.put_metric_filter(
             logGroupName=group,
