@@ -219,10 +219,8 @@ def local_up(
     from qrie_lib.settings import Settings
 
     directory = None if ephemeral else (state_dir or default_state_dir())
-    update: dict[str, Any] = {"customer_profile": customer_profile}
-    if customers == "aws":
-        update["customers"] = "aws"
-    settings = Settings().model_copy(update=update)
+    given = {"customers": "aws" if customers == "aws" else None, "customer_profile": customer_profile}
+    settings = Settings().model_copy(update={k: v for k, v in given.items() if v})
 
     def say(line: str) -> None:
         console.print(line, highlight=False, soft_wrap=True)
