@@ -54,10 +54,10 @@ def test_the_catalogue_has_every_required_policy() -> None:
 
 @pytest.mark.parametrize("policy", CATALOGUE.values(), ids=list(CATALOGUE))
 def test_declaration(policy: Policy) -> None:
-    assert re.fullmatch(r"[A-Z][A-Z0-9]*([A-Z][a-z0-9]+)+", policy.policy_id)  # e.g. EC2EbsVolumeUnencrypted
+    assert re.fullmatch(r"[A-Z][A-Z0-9]*[a-z0-9]*([A-Z][a-z0-9]+)+", policy.policy_id)  # e.g. EC2EbsVolumeUnencrypted
     assert all(text.strip() for text in (policy.title, policy.description, policy.remediation))
     assert 0 <= policy.severity <= 100
     assert policy.resource_type in SERVICES[policy.service].resource_types
     collected = {t for svc in SERVICES.values() for t in svc.resource_types}
-    assert set(policy.related) <= collected
+    assert set(policy.related) | set(policy.related_all) <= collected
     assert all(re.fullmatch(r"CIS AWS Foundations v3\.0 \d+(\.\d+)+", ref) for ref in policy.compliance)
