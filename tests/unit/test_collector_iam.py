@@ -524,6 +524,13 @@ EVENTS = [
         [PASSWORD_POLICY],
     ),
     ev("DeleteAccountPasswordPolicy", None, [PASSWORD_POLICY]),
+    ev("UploadServerCertificate", {"serverCertificateName": "www"}, [Touch(iam.SERVER_CERTIFICATE, "www")]),
+    ev("DeleteServerCertificate", {"serverCertificateName": "www"}, [Touch(iam.SERVER_CERTIFICATE, "www")]),
+    ev(
+        "UpdateServerCertificate",
+        {"serverCertificateName": "www", "newServerCertificateName": "web"},
+        [Touch(iam.SERVER_CERTIFICATE, "www"), Touch(iam.SERVER_CERTIFICATE, "web")],
+    ),
 ]
 
 
