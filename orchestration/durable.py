@@ -87,7 +87,8 @@ class OperatorChanges:
 
     def install(self) -> None:
         ddb, s3, queue, sqs = DynamoDBBackend, S3Backend, Queue, SQSBackend
-        for name in ("put_item", "update_item", "delete_item"):
+        self._patch(ddb, "put_item", self._ddb_write(ddb.put_item, image_is_the_item=True))
+        for name in ("update_item", "delete_item"):
             self._patch(ddb, name, self._ddb_write(getattr(ddb, name)))
         self._patch(ddb, "transact_write_items", self._transaction(ddb.transact_write_items))
         self._patch(s3, "put_object", self._s3_put(s3.put_object))
@@ -111,7 +112,8 @@ class OperatorChanges:
 
     # ---- DynamoDB ------------------------------------------------------------------------------
 
-    def _ddb_write(self, original: Any) -> Any:
+    def _ddb_write(self, original: Any, image_is_the_item: bool = False) -> Any:
+        """``image_is_the_item``: a put's after-image is the item it put (no need to read it back)."""
         changes = self
 
         def write(backend: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Any:
@@ -121,7 +123,10 @@ class OperatorChanges:
             with changes.lock:
                 result = original(backend, table_name, *args, **kwargs)
                 pending = getattr(changes._in_transaction, "keys", None)
-                if pending is None:
+                if pending is None and image_is_the_item:
+                    key = key_of(backend, table_name, given)
+                    changes.emit({"ddb": table_name, "key": key, "item": given})
+                elif pending is None:
                     changes.emit(ddb_image(backend, table_name, given))
                 else:
                     pending.append((table_name, given))
