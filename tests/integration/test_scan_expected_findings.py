@@ -15,6 +15,7 @@ import pytest
 from orchestration.simulated_org import account_id
 from qrie_lib import lifecycle
 from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.services.registry import SERVICES
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.views import findings_rows
@@ -103,10 +104,13 @@ def expected(n: int) -> dict[str, set[str]]:
             "IAMRootMfaDisabled",
             "IAMRootAccountActive",
             "IAMSupportRoleMissing",
+            "IAMRootHardwareMfaDisabled",  # no MFA at all
+            "IAMCloudShellFullAccessAttached",  # to the deployer role
         }
         if odd
         else set(),
     }
+    found |= storage_and_network(n)
     found |= (
         {"role:anyone": {"IAMRoleTrustAllowsAnyPrincipal"}}
         if odd
@@ -115,9 +119,44 @@ def expected(n: int) -> dict[str, set[str]]:
     for region, home in (("us-east-1", True), ("eu-west-1", False)):
         groups = ALWAYS_OPEN_GROUPS | ({"wide-open": WIDE_OPEN} if odd else {})
         found |= {f"sg:{name}@{region}": policies for name, policies in groups.items()}
-        found[f"instance:legacy-web@{region}"] = {"EC2InstanceImdsV1Enabled", "EC2InstancePublicIp"}
+        found[f"instance:legacy-web@{region}"] = {
+            "EC2InstanceImdsV1Enabled",
+            "EC2InstancePublicIp",
+            "EC2InstanceNoIamRole",
+        }
         found[f"instance:app@{region}"] = set()
         found[f"ebs-default@{region}"] = {"EC2EbsEncryptionByDefaultDisabled"} if odd and home else set()
+    return found
+
+
+def storage_and_network(n: int) -> dict[str, set[str]]:
+    """orchestration/seed_storage.py: odd accounts' database is public in a subnet routed to an
+    internet gateway, unencrypted and not auto-upgraded, their cluster unencrypted, snapshot public,
+    file system unencrypted, Security Hub off, an expired certificate, AWSCloudShellFullAccess on the
+    deployer role. Every account's restricted network ACL passes CIS 5.1 (the default ones fail it,
+    as in AWS) and its app instances have a role; Access Analyzer is not emulated: not evaluated."""
+    odd = n % 2 == 1
+    found: dict[str, set[str]] = {
+        "db:orders-db": {
+            "RDSInstanceStorageUnencrypted",
+            "RDSInstanceAutoMinorVersionUpgradeDisabled",
+            "RDSInstancePubliclyAccessible",
+        }
+        if odd
+        else set(),
+        "cluster:analytics": {"RDSClusterStorageUnencrypted"} if odd else set(),
+        "db-snapshot:orders-nightly": {"RDSSnapshotPublic"} if odd else set(),
+        "efs:shared-files": {"EFSFileSystemUnencrypted"} if odd else set(),
+        "certificate:www": set(),
+        "role:app-instance": set(),
+    }
+    if odd:
+        found["certificate:legacy-site"] = {"IAMServerCertificateExpired"}
+        found["policy:AWSCloudShellFullAccess"] = set()  # attached: inventoried, not admin
+    for region in ("us-east-1", "eu-west-1"):
+        found[f"hub@{region}"] = {"SecurityHubDisabled"} if odd else set()
+        found[f"analyzers@{region}"] = set()
+        found[f"acl:web@{region}"] = set()
     return found
 
 
@@ -136,6 +175,16 @@ def label(resource) -> str | None:
         "AWS::EC2::SecurityGroup": lambda: f"sg:{c['GroupName']}@{resource.region}",
         "AWS::EC2::Instance": lambda: f"instance:{resource.tags.get('Name')}@{resource.region}",
         "AWS::EC2::EbsEncryptionByDefault": lambda: f"ebs-default@{resource.region}",
+        "AWS::EC2::NetworkAcl": lambda: (
+            f"acl:{resource.tags['Name']}@{resource.region}" if resource.tags.get("Name") else None
+        ),
+        "AWS::RDS::DBInstance": lambda: f"db:{c['DBInstanceIdentifier']}",
+        "AWS::RDS::DBCluster": lambda: f"cluster:{c['DBClusterIdentifier']}",
+        "AWS::RDS::DBSnapshot": lambda: f"db-snapshot:{c['DBSnapshotIdentifier']}",
+        "AWS::EFS::FileSystem": lambda: f"efs:{resource.tags.get('Name')}",
+        "AWS::SecurityHub::Hub": lambda: f"hub@{resource.region}",
+        "AWS::AccessAnalyzer::Analyzers": lambda: f"analyzers@{resource.region}",
+        "AWS::IAM::ServerCertificate": lambda: f"certificate:{c['ServerCertificateName']}",
     }.get(t, lambda: None)()
 
 
@@ -155,7 +204,7 @@ def active_pairs(h: Harness) -> set[tuple[str, str]]:
 @pytest.mark.parametrize("n", [1, 2])
 def test_named_resources_have_exactly_the_planted_findings(org_scanned, n):
     stored = []
-    for service in ("s3", "ec2", "iam"):
+    for service in sorted(SERVICES):  # resources of services without labels are not looked at
         stored += Stores.of(org_scanned.aws).resources.page(account_id(n), service, None, 1000).resources
     found: dict[str, set[str]] = {}
     active = active_pairs(org_scanned)
@@ -173,6 +222,6 @@ def test_scan_equals_a_direct_evaluation_of_the_same_accounts(org_scanned):
         resources = collect(org_scanned.aws, account)
         for policy in CATALOGUE.values():
             for r in (r for r in resources if r.resource_type == policy.resource_type):
-                if not policy.evaluate(r, related_of(policy, r, resources)).compliant:
+                if policy.evaluate(r, related_of(policy, r, resources)).compliant is False:
                     direct.add((r.arn, policy.policy_id))
     assert active_pairs(org_scanned) == direct
