@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.table import Table
 from moto.s3.models import S3Backend, s3_backends
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
@@ -322,8 +324,8 @@ def load_into_backends(state: State, scope: Scope) -> None:
     ddb = dynamodb_backends[scope.account][scope.region]
     for name, items in state.items.items():
         table = ddb.get_table(name)
-        for item in items.values():
-            table.put_item(item)
+        for attributes in items.values():
+            _restore_item(table, attributes)
     s3 = s3_backends[scope.account]["global"]
     for key_name, body in state.objects.items():
         s3.put_object(scope.bucket, key_name, base64.b64decode(body))
@@ -333,6 +335,20 @@ def load_into_backends(state: State, scope: Scope) -> None:
         message.message_attributes = record.get("attributes") or {}
         message.mark_sent()
         queues[record["sqs"]].add_message(message)
+
+
+def _restore_item(table: Table, attributes: dict[str, Any]) -> None:
+    """Put an item back as moto's ``Table.put_item`` stores it, without its checks: they passed
+    when it was written, and moto's item size check is quadratic in attributes (most of a
+    restart's time)."""
+    hash_key = DynamoType(attributes[table.hash_key_attr])
+    range_key = DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
+    item = Item(hash_key, range_key, {})
+    item.attrs = LimitedSizeDict({name: DynamoType(value) for name, value in attributes.items()})
+    if range_key is not None:
+        table.items[hash_key][range_key] = item
+    else:
+        table.items[hash_key] = item
 
 
 class WriteAheadLog:
