@@ -37,6 +37,7 @@ console = Console(stderr=True)
 API = next(t for t in TASKS if t.name == "Api")
 HOST = "127.0.0.1"
 STAGE = "local"
+LANDING = "/console/"  # where the sign-in link leads
 MAX_BODY = 1 << 20  # far above any request the API takes; API Gateway's own cap is 10 MB
 
 
@@ -76,7 +77,7 @@ def proxy_event(
         "requestContext": {
             "resourcePath": "/{proxy+}",
             "httpMethod": method,
-            "path": f"/{STAGE}{path}",
+            "path": path,  # as the browser called it: the local server has no stage prefix
             "stage": STAGE,
             "protocol": "HTTP/1.1",
             "requestId": str(uuid.uuid4()),
@@ -148,6 +149,15 @@ class Access:
             self._sign_in_code = None
             return True
 
+    def other_cookies(self, headers: Message) -> str:
+        """The request's cookies without the token's, for the handler."""
+        cookies = SimpleCookie()
+        try:
+            cookies.load(headers.get("Cookie") or "")
+        except CookieError:
+            return ""
+        return "; ".join(f"{k}={m.coded_value}" for k, m in cookies.items() if k != self.cookie)
+
     def set_cookie(self) -> str:
         return f"{self.cookie}={self.token}; HttpOnly; SameSite=Strict; Path=/"
 
@@ -174,7 +184,7 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
             query = parse_qs(url.query, keep_blank_values=True)
             if refusal and refusal[0] is HTTPStatus.UNAUTHORIZED and url.path == "/" and "token" in query:
                 if self.command == "GET" and access.sign_in(query["token"][-1]):
-                    self.reply(303, {"Location": "/summary", "Set-Cookie": access.set_cookie()}, b"")
+                    self.reply(303, {"Location": LANDING, "Set-Cookie": access.set_cookie()}, b"")
                     return
                 refusal = HTTPStatus.UNAUTHORIZED, "this sign-in link is wrong or was used already"
             if refusal is None:
@@ -185,6 +195,8 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
                 self.reply_error(status, message, extra)
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "cookie")}
+            if cookies := access.other_cookies(self.headers):  # the console's CSRF cookie; never the token
+                headers["Cookie"] = cookies
             event = proxy_event(self.command, unquote(url.path), query, headers, body, self.client_address[0])
             errors: dict[str, str] = {}
             result = json.loads(invoke(API.function_name, json.dumps(event).encode(), errors))
@@ -224,7 +236,7 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
 
         def reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
             self.send_response(status)
-            for name, value in (headers | SECURITY_HEADERS).items():
+            for name, value in (SECURITY_HEADERS | headers).items():  # the console sends its own CSP
                 self.send_header(name, str(value))
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

@@ -1,5 +1,5 @@
-"""The HTTP API, behind API Gateway (REST, IAM auth): the policy lifecycle, findings, resources and
-a summary, and on-demand inventory and scan executions.
+"""The HTTP API, behind API Gateway (REST, IAM auth): the policy lifecycle, findings (with their
+history and trends), suppressions, resources and a summary, and on-demand inventory and scan executions.
 
 Every route validates its whole request before it writes or starts anything, then calls qrie_lib.
 A request body must be declared ``application/json`` (415 otherwise): no HTML form can send one
@@ -19,18 +19,28 @@ from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel
 
-from qrie_lib import compliance, executions, inventory, lifecycle, scan
+from qrie_lib import compliance, executions, history, inventory, lifecycle, scan, suppressions
 from qrie_lib.api_models import (
     FindingsQuery,
     LaunchRequest,
     PoliciesQuery,
     ResourcesQuery,
+    SuppressionsQuery,
     UpdateRequest,
     resources_page,
     summary,
 )
 from qrie_lib.aws import get_aws
-from qrie_lib.errors import InvalidInput, PolicyNotLaunched, Throttled, UnknownFramework, UnknownPolicy
+from qrie_lib.console.render import PREFIX as CONSOLE
+from qrie_lib.console.routes import router as console_router
+from qrie_lib.errors import (
+    InvalidInput,
+    PolicyNotLaunched,
+    Throttled,
+    UnknownFramework,
+    UnknownPolicy,
+    UnknownSuppression,
+)
 from qrie_lib.frameworks.registry import get_framework
 from qrie_lib.models import parse_input
 from qrie_lib.policies.registry import get_policy
@@ -55,8 +65,8 @@ app = APIGatewayRestResolver()
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     response = app.resolve(event, context)
-    for name, value in SECURITY_HEADERS.items():
-        response.setdefault("multiValueHeaders", {})[name] = [value]
+    for name, value in SECURITY_HEADERS.items():  # the console's pages bring their own
+        response.setdefault("multiValueHeaders", {}).setdefault(name, [value])
     return response
 
 
@@ -64,7 +74,8 @@ def json_bodies_only(app: APIGatewayRestResolver, next_middleware: Callable[...,
     """A body is JSON declared as such: a cross-site form (urlencoded, multipart, text/plain) is 415."""
     event = app.current_event
     media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if event.body and media_type != content_types.APPLICATION_JSON:
+    console_form = event.path.startswith(f"{CONSOLE}/")  # its forms carry a CSRF token instead
+    if event.body and media_type != content_types.APPLICATION_JSON and not console_form:
         raise ServiceError(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE.value,
             f"Content-Type: {media_type or 'none'}; a body must be {content_types.APPLICATION_JSON}",
@@ -73,6 +84,7 @@ def json_bodies_only(app: APIGatewayRestResolver, next_middleware: Callable[...,
 
 
 app.use(middlewares=[json_bodies_only])
+app.include_router(console_router)  # the console's pages, under /console
 
 
 # ---- policies -----------------------------------------------------------------------------
@@ -142,6 +154,54 @@ def list_findings() -> dict[str, Any]:
         limit=q.limit,
     )
     return {"findings": rows, "next_token": token}
+
+
+@app.get("/findings/history")
+def finding_history() -> dict[str, Any]:
+    q = query(history.HistoryQuery)
+    return {
+        "arn": q.arn,
+        "policy_id": q.policy,
+        "history": history.finding_history(stores(), q.arn, q.policy),
+    }
+
+
+@app.get("/trends")
+def findings_trends() -> dict[str, Any]:
+    q = query(history.TrendsQuery)
+    return history.trends(stores(), q.days, q.by)
+
+
+# ---- suppressions -------------------------------------------------------------------------
+
+
+@app.get("/suppressions")
+def list_suppressions() -> dict[str, Any]:
+    q = query(SuppressionsQuery)
+    return {"suppressions": suppressions.listing(stores(), q.policy, q.status)}
+
+
+@app.post("/suppressions")
+def add_suppression() -> Response:
+    """Stored and audited now; its findings move to SUPPRESSED in the scan execution it starts."""
+    request, aws = body(suppressions.SuppressionRequest), get_aws()
+    rule, arn = suppressions.add(aws, Stores.of(aws), request, caller())
+    audit("suppression added", rule_id=rule.rule_id, execution_arn=arn)
+    return respond(HTTPStatus.CREATED, {"suppression": rule.row(), "execution_arn": arn})
+
+
+@app.get("/suppressions/<rule_id>")
+def show_suppression(rule_id: str) -> dict[str, Any]:
+    return suppressions.show(stores(), rule_id)
+
+
+@app.delete("/suppressions/<rule_id>")
+def remove_suppression(rule_id: str) -> Response:
+    """Removed now; its findings that still violate become ACTIVE in the execution it starts."""
+    aws = get_aws()
+    rule, arn = suppressions.remove(aws, Stores.of(aws), rule_id, caller())
+    audit("suppression removed", rule_id=rule_id, execution_arn=arn)
+    return respond(HTTPStatus.ACCEPTED, {"suppression": rule.row(), "execution_arn": arn})
 
 
 @app.get("/resources")
@@ -240,10 +300,15 @@ def policy_rows(s: Stores, policy_ids: list[str]) -> list[dict[str, Any]]:
     return [rows[p] for p in policy_ids]
 
 
-def audit(action: str, **details: Any) -> None:
-    """Who changed what: API Gateway's IAM auth puts the caller's ARN in the request context."""
+def caller() -> str:
+    """Who is calling: API Gateway's IAM auth puts the caller's ARN in the request context."""
     identity = app.current_event.request_context.identity
-    logger.info(action, extra={"caller": identity.user_arn or identity.caller, **details})
+    return identity.user_arn or identity.caller or "unknown"
+
+
+def audit(action: str, **details: Any) -> None:
+    """Who changed what, in the logs."""
+    logger.info(action, extra={"caller": caller(), **details})
 
 
 def respond(status: HTTPStatus, data: dict[str, Any]) -> Response:
@@ -253,6 +318,7 @@ def respond(status: HTTPStatus, data: dict[str, Any]) -> Response:
 ERROR_STATUS: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (UnknownPolicy, HTTPStatus.NOT_FOUND),
     (UnknownFramework, HTTPStatus.NOT_FOUND),
+    (UnknownSuppression, HTTPStatus.NOT_FOUND),
     (PolicyNotLaunched, HTTPStatus.NOT_FOUND),
     (InvalidInput, HTTPStatus.BAD_REQUEST),
     (Throttled, HTTPStatus.SERVICE_UNAVAILABLE),

@@ -249,12 +249,17 @@ class ResourcesStore:
         return len(keys)
 
     def get(self, account_id: str, service: str, arn: str) -> Resource | None:
+        item = self.item(account_id, service, arn)
+        return resource_from_item(item) if item else None
+
+    def item(self, account_id: str, service: str, arn: str) -> dict[str, Any] | None:
+        """The stored row, with ``RunId``: the run (or ``event:<id>``) that last described it."""
         item = self.client.get_item(
             TableName=self.table,
             Key=to_item({"AccountService": account_service(account_id, service), "ARN": arn}),
             ConsistentRead=True,
         ).get("Item")
-        return resource_from_item(from_item(item)) if item else None
+        return from_item(item) if item else None
 
     def page(
         self, account_id: str, service: str, token: str | None, limit: int, region: str | None = None

@@ -127,7 +127,7 @@ def test_the_sign_in_url_sets_an_http_only_same_site_strict_cookie_once(harness,
     assert_refused(harness, server, 401, "GET", "/?token=wrong", token=None)
     path = server.access.sign_in_path
     reply = send(server, "GET", path, token=None)
-    assert (reply.status, reply.headers["Location"]) == (303, "/summary")
+    assert (reply.status, reply.headers["Location"]) == (303, "/console/")
     assert {k: reply.headers[k] for k in SECURITY} == SECURITY
     cookie = SimpleCookie(reply.headers["Set-Cookie"])[server.access.cookie]
     assert (cookie["httponly"], cookie["samesite"], cookie["path"]) == (True, "Strict", "/")

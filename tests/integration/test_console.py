@@ -1,0 +1,181 @@
+"""The console's pages through ``tasks.api.handler`` on the local runtime (API Gateway proxy events,
+as in test_api.py): every page renders with the console's CSP, escapes what it shows, refuses a
+state-changing form without its CSRF token (writing nothing), and its forms act like the API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from orchestration.cli_api import API, proxy_event
+from orchestration.dispatch import LocalContext
+from orchestration.simulated_org import account_id
+from qrie_lib import executions
+from qrie_lib.console.render import CSP, CSRF_COOKIE
+from tasks import api
+from tests.integration.conftest import Harness, inventoried_org
+
+pytestmark = pytest.mark.slow
+A1 = account_id(1)
+PUBLIC = "arn:aws:s3:::sim01-public-assets"
+CONTEXT_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{API.function_name}"
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "StartExecution"}
+HOST = "console.example"
+CSRF = "t0ken-of-this-browser"
+
+
+@pytest.fixture(scope="module")
+def h() -> Iterator[Harness]:
+    with inventoried_org(1) as harness:
+        yield harness
+
+
+@pytest.fixture(scope="module")
+def scanned(h: Harness) -> None:
+    launched = post("/console/policies", {"policy_id": "S3BucketPublic", "action": "launch"})
+    assert launched["statusCode"] == 303, launched["body"]
+    name = header(launched, "Location").rsplit("/", 1)[-1]
+    arn = h.runtime.aws.settings.scan_state_machine_arn or executions.resolve_state_machine(
+        h.runtime.aws, "scan"
+    )
+    outcome = executions.follow(
+        h.runtime.aws, "scan", arn.replace(":stateMachine:", ":execution:") + f":{name}"
+    )
+    assert outcome.status == "SUCCEEDED"
+
+
+def request(
+    method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None, **query: str
+) -> dict[str, Any]:
+    event = proxy_event(
+        method, path, {k: [v] for k, v in query.items()} or None, {"Host": HOST} | (headers or {}), body
+    )
+    return api.handler(event, LocalContext(API, CONTEXT_ARN))
+
+
+def get(path: str, **query: str) -> dict[str, Any]:
+    return request("GET", path, **query)
+
+
+def post(path: str, fields: dict[str, str], csrf: str | None = CSRF, **headers: str) -> dict[str, Any]:
+    form = urlencode(fields | ({"csrf": csrf} if csrf is not None else {}))
+    cookie = {"Cookie": f"{CSRF_COOKIE}={CSRF}"}
+    kind = {"Content-Type": "application/x-www-form-urlencoded", "Origin": f"http://{HOST}"}
+    return request("POST", path, form, cookie | kind | headers)
+
+
+def header(response: dict[str, Any], name: str) -> str:
+    return response["multiValueHeaders"][name][-1]
+
+
+def writes(h: Harness) -> int:
+    return sum(n for call, n in h.runtime.aws.calls.items() if call.split(".")[-1] in WRITES)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console",
+        "/console/",
+        "/console/findings",
+        "/console/inventory",
+        "/console/policies",
+        "/console/runs",
+        "/console/compliance",
+    ],
+)
+def test_every_page_renders_with_the_console_csp(h, scanned, path):
+    response = get(path)
+    assert response["statusCode"] == 200, response["body"][:500]
+    assert header(response, "Content-Security-Policy") == CSP
+    assert header(response, "Content-Type").startswith("text/html")
+    assert "Strict-Transport-Security" in response["multiValueHeaders"]
+    body = response["body"]
+    assert "<script>" not in body
+    assert "style=" not in body
+    assert 'name="csrf"' in body or path not in ("/console/policies", "/console/runs")
+
+
+def test_the_overview_counts_open_findings_from_the_counters(h, scanned):
+    body = get("/console")["body"]
+    assert "S3 bucket" in body or "S3BucketPublic" in body
+    assert re.search(r'<span class="n">[1-9][0-9]*</span> open', body)
+
+
+def test_findings_filters_narrow_the_rows_and_a_finding_page_shows_evidence(h, scanned):
+    everything = get("/console/findings")["body"]
+    assert PUBLIC in everything
+    assert PUBLIC not in get("/console/findings", q="no-such-thing")["body"]
+    assert PUBLIC not in get("/console/findings", resource_type="AWS::IAM::User")["body"]
+    assert PUBLIC in get("/console/findings", q="public-assets", policy="S3BucketPublic")["body"]
+    page = get("/console/finding", arn=PUBLIC, policy="S3BucketPublic")
+    assert page["statusCode"] == 200
+    assert "Remediation" in page["body"]
+    assert "Evidence" in page["body"]
+
+
+def test_a_resource_page_shows_its_configuration_and_what_described_it(h, scanned):
+    page = get("/console/resource", account=A1, service="s3", arn=PUBLIC)
+    assert page["statusCode"] == 200, page["body"][:300]
+    assert "the run <code>inventory/" in page["body"]
+    assert "S3BucketPublic" in page["body"]
+
+
+def test_bad_filters_are_a_400_page_and_unknown_items_a_404(h, scanned):
+    assert get("/console/findings", severity="severe")["statusCode"] == 400
+    assert get("/console/findings", surprise="1")["statusCode"] == 400
+    assert get("/console/findings", policy="NoSuchPolicy")["statusCode"] == 404
+    assert get("/console/finding", arn="arn:aws:s3:::nope", policy="S3BucketPublic")["statusCode"] == 404
+    assert get("/console/runs/scan/no-such-execution")["statusCode"] == 400
+    assert get("/console/static/../render.py")["statusCode"] == 404
+
+
+def test_what_a_page_shows_is_escaped(h, scanned):
+    body = get("/console/findings", q="<script>alert(1)</script>")["body"]
+    assert "<script>alert(1)" not in body
+    assert "&lt;script&gt;alert(1)" in body
+
+
+@pytest.mark.parametrize(
+    ("csrf", "extra"),
+    [
+        (None, {}),  # no token
+        ("forged", {}),  # not this browser's
+        (CSRF, {"Origin": "https://evil.example"}),  # right token, another site
+        (CSRF, {"Sec-Fetch-Site": "cross-site"}),
+    ],
+)
+def test_a_form_without_this_browsers_token_is_403_and_writes_nothing(h, scanned, csrf, extra):
+    before = writes(h)
+    response = post("/console/policies", {"policy_id": "S3BucketPublic", "action": "suspend"}, csrf, **extra)
+    assert response["statusCode"] == 403, response["body"][:300]
+    assert writes(h) == before
+
+
+def test_a_form_is_validated_like_the_api_and_writes_nothing_when_bad(h, scanned):
+    before = writes(h)
+    for fields in (
+        {"policy_id": "S3BucketPublic", "action": "update", "scope": "{not json"},
+        {"policy_id": "S3BucketPublic", "action": "update", "severity": "900"},
+        {"policy_id": "NoSuchPolicy", "action": "launch"},
+    ):
+        response = post("/console/policies", fields)
+        assert response["statusCode"] in (400, 404), fields
+    assert post("/console/runs", {"kind": "inventory", "account": "999999999999"})["statusCode"] == 400
+    assert writes(h) == before
+
+
+def test_a_run_started_in_the_console_is_followed_on_its_page(h, scanned):
+    response = post("/console/runs", {"kind": "scan", "account": A1})
+    assert response["statusCode"] == 303
+    location = header(response, "Location")
+    assert location.startswith("/console/runs/scan/")
+    page = get(location)
+    assert page["statusCode"] == 200
+    assert "account_id" in page["body"]
+    assert A1 in page["body"]
+    assert re.search(r'<progress max="[1-9]', page["body"])
