@@ -14,6 +14,7 @@ import pytest
 
 from orchestration.simulated_org import account_id
 from qrie_lib import lifecycle
+from qrie_lib.policies.monitoring import POLICIES as MONITORING
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.services.registry import SERVICES
 from qrie_lib.stores import Stores
@@ -56,6 +57,17 @@ WIDE_OPEN = {
     "EC2SecurityGroupHighRiskPortOpen",
     CIS_5_2,
 }
+
+TRAIL_CARELESS = {
+    "CloudTrailLogFileValidationDisabled",
+    "CloudTrailNotEncryptedWithKms",
+    "CloudTrailBucketAccessLoggingDisabled",
+}
+COVERAGE_CARELESS = {
+    "CloudTrailNotEnabledInAllRegions",
+    "CloudTrailS3WriteDataEventsDisabled",
+    "CloudTrailS3ReadDataEventsDisabled",
+} | {p.policy_id for p in MONITORING}
 
 
 def expected(n: int) -> dict[str, set[str]]:
@@ -116,7 +128,13 @@ def expected(n: int) -> dict[str, set[str]]:
         if odd
         else {"role:support": set(), "policy:AWSSupportAccess": set()}  # attached to the support role
     )
+    # Logging (orchestration/seed_logging.py): odd accounts' trail is single-region, not logging,
+    # unvalidated, unencrypted, its bucket unlogged; Config records in neither region.
+    found[f"bucket:{p}-trail"] = basics - (set() if odd else {"S3BucketLoggingDisabled"})
+    found["trail:org-audit"] = TRAIL_CARELESS if odd else set()
     for region, home in (("us-east-1", True), ("eu-west-1", False)):
+        found[f"coverage@{region}"] = COVERAGE_CARELESS if odd else set()
+        found[f"config@{region}"] = {"ConfigNotEnabledInRegion"} if odd else set()
         groups = ALWAYS_OPEN_GROUPS | ({"wide-open": WIDE_OPEN} if odd else {})
         found |= {f"sg:{name}@{region}": policies for name, policies in groups.items()}
         found[f"instance:legacy-web@{region}"] = {
@@ -185,6 +203,9 @@ def label(resource) -> str | None:
         "AWS::SecurityHub::Hub": lambda: f"hub@{resource.region}",
         "AWS::AccessAnalyzer::Analyzers": lambda: f"analyzers@{resource.region}",
         "AWS::IAM::ServerCertificate": lambda: f"certificate:{c['ServerCertificateName']}",
+        "AWS::CloudTrail::Trail": lambda: f"trail:{c['Name']}",
+        "AWS::CloudTrail::RegionCoverage": lambda: f"coverage@{resource.region}",
+        "AWS::Config::RegionRecording": lambda: f"config@{resource.region}",
     }.get(t, lambda: None)()
 
 
