@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from orchestration import cli_api, cli_events, cli_notifications, cli_onboarding, cli_schedules
+from orchestration import (
+    cli_accounts,
+    cli_api,
+    cli_events,
+    cli_notifications,
+    cli_onboarding,
+    cli_schedules,
+    cli_suppressions,
+)
 from orchestration.cli_common import (
     AsJson,
     Endpoint,
@@ -29,23 +37,29 @@ from orchestration.cli_common import (
     user_errors,
 )
 from orchestration.cli_compliance import compliance
+from orchestration.cli_trends import history, trends
 
 if TYPE_CHECKING:
     from qrie_lib.aws import Aws
 
 app = typer.Typer(help="Qrie: cloud security posture for many AWS accounts.", no_args_is_help=True)
 local_app = typer.Typer(help="The embedded runtime as a local AWS endpoint.", no_args_is_help=True)
-accounts_app = typer.Typer(help="Onboarded customer accounts.", no_args_is_help=True)
 policies_app = typer.Typer(help="The policy catalogue and launched policies.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
-app.add_typer(accounts_app, name="accounts")
+app.add_typer(cli_accounts.app, name="accounts")
 app.add_typer(policies_app, name="policies")
 app.add_typer(cli_onboarding.app, name="onboarding")
 app.add_typer(cli_api.app, name="api")
+app.command("console")(cli_api.console_command)
 app.add_typer(cli_events.app, name="events")
 app.add_typer(cli_notifications.app, name="notifications")
 app.add_typer(cli_schedules.app, name="schedules")
 app.command("compliance")(compliance)
+app.add_typer(cli_suppressions.app, name="suppressions")
+app.command("trends")(trends)
+findings_app = typer.Typer(help="Findings, and one finding's history.")
+findings_app.command("history")(history)
+app.add_typer(findings_app, name="findings")
 
 
 def run_and_follow(
@@ -257,87 +271,6 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "qrie"
 
 
-@accounts_app.command("add")
-def accounts_add(
-    account_id: str,
-    name: Annotated[str | None, typer.Option()] = None,
-    regions: Annotated[str | None, typer.Option(help="Comma-separated regions.")] = None,
-    ou_path: Annotated[str | None, typer.Option(help="Its OU path, e.g. /root/prod/.")] = None,
-    tags: Annotated[str | None, typer.Option(help="Comma-separated key=value pairs.")] = None,
-    external_id: Annotated[
-        str | None, typer.Option(help="The ExternalId its role requires (default: a new one).")
-    ] = None,
-    update: Annotated[
-        bool, typer.Option("--update", help="Change an onboarded account: only the fields given.")
-    ] = False,
-    endpoint: Endpoint = None,
-) -> None:
-    """Onboard an account (its read-only role must exist; see the onboarding template). An account
-    onboarded already is refused unless ``--update``, which changes only the fields given."""
-    from qrie_lib.errors import AccountExists
-    from qrie_lib.external_ids import new_external_id
-    from qrie_lib.models import Account, parse_input
-    from qrie_lib.stores.accounts import AccountsStore
-
-    aws = target(endpoint)
-    store = AccountsStore(aws.client("dynamodb"), aws.settings.accounts_table)
-    with user_errors():
-        given = {
-            "name": name,
-            "regions": None if regions is None else [r for r in regions.split(",") if r],
-            "ou_path": ou_path,
-            "tags": None if tags is None else parse_tags(tags),
-            "external_id": external_id,
-        }
-        given = {k: v for k, v in given.items() if v is not None}
-        parse_input(Account, {"account_id": account_id, **given})  # bad input writes nothing
-        existing = store.get(account_id)
-        if existing and update:
-            store.put(parse_input(Account, existing.model_dump() | given))
-            console.print(f"updated {account_id}: {', '.join(sorted(given)) or 'nothing to change'}")
-            return
-        if existing:
-            raise AccountExists(
-                f"account {account_id} is onboarded already; --update changes the fields you give"
-            )
-        generated = "external_id" not in given
-        new = {"account_id": account_id, "external_id": new_external_id()} | given
-        account = store.add(parse_input(Account, new))
-    console.print(f"onboarded {account_id}")
-    if generated:
-        console.print(f"ExternalId (its role's trust policy must require it): {account.external_id}")
-
-
-def parse_tags(text: str) -> dict[str, str]:
-    """``k=v,k2=v2`` as a dict; InvalidInput for a pair without ``=`` or a key."""
-    from qrie_lib.errors import InvalidInput
-
-    tags = {}
-    for pair in filter(None, text.split(",")):
-        key, equals, value = pair.partition("=")
-        if not equals or not key.strip():
-            raise InvalidInput(f"tags: {pair!r} is not key=value")
-        tags[key.strip()] = value.strip()
-    return tags
-
-
-@accounts_app.command("list")
-def accounts_list(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
-    """List onboarded accounts."""
-    from qrie_lib.stores.accounts import AccountsStore
-
-    aws = target(endpoint)
-    with user_errors():
-        accounts = AccountsStore(aws.client("dynamodb"), aws.settings.accounts_table).list()
-    if as_json:
-        print_json([a.model_dump() for a in accounts])
-        return
-    table = Table("account", "name", "status", "OU", "regions")
-    for a in accounts:
-        table.add_row(a.account_id, a.name, a.status, a.ou_path, ",".join(a.regions))
-    console.print(table)
-
-
 @app.command()
 def scan(
     policy: Annotated[str | None, typer.Option(help="One launched policy id.")] = None,
@@ -533,9 +466,10 @@ class Format(StrEnum):
     ocsf = "ocsf"
 
 
-@app.command()
+@findings_app.callback(invoke_without_command=True)
 def findings(
-    state: Annotated[str, typer.Option(help="ACTIVE or RESOLVED.")] = "ACTIVE",
+    ctx: typer.Context,
+    state: Annotated[str, typer.Option(help="ACTIVE, RESOLVED or SUPPRESSED.")] = "ACTIVE",
     severity: Annotated[str | None, typer.Option(help="A band: critical, high, medium or low.")] = None,
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
     policy: Annotated[str | None, typer.Option(help="One policy id.")] = None,
@@ -545,6 +479,8 @@ def findings(
     endpoint: Endpoint = None,
 ) -> None:
     """Findings, read through the table's indexes (never a full scan)."""
+    if ctx.invoked_subcommand:
+        return
     from qrie_lib.policies.base import band
     from qrie_lib.policies.registry import get_policy
     from qrie_lib.stores import Stores

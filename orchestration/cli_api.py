@@ -269,6 +269,26 @@ def serve(
     accounts: Annotated[int, typer.Option(min=1, max=200, help="Simulated accounts (embedded).")] = 3,
 ) -> None:
     """Serve the API over HTTP until Ctrl-C, against the embedded runtime or a local endpoint."""
+    run_server(port, endpoint, accounts, open_console=False)
+
+
+def console_command(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
+    endpoint: Annotated[
+        str | None, typer.Option(help="A local endpoint (qrie local up); default: embedded, in process.")
+    ] = None,
+    accounts: Annotated[int, typer.Option(min=1, max=200, help="Simulated accounts (embedded).")] = 3,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the browser.")] = True,
+) -> None:
+    """The console: the API served on 127.0.0.1 and its one-time sign-in link opened in a browser."""
+    run_server(port, endpoint, accounts, open_console=open_browser)
+
+
+def run_server(port: int, endpoint: str | None, accounts: int, open_console: bool) -> None:
+    """The API (and its console) on 127.0.0.1 until Ctrl-C; the sign-in link is printed, and with
+    ``open_console`` opened in the default browser."""
+    import webbrowser
+
     from orchestration.cli_common import target
     from qrie_lib import executions
     from qrie_lib.aws import reset_aws
@@ -300,9 +320,10 @@ def serve(
         highlight=False,
     )
     console.print(f"  curl -s {auth} '{base}/findings?severity=high&limit=5'", highlight=False)
-    console.print(
-        f"In a browser, open once (it sets a cookie): {base}{server.access.sign_in_path}", highlight=False
-    )
+    sign_in = f"{base}{server.access.sign_in_path}"
+    console.print(f"Console (open once, it sets a cookie): {sign_in}", highlight=False)
+    if open_console:
+        webbrowser.open(sign_in)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
