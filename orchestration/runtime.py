@@ -16,7 +16,6 @@ from typing import Any
 # Before moto is imported: its default AMI catalogue would put ~1,300 snapshots in every account.
 os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).parent / "data" / "amis.json"))
 
-import boto3
 from moto import mock_aws
 from moto.core.config import default_user_config
 
@@ -185,12 +184,11 @@ def serve(
     server.start()
     Dispatch().install()
     # Every client of this process (handlers, the simulated org) comes from this factory.
-    operator_session = boto3.Session(
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=settings.region,
+    aws = Aws.with_operator_credentials(
+        settings.model_copy(update={"endpoint_url": url}),
+        FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
-    aws = Aws(settings.model_copy(update={"endpoint_url": url}), session=operator_session)
     reset_aws(aws)
     machines = provision(aws, fast_retries)
     scope = Scope.of(aws.settings, aws.client("sts").get_caller_identity()["Account"])

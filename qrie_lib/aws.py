@@ -100,6 +100,15 @@ class Aws:
         self.calls: Counter[str] = Counter()  # every call, "service.Operation"
         self.customer_calls: Counter[str] = Counter()  # those through customers' read-only role
 
+    @classmethod
+    def with_operator_credentials(cls, settings: Settings, access_key: str, secret_key: str) -> Aws:
+        """A factory whose operator clients sign with these credentials (a local endpoint takes
+        any), so they never come from, nor go to, the customer side's credential chain."""
+        session = boto3.Session(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=settings.region
+        )
+        return cls(settings, session=session)
+
     # ---- clients -----------------------------------------------------------------------------
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -44,7 +44,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("local-up") / "stderr.log"
     with log.open("w") as err:
         server = subprocess.Popen(
-            [QRIE, "local", "up", "--port", str(port), "--accounts", "2"],
+            [QRIE, "local", "up", "--port", str(port), "--accounts", "2", "--ephemeral", "--no-schedules"],
             stdout=subprocess.DEVNULL,
             stderr=err,  # a file, not a pipe: an unread pipe would block the server
         )
