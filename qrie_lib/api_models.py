@@ -40,7 +40,7 @@ class PageQuery(Strict):
 class FindingsQuery(PageQuery):
     account: AccountId | None = None
     policy: str | None = None
-    state: Literal["ACTIVE", "RESOLVED", "ALL"] = "ACTIVE"
+    state: Literal["ACTIVE", "RESOLVED", "SUPPRESSED", "ALL"] = "ACTIVE"
     severity: Band | None = None
 
     @property
@@ -53,6 +53,11 @@ class ResourcesQuery(PageQuery):
     service: str | None = None  # None: every service of the account, one after the other
     resource_type: str | None = None
     region: Region | Literal["global"] | None = None
+
+
+class SuppressionsQuery(Strict):
+    policy: str | None = None
+    status: Literal["ACTIVE", "EXPIRED", "REMOVED"] | None = None
 
 
 class PoliciesQuery(Strict):

@@ -55,3 +55,7 @@ class UnknownFramework(InvalidInput):
 
 class InvalidSchedule(InvalidInput):
     """A schedule expression the local scheduler cannot fire (not EventBridge Scheduler's cron syntax)."""
+
+
+class UnknownSuppression(InvalidInput):
+    """A suppression rule id that does not exist."""

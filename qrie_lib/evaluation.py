@@ -4,19 +4,26 @@ Shared by the scan (a page of a partition at a time) and the event processor (on
 existing findings are read in bulk, verdicts computed purely, and only changes are written —
 new, resolved, reopened, and severity/evidence (with ``LastEvaluated``) of findings that stay
 active. A finding confirmed unchanged is not written: its partition's scan stamp says when it
-was last confirmed (``views.finding_row``'s ``last_confirmed``)."""
+was last confirmed (``views.finding_row``'s ``last_confirmed``).
+
+A violation that a live suppression rule matches (``stores.suppressions``) is SUPPRESSED rather than
+ACTIVE, with the rule's id; it is still evaluated (compliant, it resolves) and becomes ACTIVE again
+once no rule matches. Each state or severity change is one versioned transition recorded in the
+finding's history with its cause (``stores.history``)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from qrie_lib.models import Resource
 from qrie_lib.policies.base import Policy, Related, Verdict
 from qrie_lib.policies.registry import get_policy
 from qrie_lib.services.registry import service_of_type, singleton_arn
+from qrie_lib.stores import history
 from qrie_lib.stores.accounts import AccountsStore
 from qrie_lib.stores.counters import Tally
 from qrie_lib.stores.dynamo import Write, to_item, values
@@ -27,9 +34,12 @@ from qrie_lib.stores.findings import (
     ResolvedReason,
     finding_item,
     tally,
+    version_condition,
 )
+from qrie_lib.stores.history import Transition
 from qrie_lib.stores.policies import LaunchedPolicy
 from qrie_lib.stores.resources import ResourcesStore
+from qrie_lib.stores.suppressions import Matcher
 from qrie_lib.timeutil import now_iso
 
 # Outcome kinds counted per policy.
@@ -42,6 +52,9 @@ EVALUATED, NEW, STILL_ACTIVE, RESOLVED, REOPENED, OUT_OF_SCOPE, NOT_EVALUATED = 
     "out_of_scope",
     "not_evaluated",
 )
+# Suppression outcomes: moved to SUPPRESSED (new, reopened or active before), back to ACTIVE, and
+# confirmed suppressed (counted apart from STILL_ACTIVE: a suppressed finding is not open).
+SUPPRESSED, UNSUPPRESSED, STILL_SUPPRESSED = "suppressed", "unsuppressed", "still_suppressed"
 
 COLLECTION_PAGE = 500  # rows per query when a policy reads every resource of a type
 
@@ -58,6 +71,7 @@ class Evaluator:
     # (outcome kind, ARN, policy_id) of each finding opened, reopened or resolved: what notifications
     # and exports follow up on (qrie_lib.exports.report); a caller may pass a list to share.
     changed: list[tuple[str, str, str]] = field(default_factory=list)
+    cause: str = ""  # what the history records as the cause: "run:{id}", "event:{id}"
     _related: dict[tuple[str, str, str], Resource | None] = field(default_factory=dict)
     _collections: dict[tuple[str, str], tuple[Resource, ...]] = field(default_factory=dict)
 
@@ -75,8 +89,8 @@ class Evaluator:
         for resource, launched, policy in pairs:
             previous = existing.get((resource.arn, launched.policy_id))
             if not launched.scope.covers_region(resource.region):
-                if previous and previous.state is FindingState.ACTIVE:
-                    self.findings.resolve(previous, ResolvedReason.OUT_OF_SCOPE, now)
+                # resolve() refuses a RESOLVED finding: only an open (or suppressed) one moves
+                if previous and self.findings.resolve(previous, ResolvedReason.OUT_OF_SCOPE, now, self.cause):
                     self.counts[launched.policy_id, OUT_OF_SCOPE] += 1
                     self.changed.append((OUT_OF_SCOPE, resource.arn, launched.policy_id))
                 continue
@@ -85,17 +99,28 @@ class Evaluator:
                 self.counts[launched.policy_id, NOT_EVALUATED] += 1
                 continue
             self.counts[launched.policy_id, EVALUATED] += 1
-            kind, write = transition(self.findings.table, resource, launched, verdict, previous, now)
-            if kind:
-                applied = write is None or self.findings.write(
-                    write, *moves(kind, resource, launched.policy_id, launched.severity, previous)
-                )
-                # A write refused by its condition lost to a fresher evaluation: not this change.
-                if applied:
-                    self.counts[launched.policy_id, kind] += 1
-                    if kind != STILL_ACTIVE:
-                        self.changed.append((kind, resource.arn, launched.policy_id))
+            rule = None if verdict.compliant else self.matcher.match(launched.policy_id, resource)
+            step = transition(
+                self.findings.table, resource, launched, verdict, previous, now, rule, self.cause
+            )
+            if step is None:
+                continue
+            applied = step.write is None or self.findings.write(
+                step.write, *moves(resource, launched.policy_id, previous, step), step.transition
+            )
+            # A write refused by its condition lost to a fresher evaluation: not this change.
+            if applied:
+                self.counts[launched.policy_id, step.kind] += 1
+                if step.kind not in (STILL_ACTIVE, STILL_SUPPRESSED):
+                    self.changed.append((step.kind, resource.arn, launched.policy_id))
         return self.counts
+
+    @cached_property
+    def matcher(self) -> Matcher:
+        """The live suppression rules of this evaluator's policies, read once."""
+        rules = self.findings.rules
+        ids = [p.policy_id for p in self.launched]
+        return rules.matcher(ids, now_iso()) if rules else Matcher({}, lambda _: None, now_iso())
 
     def related(self, policy: Policy, resource: Resource) -> Related:
         """The account-level settings a policy reads, each fetched once per evaluator."""
@@ -133,6 +158,18 @@ def known_accounts(accounts: AccountsStore, launched: Sequence[LaunchedPolicy]) 
     return frozenset(a.account_id for a in accounts.list())
 
 
+@dataclass(frozen=True)
+class Step:
+    """One verdict's lifecycle step: the outcome kind, the write it needs (None: none), the state
+    and severity after it, and the transition its history records (None: not a state change)."""
+
+    kind: str
+    write: Write | None
+    state: FindingState
+    severity: int
+    transition: Transition | None = None
+
+
 def transition(
     table: str,
     resource: Resource,
@@ -140,26 +177,61 @@ def transition(
     verdict: Verdict,
     previous: Finding | None,
     now: str,
-) -> tuple[str | None, Write | None]:
-    """The lifecycle step for one verdict: (outcome kind or None, the write it needs or None)."""
+    rule: str | None = None,
+    cause: str = "",
+) -> Step | None:
+    """The lifecycle step for one verdict (``rule``: the suppression matching a violation)."""
     key = to_item({"ARN": resource.arn, "PolicyId": launched.policy_id})
-    fresher = "DescribeTime <= :dt"
+    severity = launched.severity
+    open_state = FindingState.SUPPRESSED if rule else FindingState.ACTIVE
+
+    def record(kind: str, state: FindingState, **extra: Any) -> Transition:
+        return Transition(
+            arn=resource.arn,
+            policy_id=launched.policy_id,
+            account_id=resource.account_id,
+            version=(previous.version if previous else 0) + 1,
+            kind=kind,
+            at=now,
+            cause=cause,
+            state=state.value,
+            severity=severity
+            if state is not FindingState.RESOLVED or previous is None
+            else previous.severity,
+            previous_state=previous.state.value if previous else None,
+            previous_severity=previous.severity if previous else None,
+            suppression_id=rule if state is FindingState.SUPPRESSED else None,
+            **extra,
+        )
+
     if verdict.compliant:
         if previous is None or previous.state is FindingState.RESOLVED:
-            return None, None
-        return RESOLVED, _update(
-            table,
-            key,
-            fresher,
-            resource,
-            {
-                "#s": FindingState.RESOLVED.value,
-                "ResolvedAt": now,
-                "ResolvedReason": ResolvedReason.COMPLIANT.value,
-                "LastEvaluated": now,
-            },
+            return None
+        moved = record(
+            history.RESOLVED,
+            FindingState.RESOLVED,
+            reason=ResolvedReason.COMPLIANT.value,
+            opened_at=previous.opened_at,
         )
-    severity = launched.severity
+        return Step(
+            RESOLVED,
+            _update(
+                table,
+                key,
+                resource,
+                previous,
+                {
+                    "#s": FindingState.RESOLVED.value,
+                    "ResolvedAt": now,
+                    "ResolvedReason": ResolvedReason.COMPLIANT.value,
+                    "LastEvaluated": now,
+                },
+                remove=("SuppressionId",),
+            ),
+            FindingState.RESOLVED,
+            previous.severity,
+            moved,
+        )
     if previous is None:
         finding = Finding(
             arn=resource.arn,
@@ -169,57 +241,94 @@ def transition(
             service=resource.service,
             region=resource.region,
             resource_type=resource.resource_type,
-            state=FindingState.ACTIVE,
+            state=open_state,
             severity=severity,
             evidence=verdict.evidence,
             first_seen=now,
             last_evaluated=now,
             describe_time=resource.describe_time,
+            suppression_id=rule,
+            version=1,
+            opened_at=now,
         )
-        return NEW, Write(
-            "Put",
-            {
-                "TableName": table,
-                "Item": to_item(finding_item(finding)),
-                "ConditionExpression": f"attribute_not_exists(ARN) OR {fresher}",
-                "ExpressionAttributeValues": values({":dt": resource.describe_time}),
-            },
+        return Step(
+            SUPPRESSED if rule else NEW,
+            Write(
+                "Put",
+                {
+                    "TableName": table,
+                    "Item": to_item(finding_item(finding)),
+                    # Versioned: a finding written meanwhile wins, and the next evaluation moves it.
+                    "ConditionExpression": "attribute_not_exists(ARN)",
+                },
+            ),
+            open_state,
+            severity,
+            record(history.OPENED, open_state, opened_at=now),
         )
     changes: dict[str, Any] = {"LastEvaluated": now}
     if previous.severity != severity:
         changes["Severity"] = severity
     if previous.evidence != verdict.evidence:
         changes["Evidence"] = verdict.evidence
-    if previous.state is FindingState.RESOLVED:
-        changes |= {"#s": FindingState.ACTIVE.value, "ReopenCount": previous.reopen_count + 1}
-        return REOPENED, _update(
-            table, key, fresher, resource, changes, remove=("ResolvedAt", "ResolvedReason")
+    was = previous.state
+    if was is FindingState.RESOLVED:
+        changes |= {"#s": open_state.value, "ReopenCount": previous.reopen_count + 1, "OpenedAt": now}
+        changes |= {"SuppressionId": rule} if rule else {}
+        return Step(
+            SUPPRESSED if rule else REOPENED,
+            _update(table, key, resource, previous, changes, remove=("ResolvedAt", "ResolvedReason")),
+            open_state,
+            severity,
+            record(history.REOPENED, open_state, opened_at=now),
         )
+    if was is not open_state or (rule and previous.suppression_id != rule):
+        kind, moved = (
+            (SUPPRESSED, record(history.SUPPRESSED, open_state))
+            if rule
+            else (UNSUPPRESSED, record(history.UNSUPPRESSED, open_state))
+        )
+        changes |= {"#s": open_state.value} | ({"SuppressionId": rule} if rule else {})
+        remove = () if rule else ("SuppressionId",)
+        return Step(
+            kind, _update(table, key, resource, previous, changes, remove), open_state, severity, moved
+        )
+    kind = STILL_SUPPRESSED if rule else STILL_ACTIVE
     if changes.keys() == {"LastEvaluated"}:  # confirmed: the partition's scan stamp says when
-        return STILL_ACTIVE, None
-    return STILL_ACTIVE, _update(table, key, fresher, resource, changes)
+        return Step(kind, None, open_state, severity)
+    if "Severity" in changes:  # a severity change is a transition of its own
+        moved = record(history.SEVERITY, open_state)
+        return Step(kind, _update(table, key, resource, previous, changes), open_state, severity, moved)
+    return Step(kind, _update(table, key, resource, previous, changes, versioned=False), open_state, severity)
 
 
 def moves(
-    kind: str, resource: Resource, policy_id: str, severity: int, previous: Finding | None
+    resource: Resource, policy_id: str, previous: Finding | None, step: Step
 ) -> tuple[Tally | None, Tally | None]:
     """What a lifecycle step moves in the counters: (counted as before, counted as after)."""
-    state = FindingState.RESOLVED if kind == RESOLVED else FindingState.ACTIVE
-    if previous is None:
-        return None, Tally(resource.arn, policy_id, resource.account_id, state.value, severity)
-    return tally(previous), tally(previous, state, previous.severity if kind == RESOLVED else severity)
+    now = Tally(resource.arn, policy_id, resource.account_id, step.state.value, step.severity)
+    return (tally(previous) if previous else None), now
 
 
 def _update(
     table: str,
     key: dict[str, Any],
-    condition: str,
     resource: Resource,
+    previous: Finding,
     changes: dict[str, Any],
     remove: tuple[str, ...] = (),
+    versioned: bool = True,
 ) -> Write:
+    """An update of a describe at least as fresh; ``versioned``: a transition, which bumps the
+    finding's version and conditions on the one it read (its history item is keyed by it)."""
     changes = {**changes, "DescribeTime": resource.describe_time}
+    condition = "DescribeTime <= :dt"
+    extra: dict[str, Any] = {":dt": resource.describe_time}
     names = {"#s": "State"} if "#s" in changes else {}
+    if versioned:
+        changes["#v"] = previous.version + 1
+        condition += f" AND {version_condition(previous.version)}"
+        names["#v"], extra[":was"] = "Version", previous.version
     assignments = [f"{name} = :v{n}" for n, name in enumerate(changes)]
     expression = "SET " + ", ".join(assignments) + (" REMOVE " + ", ".join(remove) if remove else "")
     request: dict[str, Any] = {
@@ -228,7 +337,7 @@ def _update(
         "UpdateExpression": expression,
         "ConditionExpression": condition,
         "ExpressionAttributeValues": values(
-            {**{f":v{n}": value for n, value in enumerate(changes.values())}, ":dt": resource.describe_time}
+            {**{f":v{n}": value for n, value in enumerate(changes.values())}, **extra}
         ),
     }
     if names:
@@ -241,11 +350,12 @@ def resolve_deleted(
     account_id: str,
     arns: Iterable[str],
     reason: ResolvedReason = ResolvedReason.RESOURCE_DELETED,
+    cause: str = "",
 ) -> int:
-    """Resolve the ACTIVE findings of one account's resources that it no longer has (deleted, or
-    in a region no longer inventoried); another account's findings on the same ARN stand."""
+    """Resolve the ACTIVE and SUPPRESSED findings of one account's resources that it no longer has
+    (deleted, or in a region no longer inventoried); another account's findings on the same ARN stand."""
     now, resolved = now_iso(), 0
     for arn in arns:
-        for finding in findings.for_resource(arn, FindingState.ACTIVE, account_id=account_id):
-            resolved += findings.resolve(finding, reason, now)
+        for finding in findings.for_resource(arn, account_id=account_id):
+            resolved += findings.resolve(finding, reason, now, cause)
     return resolved

@@ -189,7 +189,8 @@ def sweep(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> dict
             settings.page_size,
         )
         swept += len(deleted)
-        resolved += resolve_deleted(stores.findings, item.account_id, (r.arn for r in deleted), reason)
+        arns = (r.arn for r in deleted)
+        resolved += resolve_deleted(stores.findings, item.account_id, arns, reason, f"run:{request.run_id}")
         pages += 1
         if token is None:
             break

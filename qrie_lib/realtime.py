@@ -176,6 +176,7 @@ class Refresher:
         self._launched: list[LaunchedPolicy] | None = None
         self._resource_types: set[str] = set()
         self.changed: list[tuple[str, str, str]] = []  # every evaluator's (kind, ARN, policy_id)
+        self.cause = ""  # "event:{id}": what the findings' history records for the target refreshing
 
     def process(self, messages: Sequence[tuple[str, str]]) -> BatchResult:
         records = [read(message_id, body) for message_id, body in messages]
@@ -252,6 +253,7 @@ class Refresher:
             role_arn=account.role_arn,
         )
         touch, run_id = target.touch, f"event:{result.event_ids[-1]}"
+        self.cause = run_id
         counts: Counter[tuple[str, str]] = Counter()
         if touch.by:  # the resources a Describe filter matches: each stored, none found gone
             result.arn = f"{touch.resource_type}?{touch.by}={touch.resource_id}"  # for the log
@@ -306,14 +308,15 @@ class Refresher:
         deleted = self.stores.resources.delete(account_id, service, arn, gone_at)
         if not deleted and self.stores.resources.get(account_id, service, arn) is not None:
             return 0  # described since it was found gone (re-created): that describe stands
-        return resolve_deleted(self.stores.findings, account_id, [arn])
+        return resolve_deleted(self.stores.findings, account_id, [arn], cause=self.cause)
 
     def evaluate(self, account: Account, resource: Resource) -> Counter[tuple[str, str]]:
         return self.evaluator(self.launched(account)).evaluate([resource])
 
     def evaluator(self, policies: list[LaunchedPolicy]) -> Evaluator:
         known = known_accounts(self.stores.accounts, policies)
-        return Evaluator(self.stores.findings, self.stores.resources, policies, known, changed=self.changed)
+        findings, resources = self.stores.findings, self.stores.resources
+        return Evaluator(findings, resources, policies, known, changed=self.changed, cause=self.cause)
 
     def dependents(self, account: Account, result: TargetResult) -> Counter[tuple[str, str]]:
         """Re-evaluate, from the inventory, the resources whose policies read the refreshed one as an

@@ -8,7 +8,9 @@ since (``UpdatedAt``), a resource type it reads beside the evaluated one changed
 with the clock (re-checked daily), or ``{"full": true}``. Otherwise it evaluates only the resources
 marked changed (the sparse index of dirty resources): an unchanged partition costs one query that
 finds nothing. A policy-narrowed or full scan also walks the policy's findings index shard by shard
-(``ResolveItem``) to resolve those of a suspended policy, or out of its scope."""
+(``ResolveItem``) to resolve those of a suspended policy, or out of its scope. ``{"suppressions":
+true}`` (after a suppression rule changed) walks the policy's ACTIVE and SUPPRESSED findings
+(``RematchItem``) and evaluates their resources again, which applies the rules as they are now."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from qrie_lib import runs
 from qrie_lib.aws import Aws, get_aws
@@ -29,6 +31,7 @@ from qrie_lib.evaluation import (
     REOPENED,
     RESOLVED,
     STILL_ACTIVE,
+    UNSUPPRESSED,
     Evaluator,
     known_accounts,
 )
@@ -41,10 +44,11 @@ from qrie_lib.scope import PolicyScope
 from qrie_lib.services.registry import SERVICES, service_of_type
 from qrie_lib.stores import Stores
 from qrie_lib.stores.coverage import CoverageStore
-from qrie_lib.stores.findings import ResolvedReason
+from qrie_lib.stores.dynamo import batch_get
+from qrie_lib.stores.findings import FindingState, ResolvedReason
 from qrie_lib.stores.partitions import PartitionStamp
 from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
-from qrie_lib.stores.resources import PartitionPage, account_service
+from qrie_lib.stores.resources import PartitionPage, account_service, resource_from_item
 from qrie_lib.stores.runs import counts_of
 from qrie_lib.timeutil import now_iso, parse_iso
 
@@ -61,7 +65,16 @@ class ScanRequest(Strict):
     policy_id: str | None = None
     service: str | None = None
     account_id: AccountId | None = None
-    full: bool = False  # evaluate every resource, changed or not (the weekly scan after inventory)
+    full: StrictBool = False  # evaluate every resource, changed or not (the weekly scan after inventory)
+    # Re-match suppression rules: only the policy's (or every launched policy's) open and
+    # suppressed findings are evaluated again (a rule was added, removed or expired).
+    suppressions: StrictBool = False
+
+    @model_validator(mode="after")
+    def suppressions_alone(self) -> ScanRequest:
+        if self.suppressions and (self.full or self.account_id or self.service):
+            raise ValueError("suppressions: true combines with policy_id only")
+        return self
 
     @field_validator("policy_id")
     @classmethod
@@ -103,6 +116,19 @@ class ResolveItem(Strict):
         return self.shard
 
 
+class RematchItem(Strict):
+    """One shard of a policy's findings in one state, whose resources are evaluated again so that
+    the suppression rules as they are now apply (``ScanRequest.suppressions``)."""
+
+    policy_id: str
+    shard: str
+    state: Literal["ACTIVE", "SUPPRESSED"]
+
+    @property
+    def item_id(self) -> str:
+        return f"{self.shard}/{self.state}"
+
+
 class ScanCursor(Strict):
     """Where an item stopped: which walk (the partition, its changed resources, a findings shard),
     the policies evaluated on every resource, and the store's page token."""
@@ -115,7 +141,7 @@ class ScanCursor(Strict):
 class EvaluateInput(Strict):
     run_id: str
     started_at: str
-    item: ScanItem | ResolveItem
+    item: ScanItem | ResolveItem | RematchItem
     cursor: ScanCursor | None = None
 
 
@@ -124,16 +150,23 @@ def plan(event: Any, aws: Aws | None = None) -> dict[str, Any]:
     return runs.plan(event, "scan", ScanRequest, scan_items, aws)
 
 
-def scan_items(request: ScanRequest, stores: Stores, _: Aws) -> list[ScanItem | ResolveItem]:
+def scan_items(request: ScanRequest, stores: Stores, _: Aws) -> list[ScanItem | ResolveItem | RematchItem]:
     policies = [p for p in stores.policies.list() if request.policy_id in (None, p.policy_id)]
     if request.policy_id and not policies:
         raise InvalidInput(f"policy_id: {request.policy_id} is not launched")
     if request.service:
         policies = [p for p in policies if get_policy(p.policy_id).service == request.service]
     launched = [p for p in policies if p.status is PolicyStatus.ACTIVE]
+    if request.suppressions:
+        return [
+            RematchItem(policy_id=p.policy_id, shard=shard, state=state.value)
+            for p in launched
+            for shard in policy_shards(p.policy_id)
+            for state in (FindingState.ACTIVE, FindingState.SUPPRESSED)
+        ]
     accounts = runs.target_accounts(stores, request.account_id)
 
-    items: list[ScanItem | ResolveItem] = []
+    items: list[ScanItem | ResolveItem | RematchItem] = []
     for account in accounts:
         by_service: dict[str, list[str]] = defaultdict(list)
         for policy in launched:
@@ -177,13 +210,20 @@ def evaluate(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> d
     request = parse_input(EvaluateInput, event)
     if isinstance(request.item, ResolveItem):
         return resolve(request, request.item, stores, aws, remaining_ms)
+    if isinstance(request.item, RematchItem):
+        return rematch(request, request.item, stores, aws, remaining_ms)
     item, settings = request.item, aws.settings
     launched = [p for p in stores.policies.get_many(item.policy_ids) if p.status is PolicyStatus.ACTIVE]
     cursor = request.cursor or first_walk(stores, item, launched, request.started_at)
     known = known_accounts(stores.accounts, launched)
-    changed = Evaluator(stores.findings, stores.resources, launched, known)  # every policy
+    cause = f"run:{request.run_id}"
+    changed = Evaluator(stores.findings, stores.resources, launched, known, cause=cause)  # every policy
     unchanged = Evaluator(
-        stores.findings, stores.resources, [p for p in launched if p.policy_id in cursor.full], known
+        stores.findings,
+        stores.resources,
+        [p for p in launched if p.policy_id in cursor.full],
+        known,
+        cause=cause,
     )
     token, pages = cursor.token, 0
     while launched and pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
@@ -286,7 +326,7 @@ def resolve(
             account = accounts[ref.account_id]
             covered = account is not None and policy.scope.covers_account(account)
             if suspended or not (covered and policy.scope.covers_region(ref.region)):
-                resolved += stores.findings.resolve(ref, reason, now)
+                resolved += stores.findings.resolve(ref, reason, now, f"run:{request.run_id}")
         pages += 1
         if token is None:
             break
@@ -296,6 +336,51 @@ def resolve(
         request.run_id,
         item.item_id,
         {f"{item.policy_id}|{kind}": resolved},
+        policy_id=item.policy_id,
+        shard=item.shard,
+        **({"Status": "SUCCEEDED"} if done else {}),
+    )
+    return {"cursor": None if done else ScanCursor(walk="findings", token=token).model_dump()}
+
+
+def rematch(
+    request: EvaluateInput, item: RematchItem, stores: Stores, aws: Aws, remaining_ms: RemainingMs
+) -> dict[str, Any]:
+    """Evaluate again, page by page, the resources of a findings shard's findings in one state (of
+    accounts the policy covers): the evaluator applies the suppression rules as they are now."""
+    settings = aws.settings
+    policy = stores.policies.get(item.policy_id)
+    live = policy is not None and policy.status is PolicyStatus.ACTIVE
+    token = request.cursor.token if request.cursor else None
+    accounts: dict[str, Account | None] = {}
+    evaluator = Evaluator(
+        stores.findings,
+        stores.resources,
+        [policy] if policy and live else [],
+        known_accounts(stores.accounts, [policy] if policy and live else []),
+        cause=f"run:{request.run_id}",
+    )
+    pages = 0
+    while live and pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
+        assert policy is not None
+        refs, token = stores.findings.state_page(
+            item.shard, FindingState(item.state), token, settings.scan_page_size
+        )
+        for ref in refs:
+            if ref.account_id not in accounts:
+                accounts[ref.account_id] = stores.accounts.get(ref.account_id)
+        covered = [r for r in refs if (a := accounts[r.account_id]) and policy.scope.covers_account(a)]
+        keys = [{"AccountService": r.account_service, "ARN": r.arn} for r in covered]
+        rows = batch_get(stores.resources.client, stores.resources.table, keys)
+        evaluator.evaluate([resource_from_item(row) for row in rows])
+        pages += 1
+        if token is None:
+            break
+    done = token is None or not live
+    stores.runs.add_counts(
+        request.run_id,
+        item.item_id,
+        {f"{pid}|{kind}": n for (pid, kind), n in evaluator.counts.items()},
         policy_id=item.policy_id,
         shard=item.shard,
         **({"Status": "SUCCEEDED"} if done else {}),
@@ -333,5 +418,5 @@ def _totals(counts: Counter[str]) -> dict[str, int]:
         "new": counts[NEW],
         "resolved": counts[RESOLVED] + counts[OUT_OF_SCOPE] + counts[SUSPENDED],
         "reopened": counts[REOPENED],
-        "active": counts[STILL_ACTIVE] + counts[NEW] + counts[REOPENED],
+        "active": counts[STILL_ACTIVE] + counts[NEW] + counts[REOPENED] + counts[UNSUPPRESSED],
     }

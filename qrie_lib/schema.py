@@ -51,7 +51,8 @@ class Table:
 # What the findings indexes' readers need beside the keys: the filters (severity, partition), and
 # enough to resolve a finding and move its counters (account, region, severity). A page of rows
 # for the API is then read from the table by key; evidence and timestamps never fill the indexes.
-FINDING_INDEX_ATTRIBUTES = ("AccountService", "AccountId", "Region", "Severity")
+# ``Version`` and ``OpenedAt``: a resolution conditions on the one and records how long it stayed open.
+FINDING_INDEX_ATTRIBUTES = ("AccountService", "AccountId", "Region", "Severity", "Version", "OpenedAt")
 FINDINGS_BY_PARTITION = Index("AccountServiceState", "AccountService", "State", FINDING_INDEX_ATTRIBUTES)
 FINDINGS_BY_POLICY = Index("PolicyShardState", "PolicyShard", "State", FINDING_INDEX_ATTRIBUTES)
 # Sparse: only resources changed since their partition was last evaluated carry ``DirtyPartition``
@@ -69,4 +70,11 @@ TABLES: dict[str, Table] = {
     "partitions": Table("partitions_table", "AccountService"),
     # Findings counted by state and severity band, per policy shard and per account (atomic ADD).
     "counters": Table("counters_table", "Counter"),
+    # Suppression rules by policy ("ALL": every policy), so an evaluation reads its policies' only.
+    "suppressions": Table("suppressions_table", "PolicyId", "RuleId"),
+    # Audit rows: "suppression/{rule_id}" with "{at}#{nonce}", before and after each change.
+    "audit": Table("audit_table", "Subject", "At"),
+    # A finding's transitions ("{ARN}#{PolicyId}", "v{version}") and daily rollups ("trend/{day}",
+    # "{dimension}/{value}"), written with the transitions (qrie_lib.stores.history).
+    "history": Table("history_table", "Key", "Sort"),
 }

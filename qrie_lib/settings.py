@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     runs_table: str = "qrie_runs"
     partitions_table: str = "qrie_partitions"  # what the scans evaluated per resources partition
     counters_table: str = "qrie_counters"  # findings counted per policy shard and per account
+    suppressions_table: str = "qrie_suppressions"  # accepted risks (qrie_lib.suppressions)
+    audit_table: str = "qrie_audit"  # who changed a suppression, when, before and after
+    history_table: str = "qrie_history"  # findings' transitions and their daily rollups
     items_bucket: str = "qrie-run-items"  # work-item lists read by the Distributed Map
     events_queue: str = "qrie_events"
     inventory_state_machine_arn: str | None = None  # set on the API Lambda by the stack; None: local name
@@ -40,6 +43,11 @@ class Settings(BaseSettings):
     # fallback for rows onboarded without one; there is no shared default.
     external_id: str | None = None
     regions: tuple[str, ...] = ("us-east-1", "eu-west-1")
+    # Where ``qrie accounts sync`` reads AWS Organizations: None means with the task's own role, so
+    # the operator account must be the management account or a delegated administrator; else a
+    # role in the management account that the sync task assumes (with ``external_id`` if set).
+    organizations_role_arn: str | None = Field(None, pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+    accounts_sync_probes: int = Field(100, ge=1, le=1000)  # new accounts' roles tried per sync call
 
     # Work bounds per task call: a call stops at whichever comes first and returns a cursor.
     page_size: int = Field(50, ge=1, le=1000)
@@ -58,6 +66,7 @@ class Settings(BaseSettings):
     securityhub_export: bool = False  # import findings into the operator account's Security Hub
     notify_min_severity: int = Field(70, ge=0, le=100)  # findings opened at or above it notify
     notifications_topic_arn: str | None = None  # set by the stack; None: the local topic by name
+    suppression_max_days: int = Field(365, ge=1, le=3650)  # the furthest a suppression may expire
 
 
     @property

@@ -2,7 +2,9 @@
 ``PolicyShard``+``State`` (a policy's findings over ``POLICY_SHARDS`` keys), each projecting only
 what their readers need (``FindingRef``). Writes are conditional: a finding moves only on an
 evaluation of a describe at least as fresh as the one it was last evaluated on. Every write that
-moves a finding between states or severity bands moves its counters (``stores.counters``)."""
+moves a finding between states or severity bands moves its counters (``stores.counters``); every
+state change (and severity change) bumps its ``Version`` and is recorded in its history in the
+same transaction (``stores.history``)."""
 
 from __future__ import annotations
 
@@ -26,11 +28,14 @@ from qrie_lib.stores.dynamo import (
     to_item,
     values,
 )
+from qrie_lib.stores.history import RESOLVED, HistoryStore, Transition
+from qrie_lib.stores.suppressions import SuppressionsStore
 
 
 class FindingState(StrEnum):
     ACTIVE = "ACTIVE"
     RESOLVED = "RESOLVED"
+    SUPPRESSED = "SUPPRESSED"  # violating, but an accepted risk (qrie_lib.suppressions): not open
 
 
 class ResolvedReason(StrEnum):
@@ -59,6 +64,9 @@ class Finding(BaseModel):
     resolved_at: str | None = None
     resolved_reason: ResolvedReason | None = None
     reopen_count: int = 0
+    suppression_id: str | None = None  # the rule that suppresses it (SUPPRESSED only)
+    version: int = 0  # transitions so far (its history's last entry)
+    opened_at: str | None = None  # when it last opened (new or reopened)
 
 
 FIELDS = {
@@ -78,6 +86,9 @@ FIELDS = {
     "resolved_at": "ResolvedAt",
     "resolved_reason": "ResolvedReason",
     "reopen_count": "ReopenCount",
+    "suppression_id": "SuppressionId",
+    "version": "Version",
+    "opened_at": "OpenedAt",
 }
 
 
@@ -101,6 +112,8 @@ class FindingRef:
     region: str
     severity: int
     state: FindingState
+    version: int = 0
+    opened_at: str | None = None
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> FindingRef:
@@ -112,6 +125,8 @@ class FindingRef:
             item["Region"],
             int(item["Severity"]),
             FindingState(item["State"]),
+            int(item.get("Version", 0)),
+            item.get("OpenedAt"),
         )
 
 
@@ -129,10 +144,20 @@ def tally(
 
 
 class FindingsStore:
-    def __init__(self, client: Any, table: str, counters: CountersStore | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        counters: CountersStore | None = None,
+        history: HistoryStore | None = None,
+        rules: SuppressionsStore | None = None,
+    ) -> None:
         self.client = client
         self.table = table
         self.counters = counters
+        self.history = history
+        # The suppression rules every evaluation through this store applies (qrie_lib.evaluation).
+        self.rules = rules
         self.writes = 0  # items written through this store (benchmarks and tests count them)
 
     # ---- reads ----------------------------------------------------------------------------
@@ -178,12 +203,18 @@ class FindingsStore:
 
     def active_page(self, shard: str, token: str | None, limit: int) -> tuple[list[FindingRef], str | None]:
         """One page of a policy shard's ACTIVE findings (``schema.policy_shards``)."""
+        return self.state_page(shard, FindingState.ACTIVE, token, limit)
+
+    def state_page(
+        self, shard: str, state: FindingState, token: str | None, limit: int
+    ) -> tuple[list[FindingRef], str | None]:
+        """One page of a policy shard's findings in one state."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": FINDINGS_BY_POLICY.name,
             "KeyConditionExpression": "PolicyShard = :p AND #s = :s",
             "ExpressionAttributeNames": {"#s": "State"},
-            "ExpressionAttributeValues": values({":p": shard, ":s": FindingState.ACTIVE.value}),
+            "ExpressionAttributeValues": values({":p": shard, ":s": state.value}),
             "Limit": limit,
         }
         if token:
@@ -261,38 +292,79 @@ class FindingsStore:
 
     # ---- writes ---------------------------------------------------------------------------
 
-    def write(self, write: Write, was: Tally | None = None, now: Tally | None = None) -> bool:
-        """Apply a conditional write; when applied, move the finding's counters from ``was`` (None:
-        it did not exist) to ``now``."""
-        applied = conditional_write(self.client, write)
+    def write(
+        self,
+        write: Write,
+        was: Tally | None = None,
+        now: Tally | None = None,
+        transition: Transition | None = None,
+    ) -> bool:
+        """Apply a conditional write (with its history item, for a transition); when applied, move
+        the finding's counters from ``was`` (None: it did not exist) to ``now``, and its rollups."""
+        if transition is not None and self.history is not None:
+            applied = self.history.transact(write, transition)
+        else:
+            applied = conditional_write(self.client, write)
         self.writes += applied
         if applied and self.counters is not None:
             self.counters.move(was, now)
+        if applied and transition is not None and self.history is not None:
+            self.history.roll(transition, was, now)
         return applied
 
-    def resolve(self, finding: Finding | FindingRef, reason: ResolvedReason, at: str) -> bool:
-        """ACTIVE → RESOLVED for a reason that needs no new evaluation (deleted, suspended, out of scope)."""
+    def resolve(
+        self, finding: Finding | FindingRef, reason: ResolvedReason, at: str, cause: str = ""
+    ) -> bool:
+        """ACTIVE (or SUPPRESSED) → RESOLVED for a reason that needs no new evaluation (deleted,
+        suspended, out of scope); conditional on the state and version it was read in."""
+        if finding.state is FindingState.RESOLVED:
+            return False
+        version = finding.version + 1
         return self.write(
             Write(
                 "Update",
                 {
                     "TableName": self.table,
                     "Key": to_item({"ARN": finding.arn, "PolicyId": finding.policy_id}),
-                    "UpdateExpression": "SET #s = :r, ResolvedAt = :at, ResolvedReason = :why",
+                    "UpdateExpression": "SET #s = :r, ResolvedAt = :at, ResolvedReason = :why, #v = :v "
+                    "REMOVE SuppressionId",
                     # Still the account's it was read as (a bucket ARN names no account).
-                    "ConditionExpression": "#s = :a AND AccountId = :acct",
-                    "ExpressionAttributeNames": {"#s": "State"},
+                    "ConditionExpression": "#s = :a AND AccountId = :acct AND "
+                    + version_condition(finding.version),
+                    "ExpressionAttributeNames": {"#s": "State", "#v": "Version"},
                     "ExpressionAttributeValues": values(
                         {
                             ":r": FindingState.RESOLVED.value,
-                            ":a": FindingState.ACTIVE.value,
+                            ":a": finding.state.value,
                             ":at": at,
                             ":why": reason.value,
                             ":acct": finding.account_id,
+                            ":v": version,
+                            ":was": finding.version,
                         }
                     ),
                 },
             ),
-            tally(finding, FindingState.ACTIVE),
+            tally(finding),
             tally(finding, FindingState.RESOLVED),
+            Transition(
+                arn=finding.arn,
+                policy_id=finding.policy_id,
+                account_id=finding.account_id,
+                version=version,
+                kind=RESOLVED,
+                at=at,
+                cause=cause,
+                state=FindingState.RESOLVED.value,
+                severity=finding.severity,
+                previous_state=finding.state.value,
+                previous_severity=finding.severity,
+                reason=reason.value,
+                opened_at=finding.opened_at,
+            ),
         )
+
+
+def version_condition(version: int) -> str:
+    """The finding is still at ``:was`` = ``version`` (findings from before versions have none)."""
+    return "(attribute_not_exists(#v) OR #v = :was)" if version == 0 else "#v = :was"
