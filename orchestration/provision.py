@@ -10,11 +10,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orchestration import asl
-from orchestration.schedules import SCHEDULES
+from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
 from qrie_lib.aws import Aws, error_code
 from qrie_lib.executions import state_machine_arn
-from qrie_lib.schema import TABLES
-from tasks.registry import TASKS
+from qrie_lib.schema import TABLES, Index
+from tasks.registry import BY_NAME, TASKS
 
 MAX_RECEIVE_COUNT = 3
 NOTIFICATIONS_TAIL_QUEUE = "qrie_notifications_tail"  # local only: what `qrie notifications tail` reads
@@ -40,14 +40,17 @@ def create_schedules(aws: Aws, machines: dict[str, str]) -> None:
     """The same schedules as the stack (EventBridge Scheduler; the emulation stores, not fires, them)."""
     scheduler = aws.client("scheduler")
     role = f"arn:aws:iam::{machines['inventory'].split(':')[4]}:role/qrie-scheduler"
-    for schedule in SCHEDULES:
+    targets = [(s, machines[s.state_machine]) for s in SCHEDULES] + [
+        (s, function_arn(aws, BY_NAME[s.task].function_name)) for s in TASK_SCHEDULES
+    ]
+    for schedule, arn in targets:
         _idempotent(
-            lambda s=schedule: scheduler.create_schedule(
+            lambda s=schedule, a=arn: scheduler.create_schedule(
                 Name=f"qrie-{s.name}",
                 ScheduleExpression=s.expression,
                 ScheduleExpressionTimezone=s.timezone,
                 FlexibleTimeWindow={"Mode": "OFF"},
-                Target={"Arn": machines[s.state_machine], "RoleArn": role, "Input": json.dumps(s.input)},
+                Target={"Arn": a, "RoleArn": role, "Input": json.dumps(s.input)},
             ),
             "ConflictException",
         )

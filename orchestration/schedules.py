@@ -1,5 +1,6 @@
 """The schedules, declared once: the core stack deploys them as EventBridge Scheduler schedules and
-the local runtime reads the same expressions and inputs."""
+the local runtime reads the same expressions and inputs. ``SCHEDULES`` start state machines;
+``TASK_SCHEDULES`` invoke a task's Lambda."""
 
 from __future__ import annotations
 

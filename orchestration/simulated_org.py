@@ -14,15 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.iam.models import AccessKeyLastUsed, iam_backends
+from moto.organizations.models import organizations_backends
 
 from orchestration.seed_logging import seed_logging
 from orchestration.seed_storage import seed_storage
+from qrie_lib.accounts_sync import ORGANIZATIONS_REGION
 from qrie_lib.aws import AccountSession, Aws
 from qrie_lib.external_ids import new_external_id
 from qrie_lib.models import Account
 from qrie_lib.stores.accounts import AccountsStore
 
 SEED_ROLE = "OrganizationAccountAccessRole"  # how an org admin reaches member accounts
+OUS = ("prod", "dev")  # under the root: the OU paths /root/prod/ and /root/dev/
 WORLD = "0.0.0.0/0"
 EVERYONE = 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'
 ALL_PAB = {
@@ -68,8 +71,11 @@ class SimulatedOrg:
     def create(self) -> list[Account]:
         operator = self.aws.client("sts").get_caller_identity()["Account"]
         store = AccountsStore(self.aws.client("dynamodb"), self.aws.settings.accounts_table)
+        organization_id = self.organization()
         created = []
         for n, acct in enumerate(self.account_ids, start=1):
+            ou = "prod" if n % 2 else "dev"
+            self.join(acct, f"sim-{n:02d}", ou)
             session = self.session(acct)
             external_id = new_external_id()  # each customer its own, as onboarding generates it
             session.client("iam").create_role(
@@ -82,10 +88,11 @@ class SimulatedOrg:
                     Account(
                         account_id=acct,
                         name=f"sim-{n:02d}",
-                        ou_path="/root/prod/" if n % 2 else "/root/dev/",
-                        tags={"env": "prod" if n % 2 else "dev"},
+                        ou_path=f"/root/{ou}/",
+                        tags={"env": ou},
                         regions=list(self.aws.settings.regions),
                         external_id=external_id,
+                        organization_id=organization_id,
                     )
                 )
             )
@@ -94,6 +101,52 @@ class SimulatedOrg:
     def session(self, acct: str) -> AccountSession:
         """An administrator's access to a member account (used to seed and to change things)."""
         return self.aws.in_account(acct, SEED_ROLE)
+
+    # ---- AWS Organizations: the operator account is the management account ---------------------
+
+    @property
+    def organizations(self) -> Any:
+        return self.aws.client("organizations", ORGANIZATIONS_REGION)
+
+    def organization(self) -> str:
+        """The organisation (created once) with the OUs /root/prod/ and /root/dev/; its id."""
+        orgs = self.organizations
+        try:
+            organization_id = orgs.describe_organization()["Organization"]["Id"]
+        except orgs.exceptions.AWSOrganizationsNotInUseException:
+            organization_id = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+        for name in OUS:
+            if name not in self.ou_ids():
+                orgs.create_organizational_unit(ParentId=self.root_id(), Name=name)
+        return organization_id
+
+    def root_id(self) -> str:
+        return self.organizations.list_roots()["Roots"][0]["Id"]
+
+    def ou_ids(self) -> dict[str, str]:
+        ous = self.organizations.list_organizational_units_for_parent(ParentId=self.root_id())
+        return {ou["Name"]: ou["Id"] for ou in ous["OrganizationalUnits"]}
+
+    def join(self, acct: str, name: str, ou: str) -> None:
+        """Make ``acct`` a member account in the OU named ``ou`` (under the root)."""
+        orgs = self.organizations
+        status = orgs.create_account(AccountName=name, Email=f"{name}@example.com")["CreateAccountStatus"]
+        management = orgs.describe_organization()["Organization"]["MasterAccountId"]
+        simulate_account_id(management, status["AccountId"], acct)
+        self.move(acct, ou)
+
+    def move(self, acct: str, ou: str) -> None:
+        orgs = self.organizations
+        source = orgs.list_parents(ChildId=acct)["Parents"][0]["Id"]
+        orgs.move_account(AccountId=acct, SourceParentId=source, DestinationParentId=self.ou_ids()[ou])
+
+
+def simulate_account_id(management: str, generated: str, acct: str) -> None:
+    """CreateAccount picks the new account's id; the simulated org's ids are fixed: renumber the
+    member in moto's backend (AWS's API cannot choose an account id)."""
+    member = organizations_backends[management]["aws"].get_account_by_id(generated)
+    member.id = acct
+    organizations_backends.master_accounts[acct] = organizations_backends.master_accounts.pop(generated)
 
 
 def seed_account(session: AccountSession, acct: str, n: int, regions: tuple[str, ...]) -> None:

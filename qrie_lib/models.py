@@ -44,7 +44,8 @@ def parse_input(model: type[M], data: Any) -> M:
 
 class AccountStatus(StrEnum):
     ACTIVE = "ACTIVE"
-    SUSPENDED = "SUSPENDED"
+    SUSPENDED = "SUSPENDED"  # closed (suspended) in its organisation: not inventoried or scanned
+    REMOVED = "REMOVED"  # left the organisation, or offboarded: kept so a sync does not re-onboard it
 
 
 class Account(BaseModel):
@@ -58,6 +59,7 @@ class Account(BaseModel):
     # The role Qrie assumes in it (None: the ``role_name`` role the onboarding template creates).
     role_arn: str | None = Field(None, pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
     onboarded_at: str | None = None
+    organization_id: str | None = None  # set when the account belongs to the synced organisation
 
 
     @model_validator(mode="after")

@@ -37,7 +37,7 @@ from constructs import Construct
 
 from orchestration import asl
 from orchestration.provision import MAX_RECEIVE_COUNT
-from orchestration.schedules import SCHEDULES
+from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
 from qrie_lib.notifications import TOPIC_NAME
 from qrie_lib.notifications import TOPIC_NAME
 from qrie_lib.schema import TABLES, Table
@@ -52,6 +52,13 @@ RUN_RESULTS_PREFIX = "runs/results/"  # where the ASL's ResultWriter writes each
 # its s3:GetObject is already granted on RUN_ITEMS_PREFIX, which holds this prefix).
 RESULT_WRITER_ACTIONS = ["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
 RUN_ITEMS_EXPIRY = Duration.days(30)
+# What the accounts sync calls (qrie_lib.accounts_sync.read_organization).
+ORGANIZATIONS_READ_ACTIONS = [
+    "organizations:DescribeOrganization",
+    "organizations:ListRoots",
+    "organizations:ListOrganizationalUnitsForParent",
+    "organizations:ListAccountsForParent",
+]
 LOG_RETENTION = logs.RetentionDays.ONE_YEAR
 # AWS's recommendation for an SQS-triggered Lambda: at least six times the function timeout, so a
 # message is not redelivered while a retried batch is still being processed.
@@ -251,6 +258,11 @@ class CoreStack(Stack):
             # A fallback for accounts onboarded without their own ExternalId (none by default).
             **({setting_env("external_id"): settings.external_id} if settings.external_id else {}),
             setting_env("regions"): json.dumps(list(settings.regions)),  # pydantic-settings reads JSON
+            **(
+                {setting_env("organizations_role_arn"): settings.organizations_role_arn}
+                if task.reads_organization and settings.organizations_role_arn
+                else {}
+            ),
             **self._reporting_environment(task),
             **self._reporting_environment(task),
         }
@@ -292,6 +304,8 @@ class CoreStack(Stack):
             role.add_to_policy(
                 iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[self.customer_role_arn_pattern()])
             )
+        if task.reads_organization:
+            self._grant_organization_read(role)
         if task.starts_executions:
             role.add_to_policy(
                 iam.PolicyStatement(
@@ -335,6 +349,17 @@ class CoreStack(Stack):
         return self.format_arn(
             service="securityhub", resource="product", resource_name=f"{Aws.ACCOUNT_ID}/default"
         )
+
+    def _grant_organization_read(self, role: iam.Role) -> None:
+        """Through the management account's role when one is configured; else in this account,
+        which must then be the management account or a delegated administrator."""
+        if self.settings.organizations_role_arn:
+            statement = iam.PolicyStatement(
+                actions=["sts:AssumeRole"], resources=[self.settings.organizations_role_arn]
+            )
+            role.add_to_policy(statement)
+            return
+        role.add_to_policy(iam.PolicyStatement(actions=ORGANIZATIONS_READ_ACTIONS, resources=["*"]))
 
     def customer_role_arn_pattern(self) -> str:
         """The read-only role in any customer account, and nothing else."""
@@ -447,7 +472,14 @@ class CoreStack(Stack):
                 resources=sorted({self.state_machines[s.state_machine].state_machine_arn for s in SCHEDULES}),
             )
         )
-        for schedule in SCHEDULES:
+        task_functions = sorted({self.functions[s.task].function_arn for s in TASK_SCHEDULES})
+        if task_functions:
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=task_functions)
+            )
+        targets = [(s, self.state_machines[s.state_machine].state_machine_arn) for s in SCHEDULES]
+        targets += [(s, self.functions[s.task].function_arn) for s in TASK_SCHEDULES]
+        for schedule, arn in targets:
             scheduler.CfnSchedule(
                 self,
                 f"{pascal(schedule.name)}Schedule",
@@ -456,7 +488,7 @@ class CoreStack(Stack):
                 schedule_expression_timezone=schedule.timezone,
                 flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
                 target=scheduler.CfnSchedule.TargetProperty(
-                    arn=self.state_machines[schedule.state_machine].state_machine_arn,
+                    arn=arn,
                     role_arn=role.role_arn,
                     input=json.dumps(schedule.input),
                 ),
@@ -700,8 +732,10 @@ class CoreStack(Stack):
         acknowledge(
             self,
             "AwsSolutions-IAM5[Resource::*]",
-            "Only where the service has no resource-level permissions: X-Ray trace segments, and the "
-            "CloudWatch Logs delivery actions Step Functions logging needs.",
+            "Only where the service has no resource-level permissions: X-Ray trace segments, the "
+            "CloudWatch Logs delivery actions Step Functions logging needs, and the accounts sync's "
+            "Organizations reads (DescribeOrganization and ListRoots take no resource; the "
+            "organisation's id is not known at synthesis).",
         )
 
 

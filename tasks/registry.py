@@ -23,6 +23,7 @@ class TaskSpec:
     assumes_customer_role: bool = False
     uses_items_bucket: bool = False
     starts_executions: bool = False
+    reads_organization: bool = False  # Organizations reads, or AssumeRole into organizations_role_arn
     publishes_notifications: bool = False  # the notifications topic (qrie_lib.notifications)
     imports_findings: bool = False  # Security Hub BatchImportFindings, when the deployment enables it
 
@@ -96,7 +97,7 @@ TASKS: tuple[TaskSpec, ...] = (
         publishes_notifications=True,
         imports_findings=True,
     ),
-    # Not in a state machine: SQS-triggered, and the API behind API Gateway.
+    # Not in a state machine: SQS-triggered, the API behind API Gateway, and the scheduled sync.
     TaskSpec(
         "EventProcessor",
         "tasks.event_processor.handler",
@@ -115,6 +116,16 @@ TASKS: tuple[TaskSpec, ...] = (
         tables_written=("policies", "findings"),
         starts_executions=True,
     ),
+    TaskSpec(
+        "AccountsSync",
+        "tasks.accounts_sync.handler",
+        900,
+        tables_read=("policies",),
+        tables_written=("accounts", "findings", "counters"),
+        assumes_customer_role=True,  # tries a new account's read-only role before onboarding it
+        reads_organization=True,
+    ),
 )
 
 BY_FUNCTION_NAME = {t.function_name: t for t in TASKS}
+BY_NAME = {t.name: t for t in TASKS}

@@ -19,6 +19,7 @@ FIELDS = {
     "external_id": "ExternalId",
     "role_arn": "RoleArn",
     "onboarded_at": "OnboardedAt",
+    "organization_id": "OrganizationId",
 }
 
 

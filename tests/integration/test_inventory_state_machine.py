@@ -9,10 +9,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from orchestration import asl
-from orchestration.schedules import SCHEDULES
+from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
 from orchestration.simulated_org import account_id
 from qrie_lib.services.registry import SERVICES
 from qrie_lib.stores import Stores
+from tasks.registry import BY_NAME
 
 pytestmark = pytest.mark.slow
 A1, A2 = account_id(1), account_id(2)
@@ -187,7 +188,7 @@ def test_local_runtime_carries_the_same_schedules_as_the_stack(harness):
         )
     assert deployed == {
         f"qrie-{s.name}": (s.expression, f"qrie-{s.state_machine}", s.input) for s in SCHEDULES
-    }
+    } | {f"qrie-{s.name}": (s.expression, BY_NAME[s.task].function_name, s.input) for s in TASK_SCHEDULES}
 
 
 def test_a_failed_item_map_still_finalizes_the_run_with_its_true_status(harness, monkeypatch):

@@ -33,7 +33,7 @@ from typer.testing import CliRunner
 from orchestration import asl
 from orchestration.cli_onboarding import app as onboarding_cli
 from orchestration.provision import MAX_RECEIVE_COUNT
-from orchestration.schedules import SCHEDULES
+from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
 from qrie_lib.inventory import ValidInventoryRequest
 from qrie_lib.scan import ScanRequest
 from qrie_lib.schema import TABLES
@@ -59,7 +59,7 @@ from stacks.lambda_code import (
     runtime_dependencies,
 )
 from stacks.templates import to_yaml, without_cdk_metadata
-from tasks.registry import BY_FUNCTION_NAME, STATE_TIMEOUT_MARGIN_S, TASKS
+from tasks.registry import BY_FUNCTION_NAME, BY_NAME, STATE_TIMEOUT_MARGIN_S, TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMER_ACCOUNTS = ["111111111111", "222222222222"]
@@ -431,19 +431,27 @@ def test_state_machine_scales_and_always_finalizes(synth: Synth, kind: str) -> N
 
 def test_schedules_are_the_shared_declarations(synth: Synth) -> None:
     machines = state_machine_ids(synth.core)
+    functions = {
+        f["Properties"]["FunctionName"]: k for k, f in of_type(synth.core, "AWS::Lambda::Function").items()
+    }
+    targets = {f"<{machines[s.state_machine]}>": s for s in SCHEDULES}
+    invoked = {f"<{functions[BY_NAME[s.task].function_name]}.Arn>": s for s in TASK_SCHEDULES}
     deployed = {
-        json.dumps(s["Properties"]["Target"]["Input"]): s["Properties"]
+        render(s["Properties"]["Target"]["Arn"]): s["Properties"]
         for s in of_type(synth.core, "AWS::Scheduler::Schedule").values()
     }
-    assert len(deployed) == len(SCHEDULES)
-    for schedule in SCHEDULES:
-        props = only([p for p in deployed.values() if json.loads(p["Target"]["Input"]) == schedule.input])
+    assert deployed.keys() == targets.keys() | invoked.keys()
+    for arn, schedule in (targets | invoked).items():
+        props = deployed[arn]
+        assert json.loads(props["Target"]["Input"]) == schedule.input
         assert props["ScheduleExpression"] == schedule.expression
         assert props["ScheduleExpressionTimezone"] == schedule.timezone
-        assert props["Target"]["Arn"] == {"Ref": machines[schedule.state_machine]}
         role = props["Target"]["RoleArn"]["Fn::GetAtt"][0]
         assert actions_on(role_statements(synth.core)[role]) == {
-            "states:StartExecution": {f"<{machines[s.state_machine]}>" for s in SCHEDULES}
+            "states:StartExecution": set(targets),
+            "lambda:InvokeFunction": set(invoked),
+    sync = only([s for s in TASK_SCHEDULES if s.task == "AccountsSync"])  # before the daily scan
+    assert (sync.task, sync.expression) == ("AccountsSync", "cron(0 3 * * ? *)")
         }
     weekly, daily = SCHEDULES
     assert (weekly.expression, weekly.input) == (
@@ -675,6 +683,7 @@ def test_task_permissions_follow_their_task_specs(synth: Synth) -> None:
         assert allowed.get("states:StartExecution") == (machines if task.starts_executions else None), (
             task.name
         )
+        assert ("organizations:ListAccountsForParent" in allowed) is task.reads_organization, task.name
         assert ("s3:PutObject" in allowed) is task.uses_items_bucket, task.name
         written = {tables[t] for t in task.tables_written}
         readable = written | {tables[t] for t in task.tables_read}
