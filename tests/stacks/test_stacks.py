@@ -450,9 +450,9 @@ def test_schedules_are_the_shared_declarations(synth: Synth) -> None:
         assert actions_on(role_statements(synth.core)[role]) == {
             "states:StartExecution": set(targets),
             "lambda:InvokeFunction": set(invoked),
+        }
     sync = only([s for s in TASK_SCHEDULES if s.task == "AccountsSync"])  # before the daily scan
     assert (sync.task, sync.expression) == ("AccountsSync", "cron(0 3 * * ? *)")
-        }
     weekly, daily = SCHEDULES
     assert (weekly.expression, weekly.input) == (
         "cron(0 0 ? * SAT *)",
@@ -683,8 +683,8 @@ def test_task_permissions_follow_their_task_specs(synth: Synth) -> None:
         assert allowed.get("states:StartExecution") == (machines if task.starts_executions else None), (
             task.name
         )
-        assert ("organizations:ListAccountsForParent" in allowed) is task.reads_organization, task.name
         assert ("s3:PutObject" in allowed) is task.uses_items_bucket, task.name
+        assert ("organizations:ListAccountsForParent" in allowed) is task.reads_organization, task.name
         written = {tables[t] for t in task.tables_written}
         readable = written | {tables[t] for t in task.tables_read}
         assert {r for r in allowed.get("dynamodb:PutItem", ()) if "/index/" not in r} == written, task.name
