@@ -21,7 +21,11 @@ from qrie_lib import executions, lifecycle
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.stores import Stores
 
-RUNS = (("inventory", "inventory", {"service": "all"}), ("full scan", "scan", {}), ("re-scan", "scan", {}))
+RUNS = (
+    ("inventory", "inventory", {"service": "all"}),
+    ("full scan", "scan", {}),
+    ("unchanged re-scan", "scan", {}),  # incremental: targets 0 finding writes, 0 resource items read
+)
 
 
 class TableMeter:
@@ -42,7 +46,12 @@ class TableMeter:
 
     def _response(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         if model.name in ("Query", "Scan"):
-            self.read[self._table] += parsed.get("Count", 0)
+            self.read[self._table] += parsed.get("ScannedCount", parsed.get("Count", 0))
+        elif model.name == "GetItem":
+            self.read[self._table] += "Item" in parsed
+        elif model.name == "BatchGetItem":
+            for table, items in parsed.get("Responses", {}).items():
+                self.read[table] += len(items)
 
     def reset(self) -> None:
         self.written.clear()

@@ -21,6 +21,7 @@ from orchestration.dispatch import LocalContext
 from orchestration.simulated_org import account_id
 from qrie_lib import executions
 from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.schema import POLICY_SHARDS
 from tasks import api
 from tests.integration.conftest import Harness, inventoried_org
 
@@ -244,13 +245,13 @@ def test_put_updates_severity_and_scope_then_rescans(h):
     finish(h, body["execution_arn"])
     assert {r["severity"] for r in all_pages("/findings", policy=policy)} == {33}
 
-    # Narrowing the scope resolves what fell out of it at once, before the rescan runs.
+    # Narrowing the scope: the rescan it starts resolves what fell out of it (not the request).
     status, body = call("PUT", f"/policies/{policy}", {"scope": {"regions": ["eu-west-1"]}})
     assert status == 200
+    finish(h, body["execution_arn"])
     out = [r for r in all_pages("/findings", policy=policy, state="RESOLVED") if r["region"] == "us-east-1"]
     assert out
     assert {r["resolved_reason"] for r in out} == {"OUT_OF_SCOPE"}
-    finish(h, body["execution_arn"])
     assert {r["region"] for r in all_pages("/findings", policy=policy)} == {"eu-west-1"}
 
     assert "nothing to change" in assert_rejected(h, 400, "PUT", f"/policies/{policy}", {})
@@ -265,18 +266,23 @@ def test_put_updates_severity_and_scope_then_rescans(h):
     finish(h, body["execution_arn"])
 
 
-def test_delete_suspends_resolving_its_findings_and_put_then_starts_no_scan(h):
+def test_delete_suspends_and_its_execution_resolves_the_findings_and_put_then_starts_no_scan(h):
     policy = "S3BucketVersioningDisabled"
     finish(h, call("POST", "/policies/launch", {"policy_id": policy})[1]["execution_arn"])
     active = all_pages("/findings", policy=policy)
     assert active
 
     status, body = call("DELETE", f"/policies/{policy}")
-    assert (status, body["policy"]["status"], body["resolved"]) == (200, "SUSPENDED", len(active))
+    assert (status, body["policy"]["status"]) == (202, "SUSPENDED")
+    assert len(all_pages("/findings", policy=policy)) == len(active)  # not within the request
+    finish(h, body["execution_arn"])
     assert all_pages("/findings", policy=policy) == []
     resolved = all_pages("/findings", policy=policy, state="RESOLVED")
     assert {r["resolved_reason"] for r in resolved} == {"POLICY_SUSPENDED"}
-    assert call("DELETE", f"/policies/{policy}")[1]["resolved"] == 0  # idempotent
+    assert len(resolved) >= len(active)
+    status, again = call("DELETE", f"/policies/{policy}")  # idempotent: nothing left to resolve
+    assert status == 202
+    finish(h, again["execution_arn"])
 
     before = execution_count(h)
     status, body = call("PUT", f"/policies/{policy}", {"severity": 20})
@@ -381,28 +387,39 @@ def queried_partitions(h: Harness) -> Iterator[list[dict[str, Any]]]:
         client.meta.events.unregister("before-call", record)
 
 
+def mid_shard_token(policy: str) -> str | None:
+    """A page token that stops inside one shard of the policy's findings, if any shard has two."""
+    page = call("GET", "/findings", policy=policy, state="ALL", limit="1")[1]
+    while page["next_token"] is not None:
+        if json.loads(base64.urlsafe_b64decode(page["next_token"]))["k"] is not None:
+            return page["next_token"]
+        more = {"policy": policy, "state": "ALL", "limit": "1", "next_token": page["next_token"]}
+        page = call("GET", "/findings", **more)[1]
+    return None
+
+
 def test_a_token_is_bound_to_its_query_and_never_reads_another_partition(h, everything):
-    status, page = call("GET", "/findings", policy="S3BucketPublic", state="ALL", limit="1")
-    assert (status, page["next_token"] is not None) == (200, True)
-    index, key = decoded(page["next_token"])
-    assert key["PolicyId"] == "S3BucketPublic"
+    top = [p["policy_id"] for p in call("GET", "/summary")[1]["top_policies"]]
+    policy, genuine = next((p, t) for p in top if (t := mid_shard_token(p)) is not None)
+    index, key = decoded(genuine)
+    assert key["PolicyId"] == policy
+    assert key["PolicyShard"].startswith(f"{policy}#")
     # The genuine token continues; the same position moved into another policy's part of the index,
     # or presented with another policy's filter, is refused before any query runs.
-    assert (
-        call("GET", "/findings", policy="S3BucketPublic", state="ALL", next_token=page["next_token"])[0]
-        == 200
-    )
-    elsewhere = token(index, key | {"PolicyId": "IAMRootMfaDisabled"})
+    assert call("GET", "/findings", policy=policy, state="ALL", next_token=genuine)[0] == 200
+    another = next(p for p in sorted(CATALOGUE) if p != policy)
+    shard = key["PolicyShard"].rsplit("#", 1)[1]
+    elsewhere = token(index, key | {"PolicyId": another, "PolicyShard": f"{another}#{shard}"})
     for query in (
-        {"policy": "S3BucketPublic", "state": "ALL", "next_token": elsewhere},
-        {"policy": "IAMRootMfaDisabled", "state": "ALL", "next_token": page["next_token"]},
-        {"policy": "S3BucketPublic", "state": "RESOLVED", "next_token": page["next_token"]},
+        {"policy": policy, "state": "ALL", "next_token": elsewhere},
+        {"policy": another, "state": "ALL", "next_token": genuine},
+        {"policy": policy, "state": "RESOLVED", "next_token": genuine},
     ):
         with queried_partitions(h) as starts:
             assert "next_token" in assert_rejected(h, 400, "GET", "/findings", **query)
         assert starts == []
 
-    status, page = call("GET", "/resources", account=A1, service="s3", limit="1")
+    page = call("GET", "/resources", account=A1, service="s3", limit="1")[1]
     index, key = decoded(page["next_token"])
     assert key["AccountService"] == f"{A1}_s3"
     with queried_partitions(h) as starts:
@@ -419,7 +436,7 @@ def test_a_token_is_bound_to_its_query_and_never_reads_another_partition(h, ever
         token(0, {"PolicyId": "S3BucketPublic", "State": "ACTIVE"}),  # not the index's key attributes
         token(0, {"PolicyId": "S3BucketPublic", "State": "ACTIVE", "ARN": "a", "Extra": "x"}),
         token(0, {"PolicyId": "S3BucketPublic", "State": "ACTIVE", "ARN": ""}),
-        token(1, None),  # past the walk's one query
+        token(POLICY_SHARDS, None),  # past the walk's queries (one per shard of the policy)
         token(-1, None),
         token("0", None),
         token(True, None),
@@ -529,12 +546,13 @@ def test_invalid_scan_is_400_before_any_execution(h, body, mentions):
     assert mentions in assert_rejected(h, 400, "POST", "/scans", body)
 
 
-def test_scan_of_a_suspended_policy_is_rejected_and_a_valid_scan_is_202(h):
+def test_scan_of_a_suspended_policy_resolves_its_findings_and_a_valid_scan_is_202(h):
     finish(h, call("POST", "/policies/launch", {"policy_id": "S3BucketLoggingDisabled"})[1]["execution_arn"])
     call("DELETE", "/policies/S3BucketLoggingDisabled")
-    assert "not launched" in assert_rejected(
-        h, 400, "POST", "/scans", {"policy_id": "S3BucketLoggingDisabled"}
-    )
+    status, body = call("POST", "/scans", {"policy_id": "S3BucketLoggingDisabled"})
+    assert status == 202
+    finish(h, body["execution_arn"])
+    assert all_pages("/findings", policy="S3BucketLoggingDisabled") == []
 
     status, body = call("POST", "/scans", {"service": "s3", "account_id": A1})
     assert status == 202
