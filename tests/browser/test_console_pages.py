@@ -1,0 +1,206 @@
+"""Every console page in headless Chromium against ``qrie local up``: it loads without a console
+error (a CSP violation is one), filters change the rows, a policy launched in the page starts a
+scan that the run page follows to its end, and each page is saved as a screenshot under docs/.
+The last test measures the overview and a findings page over 10,000 findings against the API call
+alone (browser Navigation Timing; printed, never asserted: no test depends on timing)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from qrie_lib.console.data import RUN_KINDS
+from qrie_lib.stores import Stores
+from qrie_lib.stores.counters import changes
+from qrie_lib.stores.dynamo import to_item
+from qrie_lib.stores.findings import Finding, FindingState, finding_item, tally
+from tests.browser.conftest import ROOT, Console
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+DOCS = ROOT / "docs"
+PAGES = {
+    "overview": "/console/",
+    "findings": "/console/findings",
+    "inventory": "/console/inventory",
+    "policies": "/console/policies",
+    "runs": "/console/runs",
+    "compliance": "/console/compliance",
+}
+BENCH_FINDINGS = 10_000
+WAIT_S = 120  # a bound for a stuck page, not a wait: conditions are polled
+
+
+def errors(browser: Any) -> list[dict[str, Any]]:
+    """What the page logged at SEVERE (script errors, CSP violations, failed loads)."""
+    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def rows(browser: Any) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
+
+
+def wait_until(condition: Any, what: str) -> Any:
+    deadline = time.monotonic() + WAIT_S
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"not within {WAIT_S} s: {what}"
+        time.sleep(0.2)
+    return value
+
+
+def load(browser: Any, console: Console, path: str) -> None:
+    browser.get(f"{console.base}{path}")
+    wait_until(lambda: browser.execute_script("return document.readyState") == "complete", path)
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_loads_without_console_errors(console, browser, name):
+    errors(browser)  # drain what earlier pages logged
+    load(browser, console, PAGES[name])
+    assert browser.title.endswith("· Qrie"), browser.page_source[:500]
+    assert browser.find_element("css selector", "h1").text
+    assert errors(browser) == []
+    DOCS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(DOCS / f"console-{name}.png"))
+
+
+def test_a_finding_and_a_resource_page_load_without_console_errors(console, browser):
+    load(browser, console, PAGES["findings"])
+    browser.find_element("css selector", "#results tbody a").click()
+    wait_until(lambda: "Evidence" in browser.page_source, "the finding page")
+    browser.save_screenshot(str(DOCS / "console-finding.png"))
+    browser.find_element("css selector", ".facts a").click()
+    wait_until(lambda: "Configuration" in browser.page_source, "the resource page")
+    browser.save_screenshot(str(DOCS / "console-resource.png"))
+    assert errors(browser) == []
+
+
+def test_filters_change_the_rows_in_place(console, browser):
+    from selenium.webdriver.support.ui import Select
+
+    load(browser, console, PAGES["findings"])
+    everything = rows(browser)
+    assert len(everything) > 1
+    Select(browser.find_element("name", "severity")).select_by_value("critical")
+    # htmx swaps the table and pushes the filter into the address bar
+    wait_until(lambda: "severity=critical" in browser.current_url, "the critical filter")
+    critical = wait_until(lambda: (r := rows(browser)) != everything and r, "the critical rows")
+    assert all("critical" in row for row in critical)
+    Select(browser.find_element("name", "resource_type")).select_by_value("AWS::IAM::User")
+    wait_until(lambda: "resource_type=AWS%3A%3AIAM%3A%3AUser" in browser.current_url, "the type filter")
+    narrowed = rows(browser)
+    assert all(":user/" in row for row in narrowed) or narrowed == ["No findings match."]
+    assert errors(browser) == []
+
+
+def test_a_policy_launched_in_the_page_starts_a_scan(console, browser):
+    status, body, _ = console.api("DELETE", "/policies/S3BucketPublic")  # AVAILABLE again is not
+    assert status == 202, body  # possible, so suspend it through the API and relaunch it here
+    wait_until(
+        lambda: console.api("GET", "/policies/S3BucketPublic")[1]["policy"]["status"] == "SUSPENDED",
+        "the suspension",
+    )
+    load(browser, console, f"{PAGES['policies']}#policy-S3BucketPublic")
+    form = browser.find_element("css selector", "#policy-S3BucketPublic form")
+    form.find_element("name", "severity").send_keys("95")
+    form.find_element("css selector", "button[value=launch]").click()
+    wait_until(lambda: "/console/runs/scan/" in browser.current_url, "the scan's page")
+    wait_until(
+        lambda: browser.find_element("id", "run-state").text in ("SUCCEEDED", "FAILED"), "the scan's end"
+    )
+    assert browser.find_element("id", "run-state").text == "SUCCEEDED"
+    browser.save_screenshot(str(DOCS / "console-run.png"))
+    policy = console.api("GET", "/policies/S3BucketPublic")[1]["policy"]
+    assert (policy["status"], policy["effective_severity"]) == ("ACTIVE", 95)
+    name = browser.current_url.rsplit("/", 1)[-1]
+    executions = console.aws.client("stepfunctions").list_executions(
+        stateMachineArn=policy_scan_machine(console), maxResults=5
+    )["executions"]
+    started = next(e for e in executions if e["name"] == name)
+    described = console.aws.client("stepfunctions").describe_execution(executionArn=started["executionArn"])
+    assert json.loads(described["input"]) == {"policy_id": "S3BucketPublic"}
+    assert errors(browser) == []
+
+
+def policy_scan_machine(console: Console) -> str:
+    machines = console.aws.client("stepfunctions").list_state_machines()["stateMachines"]
+    assert "scan" in RUN_KINDS
+    return next(m["stateMachineArn"] for m in machines if m["name"] == "qrie-scan")
+
+
+def seed_findings(console: Console, policy_id: str, count: int) -> None:
+    """``count`` ACTIVE findings of a launched policy written as the scan writes them (the item
+    and its counters), in batches: the measurement needs the volume, not the pipeline."""
+    stores = Stores.of(console.aws)
+    ddb, table = console.aws.client("dynamodb"), console.aws.settings.findings_table
+    now = "2026-01-01T00:00:00+00:00"
+    account = stores.accounts.list()[0].account_id
+    cells: dict[str, Counter[str]] = {}
+    batch: list[dict[str, Any]] = []
+    for n in range(count):
+        finding = Finding(
+            arn=f"arn:aws:s3:::bench-bucket-{n:05d}",
+            policy_id=policy_id,
+            account_service=f"{account}_s3",
+            account_id=account,
+            service="s3",
+            region="us-east-1",
+            resource_type="AWS::S3::Bucket",
+            state=FindingState.ACTIVE,
+            severity=95,
+            evidence={"bench": n},
+            first_seen=now,
+            last_evaluated=now,
+            describe_time=now,
+        )
+        batch.append({"PutRequest": {"Item": to_item(finding_item(finding))}})
+        for row, delta in changes(None, tally(finding)).items():
+            cells.setdefault(row, Counter()).update(delta)
+        if len(batch) == 25 or n == count - 1:
+            pending = {table: batch}
+            while pending:
+                pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            batch = []
+    for row, delta in cells.items():
+        stores.counters.add(row, delta)
+
+
+def first_render_ms(browser: Any, console: Console, path: str) -> dict[str, float]:
+    load(browser, console, path)
+    timing = browser.execute_script(
+        "const n = performance.getEntriesByType('navigation')[0];"
+        "const p = performance.getEntriesByName('first-contentful-paint')[0];"
+        "return {response: n.responseEnd, dom: n.domContentLoadedEventEnd, paint: p ? p.startTime : null};"
+    )
+    return {k: round(v, 1) for k, v in timing.items() if v is not None}
+
+
+def test_first_render_of_the_overview_and_of_10000_findings_against_the_api(console, browser, capsys):
+    seed_findings(console, "S3BucketPublic", BENCH_FINDINGS)
+    status, summary, _ = console.api("GET", "/summary")
+    assert status == 200
+    assert summary["findings"]["ACTIVE"]["critical"] >= BENCH_FINDINGS
+    figures = {}
+    for label, page, api in (
+        ("overview", "/console/", "/summary"),
+        (
+            "findings",
+            "/console/findings?policy=S3BucketPublic&limit=50",
+            "/findings?policy=S3BucketPublic&limit=50",
+        ),
+    ):
+        first_render_ms(browser, console, page)  # warm: the first request of a kind loads its code
+        console.api("GET", api)
+        figures[label] = {
+            "page": first_render_ms(browser, console, page),
+            "api_ms": round(console.api("GET", api)[2] * 1000, 1),
+        }
+    assert len(rows(browser)) == 50  # the findings page shows a full page of the 10,000
+    (DOCS / "console-timing.json").write_text(json.dumps(figures, indent=2) + "\n")
+    with capsys.disabled():
+        print(f"\nconsole first render, {BENCH_FINDINGS} findings: {json.dumps(figures)}")
