@@ -19,7 +19,7 @@ demo: $(STAMP)  ## the whole pipeline on a simulated organisation, embedded
 test: $(STAMP)  ## lint, then the whole suite (two workers)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup  # a browser module's tests share one qrie local up
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

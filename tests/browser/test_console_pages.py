@@ -20,7 +20,7 @@ from qrie_lib.stores.dynamo import to_item
 from qrie_lib.stores.findings import Finding, FindingState, finding_item, tally
 from tests.browser.conftest import ROOT, Console
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("console")]
 DOCS = ROOT / "docs"
 PAGES = {
     "overview": "/console/",
