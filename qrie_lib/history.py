@@ -59,6 +59,10 @@ def open_now(stores: Stores, by: str) -> Counter[str]:
     return Counter({b: cells[f"{ACTIVE}|{b}"] for b in BANDS})
 
 
+def _active(cells: Counter[str]) -> int:
+    return sum(n for k, n in cells.items() if k.startswith(ACTIVE + "|"))
+
+
 def p90_hours(cells: Counter[str]) -> float | None:
     total = cells["ResolveCount"]
     if not total:
@@ -80,6 +84,9 @@ def trends(stores: Stores, days: int = 30, by: str = "severity", today: date | N
     rows = stores.history.days(dates, dimension)
     now = open_now(stores, by)
     values = sorted({*now, *(v for d in rows.values() for v in d)}, key=_order(by))
+    for value in values:  # an account no longer listed (offboarded) still has its counter row
+        if by == "account" and value not in now:
+            now[value] = _active(stores.counters.account(value))
     series: dict[str, dict[str, list[int]]] = {}
     window: dict[str, Counter[str]] = {}
     for value in values:
