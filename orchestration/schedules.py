@@ -47,4 +47,6 @@ class TaskSchedule:
 TASK_SCHEDULES: tuple[TaskSchedule, ...] = (
     # Accounts from AWS Organizations, an hour before the daily scan: its scopes see today's OUs.
     TaskSchedule("daily-accounts-sync", "AccountsSync", "cron(0 3 * * ? *)", "UTC", {}),
+    # Suppressions past their expiry end at midnight; their findings that still violate reopen then.
+    TaskSchedule("daily-suppressions-expiry", "SuppressionsExpire", "cron(5 0 * * ? *)", "UTC", {}),
 )

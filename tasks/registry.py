@@ -23,9 +23,9 @@ class TaskSpec:
     assumes_customer_role: bool = False
     uses_items_bucket: bool = False
     starts_executions: bool = False
-    reads_organization: bool = False  # Organizations reads, or AssumeRole into organizations_role_arn
     publishes_notifications: bool = False  # the notifications topic (qrie_lib.notifications)
     imports_findings: bool = False  # Security Hub BatchImportFindings, when the deployment enables it
+    reads_organization: bool = False  # Organizations reads, or AssumeRole into organizations_role_arn
 
     @property
     def function_name(self) -> str:
@@ -66,7 +66,7 @@ TASKS: tuple[TaskSpec, ...] = (
         "InventorySweep",
         "tasks.inventory_sweep.handler",
         300,
-        tables_written=("resources", "partitions", "findings", "counters", "runs"),
+        tables_written=("resources", "partitions", "findings", "counters", "history", "runs"),
     ),
     TaskSpec("RecordItemFailure", "tasks.record_item_failure.handler", 30, 256, tables_written=("runs",)),
     TaskSpec("InventoryFinalize", "tasks.inventory_finalize.handler", 120, tables_written=("runs",)),
@@ -83,9 +83,9 @@ TASKS: tuple[TaskSpec, ...] = (
         "tasks.scan_evaluate.handler",
         900,
         1024,
-        tables_read=("accounts", "policies"),
+        tables_read=("accounts", "policies", "suppressions"),
         # resources: clears the change marks of what it evaluated
-        tables_written=("resources", "partitions", "findings", "counters", "runs"),
+        tables_written=("resources", "partitions", "findings", "counters", "history", "runs"),
     ),
     TaskSpec("ScanFinalize", "tasks.scan_finalize.handler", 120, tables_written=("runs",)),
     TaskSpec(
@@ -102,8 +102,8 @@ TASKS: tuple[TaskSpec, ...] = (
         "EventProcessor",
         "tasks.event_processor.handler",
         60,
-        tables_read=("accounts", "policies"),
-        tables_written=("resources", "partitions", "findings", "counters"),
+        tables_read=("accounts", "policies", "suppressions"),
+        tables_written=("resources", "partitions", "findings", "counters", "history"),
         assumes_customer_role=True,
         publishes_notifications=True,
         imports_findings=True,
@@ -112,8 +112,8 @@ TASKS: tuple[TaskSpec, ...] = (
         "Api",
         "tasks.api.handler",
         30,
-        tables_read=("accounts", "resources", "partitions", "counters"),
-        tables_written=("policies", "findings"),
+        tables_read=("accounts", "resources", "partitions", "counters", "history"),
+        tables_written=("policies", "findings", "suppressions", "audit"),
         starts_executions=True,
     ),
     TaskSpec(
@@ -121,9 +121,18 @@ TASKS: tuple[TaskSpec, ...] = (
         "tasks.accounts_sync.handler",
         900,
         tables_read=("policies",),
-        tables_written=("accounts", "findings", "counters"),
+        tables_written=("accounts", "findings", "counters", "history"),
         assumes_customer_role=True,  # tries a new account's read-only role before onboarding it
         reads_organization=True,
+    ),
+    TaskSpec(
+        "SuppressionsExpire",
+        "tasks.suppressions_expire.handler",
+        120,
+        256,
+        tables_read=("policies",),
+        tables_written=("suppressions", "audit"),
+        starts_executions=True,  # the scans that reactivate the expired rules' findings
     ),
 )
 
