@@ -35,6 +35,9 @@ from qrie_lib.evaluation import (
     Evaluator,
     known_accounts,
 )
+from qrie_lib.evaluation import (
+    SUPPRESSED as SUPPRESSED_KIND,
+)
 from qrie_lib.inventory import RemainingMs
 from qrie_lib.models import Account, AccountId, Strict, parse_input
 from qrie_lib.policies.base import Policy
@@ -255,7 +258,10 @@ def evaluate(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> d
         policy_ids=item.policy_ids,  # what the item covered (stores/coverage.py)
         **({"Status": "SUCCEEDED"} if done else {}),
     )
-    return {"cursor": None if done else cursor.model_copy(update={"token": token}).model_dump()}
+    return {
+        "cursor": None if done else cursor.model_copy(update={"token": token}).model_dump(),
+        "moved": moved(changed.counts + unchanged.counts),  # for the handler's metrics (the ASL drops it)
+    }
 
 
 def first_walk(stores: Stores, item: ScanItem, launched: list[LaunchedPolicy], started_at: str) -> ScanCursor:
@@ -340,7 +346,10 @@ def resolve(
         shard=item.shard,
         **({"Status": "SUCCEEDED"} if done else {}),
     )
-    return {"cursor": None if done else ScanCursor(walk="findings", token=token).model_dump()}
+    return {
+        "cursor": None if done else ScanCursor(walk="findings", token=token).model_dump(),
+        "moved": {"opened": 0, "resolved": resolved, "suppressed": 0},
+    }
 
 
 def rematch(
@@ -385,7 +394,22 @@ def rematch(
         shard=item.shard,
         **({"Status": "SUCCEEDED"} if done else {}),
     )
-    return {"cursor": None if done else ScanCursor(walk="findings", token=token).model_dump()}
+    return {
+        "cursor": None if done else ScanCursor(walk="findings", token=token).model_dump(),
+        "moved": moved(evaluator.counts),
+    }
+
+
+def moved(counts: Counter[tuple[str, str]]) -> dict[str, int]:
+    """Findings a task call opened (new, reopened, unsuppressed), resolved and suppressed."""
+    kinds: Counter[str] = Counter()
+    for (_, kind), n in counts.items():
+        kinds[kind] += n
+    return {
+        "opened": kinds[NEW] + kinds[REOPENED] + kinds[UNSUPPRESSED],
+        "resolved": kinds[RESOLVED] + kinds[OUT_OF_SCOPE],
+        "suppressed": kinds[SUPPRESSED_KIND],
+    }
 
 
 def finalize(event: Any, aws: Aws | None = None) -> dict[str, Any]:

@@ -39,7 +39,6 @@ from orchestration import asl
 from orchestration.provision import MAX_RECEIVE_COUNT
 from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
 from qrie_lib.notifications import TOPIC_NAME
-from qrie_lib.notifications import TOPIC_NAME
 from qrie_lib.schema import TABLES, Table
 from qrie_lib.settings import Settings, get_settings
 from stacks.common import OPERATOR_ROLE_PATH, acknowledge, cloudtrail_patterns, pascal
@@ -102,13 +101,13 @@ class CoreStack(Stack):
         self.tables = {key: self._table(key, spec) for key, spec in TABLES.items()}
         self.items_bucket = self._items_bucket(self._access_logs_bucket())
         self.notifications_topic = self._notifications_topic()  # before the functions that publish
-        self.notifications_topic = self._notifications_topic()  # before the functions that publish
         self.functions = {task.name: self._function(task, code) for task in TASKS}
         self.state_machines = {kind: self._state_machine(kind) for kind in asl.STATE_MACHINES}
         self._schedules()
         self.event_bus, self.events_dlq = self._events_path()
         self.api = self._api()
         self.alarm_topic = self._alarms()
+        self.dashboard = self._dashboard()
         self._outputs()
         self._acknowledge_customer_role_pattern()
         self._acknowledge_stack_wide()
@@ -258,24 +257,13 @@ class CoreStack(Stack):
             # A fallback for accounts onboarded without their own ExternalId (none by default).
             **({setting_env("external_id"): settings.external_id} if settings.external_id else {}),
             setting_env("regions"): json.dumps(list(settings.regions)),  # pydantic-settings reads JSON
+            **self._reporting_environment(task),
             **(
                 {setting_env("organizations_role_arn"): settings.organizations_role_arn}
                 if task.reads_organization and settings.organizations_role_arn
                 else {}
             ),
-            **self._reporting_environment(task),
-            **self._reporting_environment(task),
         }
-
-    def _reporting_environment(self, task: TaskSpec) -> dict[str, str]:
-        """Where a task that notifies publishes, from what severity, and whether it exports."""
-        env = {}
-        if task.publishes_notifications:
-            env[setting_env("notifications_topic_arn")] = self.notifications_topic.topic_arn
-            env[setting_env("notify_min_severity")] = str(self.settings.notify_min_severity)
-        if task.imports_findings and self.settings.securityhub_export:
-            env[setting_env("securityhub_export")] = "true"
-        return env
 
     def _reporting_environment(self, task: TaskSpec) -> dict[str, str]:
         """Where a task that notifies publishes, from what severity, and whether it exports."""
@@ -329,26 +317,6 @@ class CoreStack(Stack):
                     actions=["securityhub:BatchImportFindings"], resources=[self.securityhub_product_arn()]
                 )
             )
-        if task.publishes_notifications:
-            self.notifications_topic.grant_publish(role)  # with its key's GenerateDataKey and Decrypt
-        if task.imports_findings and self.settings.securityhub_export:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["securityhub:BatchImportFindings"], resources=[self.securityhub_product_arn()]
-                )
-            )
-
-    def securityhub_product_arn(self) -> str:
-        """The operator account's default product: custom findings are imported into it."""
-        return self.format_arn(
-            service="securityhub", resource="product", resource_name=f"{Aws.ACCOUNT_ID}/default"
-        )
-
-    def securityhub_product_arn(self) -> str:
-        """The operator account's default product: custom findings are imported into it."""
-        return self.format_arn(
-            service="securityhub", resource="product", resource_name=f"{Aws.ACCOUNT_ID}/default"
-        )
 
     def _grant_organization_read(self, role: iam.Role) -> None:
         """Through the management account's role when one is configured; else in this account,
@@ -360,6 +328,12 @@ class CoreStack(Stack):
             role.add_to_policy(statement)
             return
         role.add_to_policy(iam.PolicyStatement(actions=ORGANIZATIONS_READ_ACTIONS, resources=["*"]))
+
+    def securityhub_product_arn(self) -> str:
+        """The operator account's default product: custom findings are imported into it."""
+        return self.format_arn(
+            service="securityhub", resource="product", resource_name=f"{Aws.ACCOUNT_ID}/default"
+        )
 
     def customer_role_arn_pattern(self) -> str:
         """The read-only role in any customer account, and nothing else."""
@@ -641,18 +615,6 @@ class CoreStack(Stack):
         )
         return sns.Topic(self, "NotificationsTopic", topic_name=TOPIC_NAME, master_key=key, enforce_ssl=True)
 
-    # ---- notifications -------------------------------------------------------------------------
-
-    def _notifications_topic(self) -> sns.Topic:
-        """Opened findings, for the security team (qrie_lib.notifications). Its own topic, not the
-        alarm topic: alarms are for whoever runs Qrie, findings for whoever fixes them, and each
-        audience subscribes to its own. Encrypted with its own rotated key; only the tasks that
-        notify may publish (their grants include the key)."""
-        key = kms.Key(
-            self, "NotificationsTopicKey", enable_key_rotation=True, description="Qrie notifications topic"
-        )
-        return sns.Topic(self, "NotificationsTopic", topic_name=TOPIC_NAME, master_key=key, enforce_ssl=True)
-
     # ---- monitoring ----------------------------------------------------------------------------
 
     def _alarms(self) -> sns.Topic:
@@ -695,6 +657,65 @@ class CoreStack(Stack):
             ).add_alarm_action(action)
         return topic
 
+    def _dashboard(self) -> cloudwatch.Dashboard:
+        """Findings opened, resolved and suppressed (the evaluators' metrics: scan and event
+        processor), run durations and failures, and each task's error rate."""
+        period = Duration.hours(1)
+
+        def findings(name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=POWERTOOLS_ENV["POWERTOOLS_METRICS_NAMESPACE"],
+                metric_name=name,
+                dimensions_map={"service": POWERTOOLS_ENV["POWERTOOLS_SERVICE_NAME"]},
+                statistic="Sum",
+                period=period,
+                label=name,
+            )
+
+        machines = self.state_machines.items()
+        error_rates = [
+            cloudwatch.MathExpression(  # ids are unique within a graph: e0/i0, e1/i1, ...
+                expression=f"100 * e{n} / MAX([e{n}, i{n}])",
+                using_metrics={
+                    f"e{n}": function.metric_errors(period=period, statistic="Sum"),
+                    f"i{n}": function.metric_invocations(period=period, statistic="Sum"),
+                },
+                label=name,
+                period=period,
+            )
+            for n, (name, function) in enumerate(self.functions.items())
+        ]
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name="qrie-operations")
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Findings opened, resolved and suppressed",
+                left=[findings(n) for n in ("FindingsOpened", "FindingsResolved", "FindingsSuppressed")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Run duration (ms, p50 and max)",
+                left=[
+                    machine.metric_time(period=period, statistic=statistic, label=f"{kind} {statistic}")
+                    for kind, machine in machines
+                    for statistic in ("p50", "Maximum")
+                ],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Runs started and failed",
+                left=[
+                    m.metric_started(period=period, statistic="Sum", label=f"{k} started")
+                    for k, m in machines
+                ]
+                + [m.metric_failed(period=period, statistic="Sum", label=f"{k} failed") for k, m in machines],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(title="Task error rate (%)", left=error_rates, width=12),
+        )
+        return dashboard
+
     def _alarm_key(self) -> kms.Key:
         """A customer managed key: CloudWatch cannot publish to a topic under the AWS managed SNS key."""
         key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True, description="Qrie alarm topic")
@@ -719,7 +740,6 @@ class CoreStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "EventBusArn", value=self.event_bus.event_bus_arn)
         CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
-        CfnOutput(self, "NotificationsTopicArn", value=self.notifications_topic.topic_arn)
         CfnOutput(self, "NotificationsTopicArn", value=self.notifications_topic.topic_arn)
 
     def _acknowledge_stack_wide(self) -> None:

@@ -585,6 +585,25 @@ def test_alarms_notify_the_encrypted_topic(synth: Synth) -> None:
     assert expected <= watched
 
 
+def test_operations_dashboard_shows_findings_runs_and_task_errors(synth: Synth) -> None:
+    dashboard = only(list(of_type(synth.core, "AWS::CloudWatch::Dashboard").values()))["Properties"]
+    assert dashboard["DashboardName"] == "qrie-operations"
+    widgets = json.loads(render(dashboard["DashboardBody"]))["widgets"]
+    metrics = [m for w in widgets for m in w["properties"].get("metrics", [])]
+    plain = {tuple(x for x in m if isinstance(x, str)) for m in metrics}
+    # the evaluators' own metrics (scan evaluate and the event processor emit them with powertools)
+    for name in ("FindingsOpened", "FindingsResolved", "FindingsSuppressed"):
+        assert ("Qrie", name, "service", "qrie") in plain
+    for machine in state_machine_ids(synth.core).values():
+        for metric in ("ExecutionTime", "ExecutionsStarted", "ExecutionsFailed"):
+            assert ("AWS/States", metric, "StateMachineArn", f"<{machine}>") in plain
+    functions = {logical_id(synth.core, "AWS::Lambda::Function", FunctionName=t.function_name) for t in TASKS}
+    for metric in ("Errors", "Invocations"):
+        assert {m[3] for m in plain if m[:2] == ("AWS/Lambda", metric)} >= {f"<{f}>" for f in functions}
+    rates = [m for m in metrics if isinstance(m[0], dict) and "expression" in m[0]]
+    assert len(rates) == len(TASKS)
+
+
 def test_notifications_topic_is_encrypted_ssl_only_and_only_notifying_tasks_publish(synth: Synth) -> None:
     topic_id = only([k for k in of_type(synth.core, "AWS::SNS::Topic") if k.startswith("NotificationsTopic")])
     topic = synth.core["Resources"][topic_id]["Properties"]
