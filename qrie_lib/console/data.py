@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from qrie_lib import executions
+from qrie_lib import executions, history
 from qrie_lib.api_models import summary
 from qrie_lib.aws import Aws
 from qrie_lib.errors import AccountAccessDenied, InvalidInput
@@ -40,12 +40,36 @@ def overview(stores: Stores, aws: Aws) -> dict[str, Any]:
         if item.get("error") == AccountAccessDenied.__name__
     ]
     return {
+        "trend": trend(stores),
         "findings": counts["findings"],
         "top_policies": counts["top_policies"],
         "by_account": sorted(by_account, key=lambda a: (-a["total"], a["account"].account_id)),
         "last_runs": last,
         "unreachable": unreachable,
     }
+
+
+def trend(stores: Stores, days: int = 30) -> dict[str, Any]:
+    """Findings opened and resolved per day (the history's daily rollups), as bars of an SVG
+    chart drawn on the server: no script, no chart library."""
+    series = history.trends(stores, days, "severity")
+    dates = series["days"]
+    opened = [sum(s["opened"][n] for s in series["series"].values()) for n in range(len(dates))]
+    resolved = [sum(s["resolved"][n] for s in series["series"].values()) for n in range(len(dates))]
+    top = max([*opened, *resolved, 1])
+    width, height = 12, 100  # per day; the bars' full height
+    bars = [
+        {
+            "date": day,
+            "x": n * width,
+            "opened": o,
+            "resolved": r,
+            "opened_h": round(o / top * height, 1),
+            "resolved_h": round(r / top * height, 1),
+        }
+        for n, (day, o, r) in enumerate(zip(dates, opened, resolved, strict=True))
+    ]
+    return {"bars": bars, "top": top, "width": width * len(dates), "height": height, "bar": width / 2 - 1}
 
 
 def recent_runs(aws: Aws, stores: Stores, kind: str, limit: int = RUNS_SHOWN) -> list[dict[str, Any]]:

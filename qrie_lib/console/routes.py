@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date, timedelta
 from functools import wraps
 from http import HTTPStatus
 from typing import Any, Literal
@@ -18,7 +19,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field
 
-from qrie_lib import compliance, executions, inventory, lifecycle, scan
+from qrie_lib import compliance, executions, history, inventory, lifecycle, scan, suppressions
 from qrie_lib.api_models import MAX_PAGE, Band, resource_row, resources_page
 from qrie_lib.aws import get_aws
 from qrie_lib.console import data
@@ -31,6 +32,7 @@ from qrie_lib.services.registry import SERVICES, get_service
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.stores.policies import PolicyStatus
+from qrie_lib.timeutil import now_iso
 from qrie_lib.views import finding_row
 
 
@@ -50,7 +52,7 @@ RESOURCE_TYPES = sorted(k.resource_type for s in SERVICES.values() for k in s.ki
 
 
 class FindingsFilter(Strict):
-    state: Literal["ACTIVE", "RESOLVED", "ALL"] = "ACTIVE"
+    state: Literal["ACTIVE", "RESOLVED", "SUPPRESSED", "ALL"] = "ACTIVE"
     severity: Band | Literal[""] = ""
     account: AccountId | Literal[""] = ""
     policy: str = ""
@@ -95,6 +97,16 @@ class PolicyForm(Strict):
     clear_severity: Literal["", "on"] = ""
 
 
+class SuppressForm(Strict):
+    csrf: str
+    policy_id: str
+    account: AccountId
+    arn: str
+    reason: str
+    owner: str
+    expires_at: str
+
+
 class RunForm(Strict):
     csrf: str
     kind: Literal["inventory", "scan"]
@@ -103,16 +115,21 @@ class RunForm(Strict):
 
 
 router = Router()
-logger = Logger(service="qrie", child=True)  # the API handler's logger (same service), with its request context
+logger = Logger(
+    service="qrie", child=True
+)  # the API handler's logger (same service), with its request context
+
+
+def caller() -> str:
+    """The IAM caller, the console user an authorizer named, or the local console's user."""
+    context = router.current_event.request_context
+    named = context.authorizer.get("principalId") if context.authorizer else None
+    return context.identity.user_arn or named or "console (local)"
 
 
 def audit(action: str, **details: Any) -> None:
-    """Who changed what: the IAM caller, or the console user the authorizer named."""
-    context = router.current_event.request_context
-    caller = context.identity.user_arn or (
-        context.authorizer.get("principalId") if context.authorizer else None
-    )
-    logger.info(action, extra={"caller": caller, **details})
+    """Who changed what, in the logs."""
+    logger.info(action, extra={"caller": caller(), **details})
 
 
 def query(model: type[Any]) -> Any:
@@ -198,7 +215,32 @@ def finding() -> Response:
         evidence=json.dumps(row["evidence"], indent=2, sort_keys=True),
         policy=policy.describe(),
         service=found.service,
+        history=history.finding_history(s, found.arn, found.policy_id),
+        owner=caller(),
+        expiry=expiry_bounds(get_aws().settings.suppression_max_days),
     )
+
+
+@router.post(f"{PREFIX}/suppressions")
+@screen
+def suppress() -> Response:
+    """Accept the risk of one finding: a suppression rule of its policy, account and exact ARN."""
+    f, aws = form(SuppressForm), get_aws()
+    request = parse_input(
+        suppressions.SuppressionRequest,
+        {
+            "policy_id": f.policy_id,
+            "accounts": [f.account],
+            "arn_glob": f.arn,
+            "reason": f.reason,
+            "owner": f.owner,
+            "expires_at": f.expires_at,
+        },
+    )
+    rule, arn = suppressions.add(aws, Stores.of(aws), request, caller())
+    audit("console: suppression added", rule_id=rule.rule_id, execution_arn=arn)
+    back = "/finding?" + urlencode({"arn": f.arn, "policy": f.policy_id})
+    return redirect(router.current_event, run_path("scan", arn) if arn else back)
 
 
 @router.get(f"{PREFIX}/inventory")
@@ -341,6 +383,16 @@ def compliance_page() -> Response:
 @router.get(f"{PREFIX}/static/<name>")
 def asset(name: str) -> Response:
     return static(name)
+
+
+def expiry_bounds(max_days: int) -> dict[str, str]:
+    """The suppress form's date field: tomorrow to the furthest allowed, 90 days by default."""
+    today = date.fromisoformat(now_iso()[:10])
+    return {
+        "min": (today + timedelta(days=1)).isoformat(),
+        "value": (today + timedelta(days=min(90, max_days - 1))).isoformat(),
+        "max": (today + timedelta(days=max_days - 1)).isoformat(),
+    }
 
 
 def run_path(kind: str, execution_arn: str) -> str:

@@ -4,6 +4,7 @@ state-changing form without its CSRF token (writing nothing), and its forms act 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -179,3 +180,35 @@ def test_a_run_started_in_the_console_is_followed_on_its_page(h, scanned):
     assert "account_id" in page["body"]
     assert A1 in page["body"]
     assert re.search(r'<progress max="[1-9]', page["body"])
+
+
+def test_the_overview_draws_the_trend_without_script(h, scanned):
+    body = get("/console")["body"]
+    chart = re.search(r'<svg class="chart".*?</svg>', body, re.DOTALL)
+    assert chart is not None
+    assert re.search(r"[1-9][0-9]* opened</title>", chart.group(0))  # the scan opened findings today
+
+
+def test_a_suppression_made_in_the_page_shows_in_the_api(h, scanned):
+    page = get("/console/finding", arn=PUBLIC, policy="S3BucketPublic")["body"]
+    assert 'action="/console/suppressions"' in page
+    assert "No recorded transitions." not in page  # its history: opened by the scan
+    fields = {
+        "policy_id": "S3BucketPublic",
+        "account": A1,
+        "arn": PUBLIC,
+        "reason": "public by design: static site",
+        "owner": "web-team",
+        "expires_at": re.search(r'name="expires_at"[^>]* value="([0-9-]+)"', page).group(1),  # the default
+    }
+    assert post("/console/suppressions", fields | {"expires_at": "2099-01-01"})["statusCode"] == 400
+    response = post("/console/suppressions", fields)
+    assert response["statusCode"] == 303, response["body"][:300]
+    listed = json.loads(api_get("/suppressions")["body"])["suppressions"]
+    assert [(r["arn_glob"], r["reason"], r["accounts"]) for r in listed] == [
+        (PUBLIC, "public by design: static site", [A1])
+    ]
+
+
+def api_get(path: str) -> dict[str, Any]:
+    return request("GET", path)
