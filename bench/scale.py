@@ -43,6 +43,8 @@ class TableMeter:
         self._table = params.get("TableName", "")
         if model.name in ("PutItem", "UpdateItem", "DeleteItem"):
             self.written[self._table] += 1
+        for operation in params.get("TransactItems", []):  # TransactWriteItems (a finding with its history)
+            self.written[next(iter(operation.values()))["TableName"]] += 1
 
     def _response(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         if model.name in ("Query", "Scan"):
