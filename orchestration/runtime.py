@@ -5,6 +5,7 @@ running as a local AWS endpoint for other processes (``qrie local up``)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -26,9 +27,10 @@ from orchestration.durable import DurableState, OperatorChanges, Scope, fail_int
 from orchestration.limits import Enforcement, Limits
 from orchestration.local_scheduler import LocalScheduler
 from orchestration.local_status import LocalStatus
-from orchestration.provision import provision
+from orchestration.provision import function_arn, provision
 from qrie_lib.aws import Aws, reset_aws
 from qrie_lib.settings import Settings
+from tasks.registry import BY_NAME
 
 # In process, the handlers' EMF metrics would be printed among the command's own output: only a
 # Lambda's stdout reaches CloudWatch, so locally they are not emitted.
@@ -128,11 +130,14 @@ class LocalServer:
 
     def start_scheduler(self, say: Callable[[str], None]) -> LocalScheduler:
         """Fire the declared schedules (a fire missed while the state was off runs now)."""
-        from qrie_lib import executions
+        from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
 
         state_dir = self.durable.log.directory if self.durable else None
         self.scheduler = LocalScheduler(
-            lambda s: executions.start(self.aws, s.state_machine, s.input), state_dir, say=say
+            lambda s: fire_schedule(self.aws, s),
+            state_dir,
+            schedules=(*SCHEDULES, *TASK_SCHEDULES),  # type: ignore[arg-type]
+            say=say,
         )
         threading.Thread(target=self.scheduler.run, args=(self.stopping,), daemon=True).start()
         return self.scheduler
@@ -153,6 +158,21 @@ class LocalServer:
         else:
             self.changes.uninstall()
         self.server.stop()
+
+
+def fire_schedule(aws: Aws, schedule: Any) -> str:
+    """What EventBridge Scheduler does at a fire: start the execution (``Schedule``) or invoke the
+    task's Lambda (``TaskSchedule``); returns the execution's or the function's ARN."""
+    from qrie_lib import executions
+
+    if hasattr(schedule, "state_machine"):
+        return executions.start(aws, schedule.state_machine, schedule.input)
+    name = BY_NAME[schedule.task].function_name
+    answer = aws.client("lambda").invoke(FunctionName=name, Payload=json.dumps(schedule.input))
+    if answer.get("FunctionError"):
+        payload = json.loads(answer["Payload"].read() or b"{}")
+        raise RuntimeError(f"{name}: {payload.get('errorType')}: {payload.get('errorMessage')}")
+    return function_arn(aws, name)
 
 
 def serve(

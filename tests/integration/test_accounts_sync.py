@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestration.cli import app
-from orchestration.runtime import LocalRuntime
+from orchestration.runtime import LocalRuntime, fire_schedule
+from orchestration.schedules import TASK_SCHEDULES, TaskSchedule
 from orchestration.simulated_org import SimulatedOrg, account_id, trust_policy
 from qrie_lib import lifecycle
 from qrie_lib.inventory import ValidInventoryRequest, work_items
@@ -74,6 +75,11 @@ def member(org: SimulatedOrg, n: int, ou: str, external_id: str | None) -> str:
             RoleName=org.aws.settings.role_name, AssumeRolePolicyDocument=trust_policy(OPERATOR, external_id)
         )
     return acct
+
+
+def only_schedule(name: str) -> TaskSchedule:
+    (schedule,) = [s for s in TASK_SCHEDULES if s.name == name]
+    return schedule
 
 
 def sync(*args: str) -> dict[str, Any]:
@@ -177,10 +183,15 @@ def test_remove_asks_for_confirmation(org):
     assert accounts(org)[A1].status is AccountStatus.ACTIVE
 
 
-def test_the_local_runtime_schedules_the_sync_daily(org):
+def test_the_local_runtime_schedules_the_sync_daily_and_its_fire_runs_it(org):
     schedule = org.aws.client("scheduler").get_schedule(Name="qrie-daily-accounts-sync")
     assert schedule["ScheduleExpression"] == "cron(0 3 * * ? *)"
-    assert schedule["Target"]["Arn"].endswith(f":function:{BY_NAME['AccountsSync'].function_name}")
+    function = BY_NAME["AccountsSync"].function_name
+    assert schedule["Target"]["Arn"].endswith(f":function:{function}")
+    new = member(org, 3, "dev", ORG_EXTERNAL_ID)
+    declared = only_schedule("daily-accounts-sync")
+    assert fire_schedule(org.aws, declared).endswith(f":function:{function}")  # as `local up` fires it
+    assert accounts(org)[new].ou_path == "/root/dev/"
 
 
 def test_a_moved_account_gets_its_new_ou_path_and_scopes_follow_it(scanned):
