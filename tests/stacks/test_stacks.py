@@ -218,6 +218,11 @@ def test_table_keys_indexes_and_protection(synth: Synth, key: str) -> None:
         for ix in props.get("GlobalSecondaryIndexes", [])
     }
     assert indexes == {ix.name: [ix.partition_key, ix.sort_key] for ix in spec.indexes}
+    projections = {ix["IndexName"]: ix["Projection"] for ix in props.get("GlobalSecondaryIndexes", [])}
+    for ix in spec.indexes:  # only what the queries read: the findings indexes INCLUDE a few attributes
+        expected = "ALL" if ix.projection is None else "INCLUDE" if ix.projection else "KEYS_ONLY"
+        assert projections[ix.name]["ProjectionType"] == expected
+        assert sorted(projections[ix.name].get("NonKeyAttributes", [])) == sorted(ix.projection or ())
     assert {a["AttributeName"] for a in props["AttributeDefinitions"]} == set(spec.attributes)
 
 
@@ -434,15 +439,17 @@ def test_schedules_are_the_shared_declarations(synth: Synth) -> None:
     functions = {
         f["Properties"]["FunctionName"]: k for k, f in of_type(synth.core, "AWS::Lambda::Function").items()
     }
-    targets = {f"<{machines[s.state_machine]}>": s for s in SCHEDULES}
-    invoked = {f"<{functions[BY_NAME[s.task].function_name]}.Arn>": s for s in TASK_SCHEDULES}
-    deployed = {
-        render(s["Properties"]["Target"]["Arn"]): s["Properties"]
+    targets = {f"<{machines[s.state_machine]}>" for s in SCHEDULES}
+    invoked = {f"<{functions[BY_NAME[s.task].function_name]}.Arn>" for s in TASK_SCHEDULES}
+    deployed = {  # by name: the daily and the weekly full scan start the same state machine
+        s["Properties"]["Description"].removeprefix("Qrie "): s["Properties"]
         for s in of_type(synth.core, "AWS::Scheduler::Schedule").values()
     }
-    assert deployed.keys() == targets.keys() | invoked.keys()
-    for arn, schedule in (targets | invoked).items():
-        props = deployed[arn]
+    declared = {s.name: s for s in (*SCHEDULES, *TASK_SCHEDULES)}
+    assert deployed.keys() == declared.keys()
+    assert {render(p["Target"]["Arn"]) for p in deployed.values()} == targets | invoked
+    for name, schedule in declared.items():
+        props = deployed[name]
         assert json.loads(props["Target"]["Input"]) == schedule.input
         assert props["ScheduleExpression"] == schedule.expression
         assert props["ScheduleExpressionTimezone"] == schedule.timezone
@@ -453,12 +460,14 @@ def test_schedules_are_the_shared_declarations(synth: Synth) -> None:
         }
     sync = only([s for s in TASK_SCHEDULES if s.task == "AccountsSync"])  # before the daily scan
     assert (sync.task, sync.expression) == ("AccountsSync", "cron(0 3 * * ? *)")
-    weekly, daily = SCHEDULES
+    weekly, daily, full = SCHEDULES
     assert (weekly.expression, weekly.input) == (
         "cron(0 0 ? * SAT *)",
         {"service": "all", "scan_type": "anti-entropy"},
     )
-    assert (daily.expression, daily.input) == ("cron(0 4 * * ? *)", {})
+    # Incremental on weekdays; on Saturday, after the weekly inventory, everything.
+    assert (daily.expression, daily.input) == ("cron(0 4 ? * SUN-FRI *)", {})
+    assert (full.expression, full.input) == ("cron(0 4 ? * SAT *)", {"full": True})
 
 
 def test_schedule_inputs_are_valid_state_machine_inputs() -> None:
