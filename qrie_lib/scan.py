@@ -256,6 +256,8 @@ def evaluate(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> d
         account_id=item.account_id,
         service=item.service,
         policy_ids=item.policy_ids,  # what the item covered (stores/coverage.py)
+        # of them, those evaluated on every resource; the others only on the changed ones
+        full_policy_ids=cursor.full,
         **({"Status": "SUCCEEDED"} if done else {}),
     )
     return {
