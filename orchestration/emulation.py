@@ -24,10 +24,12 @@ import json
 from typing import Any
 
 import moto.iam.models
+from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
 from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
 from moto.iam.responses import IamResponse
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3.exceptions import S3ClientError
 from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
@@ -58,6 +60,51 @@ def install(role_name: str) -> None:
         setattr(IAMBackend, name, loading_managed_policy(ORIGINAL_POLICY_METHODS[name]))
     for name in CERTIFICATE_ANSWERS:
         setattr(IamResponse, name, with_certificate_expiry(ORIGINAL_CERTIFICATE_ANSWERS[name]))
+    BotocoreStubber.process_request = stub_answering_not_emulated  # type: ignore[method-assign]
+    DomainDispatcherApplication.__call__ = server_answering_not_emulated  # type: ignore[method-assign]
+
+
+# ---- services moto does not emulate ----------------------------------------------------------
+# moto answers them "404 Not yet implemented" in process and 500 from its server (which botocore
+# retries ten times). The emulation answers one named, non-retried error instead, so a collector
+# records "not evaluated" at once rather than guessing or failing its item.
+
+NOT_EMULATED = ("access-analyzer",)  # signing names
+NOT_EMULATED_STATUS = 501
+ORIGINAL_STUB_PROCESS = BotocoreStubber.process_request
+ORIGINAL_SERVER_CALL = DomainDispatcherApplication.__call__
+
+
+def not_emulated_service(authorization: str | bytes | None) -> str | None:
+    """The signing name in a SigV4 ``Authorization`` header, if moto does not emulate it."""
+    if isinstance(authorization, bytes):
+        authorization = authorization.decode("latin-1")
+    try:
+        service = (authorization or "").split("Credential=", 1)[1].split(",", 1)[0].split("/")[3]
+    except IndexError:
+        return None
+    return service if service in NOT_EMULATED else None
+
+
+def not_emulated_answer(service: str) -> tuple[int, dict[str, str], str]:
+    body = json.dumps({"__type": "NotEmulated", "message": f"{service} is not emulated locally"})
+    return NOT_EMULATED_STATUS, {"x-amzn-ErrorType": "NotEmulated", "Content-Type": "application/json"}, body
+
+
+def stub_answering_not_emulated(self: BotocoreStubber, request: Any) -> Any:
+    service = not_emulated_service(request.headers.get("Authorization"))
+    return not_emulated_answer(service) if service else ORIGINAL_STUB_PROCESS(self, request)
+
+
+def server_answering_not_emulated(
+    self: DomainDispatcherApplication, environ: dict, start_response: Any
+) -> Any:
+    service = not_emulated_service(environ.get("HTTP_AUTHORIZATION"))
+    if service is None:
+        return ORIGINAL_SERVER_CALL(self, environ, start_response)
+    status, headers, body = not_emulated_answer(service)
+    start_response(f"{status} Not Implemented", list(headers.items()))
+    return [body.encode()]
 
 
 FULL_CATALOGUE: dict[str, Any] = {}  # moto's AWS managed policies by name, loaded on first reference
@@ -184,6 +231,8 @@ def uninstall() -> None:
         setattr(IAMBackend, name, method)
     for name, method in ORIGINAL_CERTIFICATE_ANSWERS.items():
         setattr(IamResponse, name, method)
+    BotocoreStubber.process_request = ORIGINAL_STUB_PROCESS  # type: ignore[method-assign]
+    DomainDispatcherApplication.__call__ = ORIGINAL_SERVER_CALL  # type: ignore[method-assign]
 
 
 def guard_assume_role(role_name: str) -> None:

@@ -2,9 +2,9 @@
 ``arn:aws:access-analyzer:{region}:{account}:analyzers`` (CIS 1.20: an ACTIVE analyzer in every
 region). One ListAnalyzers per region (paged: accounts have a handful).
 
-moto does not emulate Access Analyzer: it answers a bare HTTP 404 "Not yet implemented". That answer
-is recorded as ``{"call": "ListAnalyzers", "code": "NotEmulated"}`` so the policy is not evaluated
-locally rather than failing every region; AWS never answers ListAnalyzers that way."""
+moto does not emulate Access Analyzer: the local runtime's emulation answers its calls with the error
+``NotEmulated`` (orchestration/emulation.py), recorded as ``{"call": "ListAnalyzers", "code":
+"NotEmulated"}`` so the policy is not evaluated locally rather than guessed; AWS never answers so."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def unanswered(exc: ClientError) -> str | None:
     code = error_code(exc)
     if code in ACCESS_DENIED_CODES:
         return code
-    if code == "404" and "Not yet implemented" in str(exc):  # moto's answer to an unemulated service
+    if code == NOT_EMULATED:
         return NOT_EMULATED
     return None
 

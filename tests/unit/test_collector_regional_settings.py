@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+from moto.core.botocore_stubber import BotocoreStubber
 
+from orchestration import emulation
 from qrie_lib.errors import Unreadable
 from qrie_lib.services import accessanalyzer, efs, securityhub
 from tests.conftest import CUSTOMER, REGION, collect_all, make_ctx
@@ -94,11 +96,17 @@ def test_a_denied_listing_keeps_what_is_stored(aws, moto_env):
         kind.describe(ctx, REGION)
 
 
-def test_the_emulator_answers_not_emulated_which_is_recorded(aws, moto_env):
-    """moto (no stub here) answers Access Analyzer with a bare 404."""
+@pytest.fixture
+def emulated(moto_env, monkeypatch):
+    monkeypatch.setattr(BotocoreStubber, "process_request", emulation.stub_answering_not_emulated)
+
+
+def test_the_emulator_answers_not_emulated_which_is_recorded(aws, emulated):
+    """The local runtime's emulation (no stub here) answers Access Analyzer NotEmulated at once."""
     ctx = make_ctx(aws)
     (found,), _ = collect_all(ctx, accessanalyzer.SERVICE.kind(accessanalyzer.ANALYZERS))
     assert found.configuration == {
         "Analyzers": None,
         "CollectErrors": [{"call": "ListAnalyzers", "code": "NotEmulated"}],
     }
+    assert aws.customer_calls["accessanalyzer.ListAnalyzers"] == 1  # answered, not retried
