@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     notifications_topic_arn: str | None = None  # set by the stack; None: the local topic by name
     suppression_max_days: int = Field(365, ge=1, le=3650)  # the furthest a suppression may expire
 
+    # The console's browser sign-in in AWS (set by the stack: stacks/console_auth.py); None locally.
+    console_user_pool_id: str | None = None
+    console_client_id: str | None = None
+    console_auth_domain: str | None = None  # https://<prefix>.auth.<region>.amazoncognito.com
+    console_url: str | None = None  # https://<api>/v1/console, the callback's base
+
 
     @property
     def customers_separate(self) -> bool:

@@ -42,6 +42,7 @@ from qrie_lib.notifications import TOPIC_NAME
 from qrie_lib.schema import TABLES, Table
 from qrie_lib.settings import Settings, get_settings
 from stacks.common import OPERATOR_ROLE_PATH, acknowledge, cloudtrail_patterns, pascal
+from stacks.console_auth import DOMAIN_PREFIX_CONTEXT, STAGE, ConsoleAuth
 from stacks.lambda_code import RUNTIME, task_code
 from tasks.registry import TASKS, TaskSpec
 
@@ -106,6 +107,7 @@ class CoreStack(Stack):
         self._schedules()
         self.event_bus, self.events_dlq = self._events_path()
         self.api = self._api()
+        self.console_auth = self._console_auth()
         self.alarm_topic = self._alarms()
         self.dashboard = self._dashboard()
         self._outputs()
@@ -559,7 +561,7 @@ class CoreStack(Stack):
             cloud_watch_role=True,  # logging needs the account's API Gateway CloudWatch role
             default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
             deploy_options=apigw.StageOptions(
-                stage_name="v1",
+                stage_name=STAGE,
                 tracing_enabled=True,
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
@@ -586,8 +588,9 @@ class CoreStack(Stack):
         acknowledge(
             api,
             "AwsSolutions-COG4",
-            "Callers are operators and tools with AWS credentials: every method uses IAM (SigV4) "
-            "authorization instead of a Cognito user pool.",
+            "Callers are operators and tools with AWS credentials: every method outside /console "
+            "uses IAM (SigV4) authorization instead of a Cognito user pool (the console's methods: "
+            "stacks/console_auth.py).",
         )
         acknowledge(
             api,
@@ -602,6 +605,26 @@ class CoreStack(Stack):
             "exactly that.",
         )
         return api
+
+    def _console_auth(self) -> ConsoleAuth:
+        """The console's browser sign-in (stacks/console_auth.py); the managed login's domain
+        prefix is ``-c qrie:consoleDomainPrefix=...`` (globally unique per region)."""
+        api_function, authorizer = self.functions["Api"], self.functions["ConsoleAuthorizer"]
+        auth = ConsoleAuth(
+            self,
+            "ConsoleAuth",
+            api=self.api,
+            console=api_function,
+            authorizer=authorizer,
+            domain_prefix=self.node.try_get_context(DOMAIN_PREFIX_CONTEXT) or f"qrie-{Aws.ACCOUNT_ID}",
+        )
+        pool = {"console_user_pool_id": auth.user_pool.user_pool_id, "console_client_id": auth.client_id}
+        for field, value in pool.items():
+            authorizer.add_environment(setting_env(field), value)
+        callback = {"console_auth_domain": auth.auth_domain, "console_url": auth.console_url}
+        for field, value in (pool | callback).items():
+            api_function.add_environment(setting_env(field), value)
+        return auth
 
     # ---- notifications -------------------------------------------------------------------------
 

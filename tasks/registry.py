@@ -116,6 +116,8 @@ TASKS: tuple[TaskSpec, ...] = (
         tables_written=("policies", "findings", "suppressions", "audit"),
         starts_executions=True,
     ),
+    # API Gateway's REQUEST authorizer of /console: verifies the session cookie; no AWS access.
+    TaskSpec("ConsoleAuthorizer", "tasks.console_authorizer.handler", 10, 256),
     TaskSpec(
         "AccountsSync",
         "tasks.accounts_sync.handler",

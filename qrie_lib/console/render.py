@@ -61,9 +61,14 @@ class Forbidden(InvalidInput):
 
 
 def cookies(event: APIGatewayProxyEvent) -> dict[str, str]:
+    return parse_cookies(event.headers.get("cookie") or "")
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    """A Cookie header's values by name (none if it does not parse)."""
     jar = SimpleCookie()
     try:
-        jar.load(event.headers.get("cookie") or "")
+        jar.load(header)
     except CookieError:
         return {}
     return {name: morsel.value for name, morsel in jar.items()}

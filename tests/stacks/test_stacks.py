@@ -62,6 +62,7 @@ from stacks.templates import to_yaml, without_cdk_metadata
 from tasks.registry import BY_FUNCTION_NAME, BY_NAME, STATE_TIMEOUT_MARGIN_S, TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
+CONSOLE = "/console"
 CUSTOMER_ACCOUNTS = ["111111111111", "222222222222"]
 ORGANIZATION_ID = "o-exampleorg1"
 # CDK declares a function's dependency on its role twice (GetAtt and DependsOn); harmless.
@@ -637,17 +638,136 @@ def test_notifications_topic_is_encrypted_ssl_only_and_only_notifying_tasks_publ
         assert "securityhub:BatchImportFindings" not in allowed  # securityhub_export is off by default
 
 
+def method_paths(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each API method's properties by its resource path (``/``, ``/{proxy+}``, ``/console``...)."""
+    resources = of_type(template, "AWS::ApiGateway::Resource")
+
+    def path(ref: Any) -> str:
+        if "Fn::GetAtt" in ref:  # the API's root resource
+            return ""
+        props = resources[ref["Ref"]]["Properties"]
+        return f"{path(props['ParentId'])}/{props['PathPart']}"
+
+    return {
+        path(m["Properties"]["ResourceId"]) or "/": m["Properties"]
+        for m in of_type(template, "AWS::ApiGateway::Method").values()
+    }
+
+
 def test_api_uses_iam_auth_access_logs_and_tracing(synth: Synth) -> None:
-    methods = of_type(synth.core, "AWS::ApiGateway::Method")
-    assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"ANY"}
-    assert len(methods) == 2  # the root and {proxy+}
-    assert all(m["Properties"]["AuthorizationType"] == "AWS_IAM" for m in methods.values())
+    methods = method_paths(synth.core)
+    assert {m["HttpMethod"] for m in methods.values()} == {"ANY"}
+    # Machines: IAM on the root and {proxy+}; the console is the only other tree (test below).
+    assert {p: m["AuthorizationType"] for p, m in methods.items() if not p.startswith(CONSOLE)} == {
+        "/": "AWS_IAM",
+        "/{proxy+}": "AWS_IAM",
+    }
     stage = only(list(of_type(synth.core, "AWS::ApiGateway::Stage").values()))["Properties"]
     assert stage["TracingEnabled"] is True
     assert "DestinationArn" in stage["AccessLogSetting"]
     api_function = logical_id(synth.core, "AWS::Lambda::Function", FunctionName="qrie-api")
-    integration = only(sorted({json.dumps(m["Properties"]["Integration"]["Uri"]) for m in methods.values()}))
+    integration = only(sorted({json.dumps(m["Integration"]["Uri"]) for m in methods.values()}))
     assert api_function in integration
+
+
+# ---- operator stack: the console's sign-in (stacks/console_auth.py) ---------------------------
+
+
+def test_console_user_pool_admin_created_users_strong_passwords_totp(synth: Synth) -> None:
+    pool = only(list(of_type(synth.core, "AWS::Cognito::UserPool").values()))
+    props = pool["Properties"]
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert props["MfaConfiguration"] == "ON"
+    assert props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    password = props["Policies"]["PasswordPolicy"]
+    assert password["MinimumLength"] >= 14
+    assert all(password[f"Require{c}"] for c in ("Lowercase", "Uppercase", "Numbers", "Symbols"))
+    assert props["DeletionProtection"] == "ACTIVE"
+    assert pool["DeletionPolicy"] == "Retain"
+
+
+def test_console_client_code_grant_with_pkce_to_the_callback(synth: Synth) -> None:
+    client = only(list(of_type(synth.core, "AWS::Cognito::UserPoolClient").values()))["Properties"]
+    assert client["AllowedOAuthFlows"] == ["code"]
+    assert client["AllowedOAuthFlowsUserPoolClient"] is True
+    assert client.get("GenerateSecret", False) is False  # public: PKCE, no secret in a Lambda
+    assert set(client["AllowedOAuthScopes"]) == {"openid", "email"}
+    api = logical_id(synth.core, "AWS::ApiGateway::RestApi")
+    assert [render(u) for u in client["CallbackURLs"]] == [
+        f"https://<{api}>.execute-api.<AWS::Region>.<AWS::URLSuffix>/v1/console/auth/callback"
+    ]
+    assert client["SupportedIdentityProviders"] == ["COGNITO"]
+
+
+def test_console_domain_prefix_from_context(synth: Synth) -> None:
+    domain = only(list(of_type(synth.core, "AWS::Cognito::UserPoolDomain").values()))["Properties"]
+    assert render(domain["Domain"]) == "qrie-<AWS::AccountId>"  # -c qrie:consoleDomainPrefix=...
+    pool = only(list(of_type(synth.core, "AWS::Cognito::UserPool")))
+    assert domain["UserPoolId"] == {"Ref": pool}
+    outputs = synth.core["Outputs"]
+    assert render(outputs["ConsoleUrl"]["Value"]).endswith("/v1/console/")
+    assert outputs["ConsoleUserPoolId"]["Value"] == {"Ref": pool}
+
+
+def test_console_methods_use_the_session_authorizer_and_sign_in_is_open(synth: Synth) -> None:
+    methods = method_paths(synth.core)
+    authorizer_id = only(list(of_type(synth.core, "AWS::ApiGateway::Authorizer")))
+    console = {p: m for p, m in methods.items() if p.startswith(CONSOLE)}
+    assert set(console) == {CONSOLE, f"{CONSOLE}/{{proxy+}}", f"{CONSOLE}/auth/{{proxy+}}"}
+    for path in (CONSOLE, f"{CONSOLE}/{{proxy+}}"):
+        assert console[path]["AuthorizationType"] == "CUSTOM"
+        assert console[path]["AuthorizerId"] == {"Ref": authorizer_id}
+    assert console[f"{CONSOLE}/auth/{{proxy+}}"]["AuthorizationType"] == "NONE"
+    authorizer = of_type(synth.core, "AWS::ApiGateway::Authorizer")[authorizer_id]["Properties"]
+    assert authorizer["Type"] == "REQUEST"
+    assert authorizer["IdentitySource"] == "method.request.header.Cookie"
+    function = logical_id(synth.core, "AWS::Lambda::Function", FunctionName="qrie-console-authorizer")
+    assert function in json.dumps(authorizer["AuthorizerUri"])
+    # Its 401 (no or bad session) sends the browser to the sign-in.
+    response = only(list(of_type(synth.core, "AWS::ApiGateway::GatewayResponse").values()))["Properties"]
+    assert response["ResponseType"] == "UNAUTHORIZED"
+    assert response["StatusCode"] == "302"
+    assert response["ResponseParameters"]["gatewayresponse.header.Location"] == "'/v1/console/auth/login'"
+
+
+def test_console_authorizer_and_api_know_the_pool(synth: Synth) -> None:
+    functions = of_type(synth.core, "AWS::Lambda::Function")
+    env = {
+        f["Properties"]["FunctionName"]: f["Properties"]["Environment"]["Variables"]
+        for f in functions.values()
+    }
+    pool = only(list(of_type(synth.core, "AWS::Cognito::UserPool")))
+    client = only(list(of_type(synth.core, "AWS::Cognito::UserPoolClient")))
+    for name in ("qrie-console-authorizer", "qrie-api"):
+        assert env[name]["QRIE_CONSOLE_USER_POOL_ID"] == {"Ref": pool}
+        assert env[name]["QRIE_CONSOLE_CLIENT_ID"] == {"Ref": client}
+    assert render(env["qrie-api"]["QRIE_CONSOLE_URL"]).endswith("/v1/console")
+    assert render(env["qrie-api"]["QRIE_CONSOLE_AUTH_DOMAIN"]).startswith("https://qrie-")
+
+
+def test_console_authorizer_may_only_write_its_logs_and_traces(synth: Synth) -> None:
+    role = task_roles(synth.core)["ConsoleAuthorizer"]
+    allowed = actions_on(role_statements(synth.core)[role])
+    assert set(allowed) <= {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }, allowed
+    # API Gateway may invoke it for this API's authorizer only.
+    permissions = [
+        p["Properties"]
+        for p in of_type(synth.core, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"]
+        == {
+            "Fn::GetAtt": [
+                logical_id(synth.core, "AWS::Lambda::Function", FunctionName="qrie-console-authorizer"),
+                "Arn",
+            ]
+        }
+    ]
+    assert [p["Principal"] for p in permissions] == ["apigateway.amazonaws.com"]
+    assert "/authorizers/" in render(only(permissions)["SourceArn"])
 
 
 def test_outputs_the_cli_reads(synth: Synth) -> None:
@@ -668,7 +788,7 @@ def policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str,
         for key in ("PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument"):
             if key in props:
                 yield from ((resource_id, s) for s in statements(props[key]))
-        for inline in props.get("Policies", []):
+        for inline in props.get("Policies", []) if isinstance(props.get("Policies"), list) else []:
             yield from ((resource_id, s) for s in statements(inline["PolicyDocument"]))
         if resource["Type"] == "AWS::Events::EventBusPolicy":
             yield resource_id, props["Statement"]
