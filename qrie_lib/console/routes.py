@@ -22,8 +22,8 @@ from pydantic import Field
 from qrie_lib import compliance, executions, history, inventory, lifecycle, scan, suppressions
 from qrie_lib.api_models import MAX_PAGE, Band, resource_row, resources_page
 from qrie_lib.aws import get_aws
-from qrie_lib.console import data
-from qrie_lib.console.render import PREFIX, Forbidden, check_csrf, page, redirect, static
+from qrie_lib.console import data, session
+from qrie_lib.console.render import HEADERS, PREFIX, Forbidden, check_csrf, cookies, page, redirect, static
 from qrie_lib.errors import InvalidInput, PolicyNotLaunched, UnknownFramework, UnknownPolicy
 from qrie_lib.frameworks.registry import FRAMEWORKS
 from qrie_lib.models import AccountId, Region, Strict, parse_input
@@ -414,3 +414,53 @@ def parse_number(text: str) -> Any:
         return int(text)
     except ValueError:
         return text  # the lifecycle names it: "severity: ... is not an integer from 0 to 100"
+
+
+# ---- sign-in in AWS (qrie_lib/console/session.py; open routes: the stack's /console/auth/*) ----
+
+
+@router.get(f"{PREFIX}/auth/login")
+@screen
+def sign_in() -> Response:
+    """To the managed login, with a state and PKCE verifier bound to this browser's cookie."""
+    url, started = session.SignIn.of(get_aws().settings).start()
+    # SameSite=Lax: the managed login sends the browser back with a cross-site top-level GET.
+    cookie = auth_cookie(session.SIGN_IN_COOKIE, started, session.SIGN_IN_TTL_S, path=f"{PREFIX}/auth")
+    return Response(
+        status_code=HTTPStatus.FOUND.value, body="", headers=HEADERS | {"Location": url}, cookies=[cookie]
+    )
+
+
+@router.get(f"{PREFIX}/auth/callback")
+@screen
+def signed_in() -> Response:
+    """The managed login's answer: the code exchanged for the ID token, kept in the session cookie."""
+    event, sign_in_ = router.current_event, session.SignIn.of(get_aws().settings)
+    params = event.query_string_parameters
+    started = cookies(event).get(session.SIGN_IN_COOKIE, "")
+    token = sign_in_.finish(started, params.get("state") or "", params.get("code") or "")
+    response = redirect(event, "/")
+    response.cookies = [
+        auth_cookie(session.SESSION_COOKIE, token, session.SESSION_TTL_S),
+        auth_cookie(session.SIGN_IN_COOKIE, "", 0, path=f"{PREFIX}/auth"),  # used once
+    ]
+    return response
+
+
+@router.get(f"{PREFIX}/auth/logout")
+@screen
+def sign_out() -> Response:
+    """Forget the session here and at the managed login. The link carries the CSRF token: another
+    site cannot sign a user out."""
+    check_csrf(router.current_event, dict(router.current_event.query_string_parameters))
+    url = session.SignIn.of(get_aws().settings).logout_url()
+    return Response(
+        status_code=HTTPStatus.FOUND.value,
+        body="",
+        headers=HEADERS | {"Location": url},
+        cookies=[auth_cookie(session.SESSION_COOKIE, "", 0)],
+    )
+
+
+def auth_cookie(name: str, value: str, max_age: int, path: str = "/") -> str:
+    return f"{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax"
