@@ -10,8 +10,8 @@ from typing import Any
 
 import jwt
 
-from qrie_lib.console.render import PREFIX, parse_cookies
-from qrie_lib.console.session import SESSION_COOKIE, InvalidSession, jwks_client, verify
+from qrie_lib.console.render import PREFIX, SESSION_COOKIE, parse_cookies
+from qrie_lib.console.session import InvalidSession, jwks_client, verify
 from qrie_lib.settings import get_settings
 from tasks.common import logger
 

@@ -24,6 +24,7 @@ from qrie_lib.errors import InvalidInput
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 PREFIX = "/console"
+SESSION_COOKIE = "qrie_session"  # the signed-in browser's Cognito ID token (console/session.py)
 CSRF_COOKIE = "qrie_csrf"
 CSRF_FIELD = "csrf"
 # Only this origin's files: no inline script or style, no eval, no framing, forms post back here.
@@ -87,7 +88,10 @@ def page(
     """A rendered page; it (re)issues the CSRF cookie its forms echo."""
     token = cookies(event).get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     root = base_path(event) + PREFIX
-    body = templates.get_template(template).render(root=root, csrf=token, path=event.path, **context)
+    signed_in = SESSION_COOKIE in cookies(event)  # AWS: the sign-out link (routes.sign_out)
+    body = templates.get_template(template).render(
+        root=root, csrf=token, path=event.path, signed_in=signed_in, **context
+    )
     secure = "; Secure" if (event.headers.get("x-forwarded-proto") or "") == "https" else ""
     return Response(
         status_code=status.value,

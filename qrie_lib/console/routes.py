@@ -23,7 +23,17 @@ from qrie_lib import compliance, executions, history, inventory, lifecycle, scan
 from qrie_lib.api_models import MAX_PAGE, Band, resource_row, resources_page
 from qrie_lib.aws import get_aws
 from qrie_lib.console import data, session
-from qrie_lib.console.render import HEADERS, PREFIX, Forbidden, check_csrf, cookies, page, redirect, static
+from qrie_lib.console.render import (
+    HEADERS,
+    PREFIX,
+    SESSION_COOKIE,
+    Forbidden,
+    check_csrf,
+    cookies,
+    page,
+    redirect,
+    static,
+)
 from qrie_lib.errors import InvalidInput, PolicyNotLaunched, UnknownFramework, UnknownPolicy
 from qrie_lib.frameworks.registry import FRAMEWORKS
 from qrie_lib.models import AccountId, Region, Strict, parse_input
@@ -441,7 +451,7 @@ def signed_in() -> Response:
     token = sign_in_.finish(started, params.get("state") or "", params.get("code") or "")
     response = redirect(event, "/")
     response.cookies = [
-        auth_cookie(session.SESSION_COOKIE, token, session.SESSION_TTL_S),
+        auth_cookie(SESSION_COOKIE, token, session.SESSION_TTL_S),
         auth_cookie(session.SIGN_IN_COOKIE, "", 0, path=f"{PREFIX}/auth"),  # used once
     ]
     return response
@@ -458,7 +468,7 @@ def sign_out() -> Response:
         status_code=HTTPStatus.FOUND.value,
         body="",
         headers=HEADERS | {"Location": url},
-        cookies=[auth_cookie(session.SESSION_COOKIE, "", 0)],
+        cookies=[auth_cookie(SESSION_COOKIE, "", 0)],
     )
 
 

@@ -23,7 +23,6 @@ import jwt
 from qrie_lib.errors import InvalidInput
 from qrie_lib.settings import Settings
 
-SESSION_COOKIE = "qrie_session"
 ALGORITHMS = ["RS256"]
 JWKS_TIMEOUT_S = 5
 

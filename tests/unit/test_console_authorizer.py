@@ -14,7 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from qrie_lib.console.session import SESSION_COOKIE, issuer
+from qrie_lib.console.render import SESSION_COOKIE
+from qrie_lib.console.session import issuer
 from qrie_lib.settings import get_settings
 from tasks import console_authorizer
 

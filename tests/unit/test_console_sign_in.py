@@ -19,7 +19,7 @@ from orchestration.cli_api import API, proxy_event
 from orchestration.dispatch import LocalContext
 from qrie_lib.aws import Aws, reset_aws
 from qrie_lib.console import session
-from qrie_lib.console.render import CSP, CSRF_COOKIE
+from qrie_lib.console.render import CSP, CSRF_COOKIE, SESSION_COOKIE
 from qrie_lib.settings import Settings
 from tasks import api
 
@@ -128,9 +128,9 @@ def test_callback_exchanges_the_code_and_sets_the_session_cookie(deployed, excha
     assert_console_headers(response)
     assert exchanged == [("the-code", started.split(".", 1)[1])]  # with this browser's verifier
     cookies = set_cookies(response)
-    assert cookies[session.SESSION_COOKIE].value == TOKEN
-    assert_browser_only(cookies[session.SESSION_COOKIE])
-    assert cookies[session.SESSION_COOKIE]["path"] == "/"
+    assert cookies[SESSION_COOKIE].value == TOKEN
+    assert_browser_only(cookies[SESSION_COOKIE])
+    assert cookies[SESSION_COOKIE]["path"] == "/"
     assert cookies[session.SIGN_IN_COOKIE]["max-age"] == "0"  # the sign-in is used once
 
 
@@ -150,14 +150,14 @@ def test_callback_for_a_sign_in_this_browser_did_not_start_is_refused(
     assert "sign in again" in response["body"]
     assert_console_headers(response)
     assert exchanged == []
-    assert session.SESSION_COOKIE not in set_cookies(response)
+    assert SESSION_COOKIE not in set_cookies(response)
 
 
 def test_logout_needs_the_csrf_token_then_forgets_the_session(deployed) -> None:
-    cookie = f"{CSRF_COOKIE}=tok; {session.SESSION_COOKIE}={TOKEN}"
+    cookie = f"{CSRF_COOKIE}=tok; {SESSION_COOKIE}={TOKEN}"
     refused = get("/console/auth/logout", cookie=cookie, csrf="other")
     assert refused["statusCode"] == 403
-    assert session.SESSION_COOKIE not in set_cookies(refused)
+    assert SESSION_COOKIE not in set_cookies(refused)
     cross_site = get(
         "/console/auth/logout", cookie=cookie, headers={"Sec-Fetch-Site": "cross-site"}, csrf="tok"
     )
@@ -168,7 +168,7 @@ def test_logout_needs_the_csrf_token_then_forgets_the_session(deployed) -> None:
     location = urlsplit(header(response, "Location"))
     assert f"{location.scheme}://{location.netloc}{location.path}" == f"{DOMAIN}/logout"
     assert parse_qs(location.query) == {"client_id": ["client-id"], "logout_uri": [f"{CONSOLE}/"]}
-    assert set_cookies(response)[session.SESSION_COOKIE]["max-age"] == "0"
+    assert set_cookies(response)[SESSION_COOKIE]["max-age"] == "0"
 
 
 def test_without_a_user_pool_there_is_no_sign_in() -> None:
@@ -179,3 +179,10 @@ def test_without_a_user_pool_there_is_no_sign_in() -> None:
         reset_aws(None)
     assert response["statusCode"] == 400
     assert "not configured" in response["body"]
+
+
+def test_a_signed_in_page_links_to_sign_out_with_its_csrf_token(deployed) -> None:
+    # The error page (a callback without a sign-in) is a full page that needs no stored data.
+    signed_in = get("/console/auth/callback", cookie=f"{CSRF_COOKIE}=tok; {SESSION_COOKIE}={TOKEN}")
+    assert 'href="/console/auth/logout?csrf=tok"' in signed_in["body"]
+    assert "Sign out" not in get("/console/auth/callback", cookie=f"{CSRF_COOKIE}=tok")["body"]
