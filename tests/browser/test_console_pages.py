@@ -7,8 +7,11 @@ alone (browser Navigation Timing; printed, never asserted: no test depends on ti
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +24,9 @@ from qrie_lib.stores.findings import Finding, FindingState, finding_item, tally
 from tests.browser.conftest import ROOT, Console
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("console")]
-DOCS = ROOT / "docs"
+# Screenshots and timings refresh the README's under docs/ only when asked (QRIE_UPDATE_DOCS=1):
+# a test run never modifies tracked files.
+DOCS = ROOT / "docs" if os.environ.get("QRIE_UPDATE_DOCS") else Path(tempfile.mkdtemp(prefix="qrie-console-"))
 PAGES = {
     "overview": "/console/",
     "findings": "/console/findings",
