@@ -103,6 +103,7 @@ def region_touch(detail: dict[str, Any]) -> Iterable[Touch]:
 SERVICE = Service(
     name="accessanalyzer",
     regional=True,
+    arn_namespace="access-analyzer",
     read_actions=("access-analyzer:ListAnalyzers",),
     kinds=(ResourceKind(ANALYZERS, list_analyzers, describe_analyzers, analyzers_arn),),
     event_source="access-analyzer.amazonaws.com",

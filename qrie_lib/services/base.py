@@ -121,12 +121,15 @@ class Service:
     kinds: tuple[ResourceKind, ...]
     read_actions: tuple[str, ...]
     clients: tuple[str, ...] = ()  # default: the service's own name
+    arn_namespace: str = ""  # the service in its ARNs (efs: elasticfilesystem); default its name
     event_source: str = ""  # e.g. "s3.amazonaws.com"
     events: tuple[EventRule, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.clients:
             object.__setattr__(self, "clients", (self.name,))
+        if not self.arn_namespace:
+            object.__setattr__(self, "arn_namespace", self.name)
 
     def kind(self, resource_type: str) -> ResourceKind:
         for kind in self.kinds:

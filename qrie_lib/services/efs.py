@@ -87,6 +87,7 @@ def file_system_touch(detail: dict[str, Any]) -> Iterable[Touch]:
 SERVICE = Service(
     name="efs",
     regional=True,
+    arn_namespace="elasticfilesystem",
     read_actions=("elasticfilesystem:DescribeFileSystems",),
     kinds=(ResourceKind(FILE_SYSTEM, list_file_systems, describe_file_system, file_system_arn),),
     event_source="elasticfilesystem.amazonaws.com",

@@ -41,7 +41,10 @@ def account_service(account_id: str, service: str) -> str:
 def region_prefix(service: str, region: str) -> str:
     """What every ARN of a regional service's resources in ``region`` begins with (EC2's own and
     Qrie's pseudo-ARNs alike; a test checks every regional kind), so a region is a sort-key range."""
-    return f"arn:aws:{service}:{region}:"
+    from qrie_lib.services.registry import SERVICES  # the stores load before the collectors
+
+    namespace = SERVICES[service].arn_namespace if service in SERVICES else service
+    return f"arn:aws:{namespace}:{region}:"
 
 
 def content_hash(resource: Resource) -> str:
