@@ -103,7 +103,7 @@ def test_an_account_whose_role_cannot_be_assumed_fails_alone(harness):
 @pytest.mark.parametrize(
     ("request_", "field"),
     [
-        ({"service": "rds"}, "service"),
+        ({"service": "dynamodb"}, "service"),  # not a collected service
         ({"service": "all", "account_id": "12345"}, "account_id"),
         ({"service": 3}, "service"),
         ({"service": "all", "account_id": "999999999999"}, "account_id"),
