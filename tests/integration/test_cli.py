@@ -25,7 +25,7 @@ def test_demo_json_reports_every_stage():
     assert report["accounts"] == 1
     assert report["inventory"]["execution_status"] == "SUCCEEDED"
     assert report["inventory"]["failed_items"] == []
-    assert report["inventory"]["resources_by_type"]["AWS::S3::Bucket"] == 4
+    assert report["inventory"]["resources_by_type"]["AWS::S3::Bucket"] == 5  # 4 planted + the trail bucket
     assert report["inventory"]["api_calls"] > 0
     assert report["scan"]["execution_status"] == "SUCCEEDED"
     assert report["scan"]["findings"]["ACTIVE"] == sum(report["scan"]["by_policy"].values())
