@@ -38,7 +38,7 @@ from qrie_lib.inventory import ValidInventoryRequest
 from qrie_lib.scan import ScanRequest
 from qrie_lib.schema import TABLES
 from qrie_lib.services.registry import SERVICES, collector_actions
-from qrie_lib.settings import get_settings
+from qrie_lib.settings import Settings, get_settings
 from stacks.common import OPERATOR_ROLE_PATH
 from stacks.core_stack import (
     BUS_POLICY_QUOTA,
@@ -636,6 +636,25 @@ def test_notifications_topic_is_encrypted_ssl_only_and_only_notifying_tasks_publ
         )
         assert (f"<{key_id}.Arn>" in allowed.get("kms:GenerateDataKey", ())) is task.publishes_notifications
         assert "securityhub:BatchImportFindings" not in allowed  # securityhub_export is off by default
+
+
+def test_with_securityhub_export_only_the_importing_tasks_may_import_into_this_accounts_product() -> None:
+    from aws_cdk.assertions import Template
+
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    app = App(context={**context, "aws:cdk:bundling-stacks": []})
+    stack = CoreStack(app, "WithSecurityHub", settings=Settings(securityhub_export=True))
+    template = Template.from_stack(stack).to_json()
+    roles = role_statements(template)
+    for task in TASKS:
+        allowed = actions_on(roles[task_roles(template)[task.name]])
+        granted = allowed.get("securityhub:BatchImportFindings")
+        if task.imports_findings:
+            assert granted == {
+                "arn:aws:securityhub:<AWS::Region>:<AWS::AccountId>:product/<AWS::AccountId>/default"
+            }
+        else:
+            assert granted is None, task.name
 
 
 def method_paths(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
