@@ -10,16 +10,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install demo test lint bench lock
+.PHONY: install demo test test-slow lint bench lock
 install: $(STAMP)
 
 demo: $(STAMP)  ## the whole pipeline on a simulated organisation, embedded
 	$(BIN)/qrie demo
 
-test: $(STAMP)  ## lint, then the whole suite (two workers)
+test: $(STAMP)  ## lint, then the suite without the slow end-to-end runs (two workers, a few minutes)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n 2 --dist loadgroup  # a browser module's tests share one qrie local up
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow and not browser"
+
+test-slow: $(STAMP)  ## the end-to-end runs: state machines, qrie local up, the console in Chromium
+	$(BIN)/pytest -n 2 --dist loadgroup -m "slow or browser"  # a browser module shares one local up
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
