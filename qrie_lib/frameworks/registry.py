@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from qrie_lib.discovery import unique
 from qrie_lib.errors import UnknownFramework
 from qrie_lib.policies.base import Policy
 from qrie_lib.policies.registry import CATALOGUE
@@ -81,18 +82,15 @@ class Framework(BaseModel):
         return [c for ref in policy.compliance if (c := self.control_of(ref)) is not None]
 
 
-def _discover() -> dict[str, Framework]:
-    found: dict[str, Framework] = {}
-    for entry in sorted(resources.files(__package__).iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".json"):
-            framework = Framework.model_validate(json.loads(entry.read_text(encoding="utf-8")))
-            if framework.id in found:
-                raise ValueError(f"framework {framework.id!r} is declared twice")
-            found[framework.id] = framework
-    return found
-
-
-FRAMEWORKS: dict[str, Framework] = _discover()
+FRAMEWORKS: dict[str, Framework] = unique(
+    (
+        Framework.model_validate(json.loads(entry.read_text(encoding="utf-8")))
+        for entry in sorted(resources.files(__package__).iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".json")
+    ),
+    lambda framework: framework.id,
+    "framework",
+)
 
 
 def get_framework(framework_id: str) -> Framework:

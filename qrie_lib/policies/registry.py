@@ -3,26 +3,16 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from qrie_lib import policies as _package
+from qrie_lib.discovery import declared, unique
 from qrie_lib.errors import UnknownPolicy
 from qrie_lib.policies.base import Policy
 
-
-def _discover() -> dict[str, Policy]:
-    found: dict[str, Policy] = {}
-    for info in sorted(pkgutil.iter_modules(_package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{_package.__name__}.{info.name}")
-        for policy in getattr(module, "POLICIES", ()):
-            if policy.policy_id in found:
-                raise ValueError(f"policy {policy.policy_id!r} is declared twice")
-            found[policy.policy_id] = policy
-    return found
-
-
-CATALOGUE: dict[str, Policy] = _discover()
+CATALOGUE: dict[str, Policy] = unique(
+    (policy for policies in declared(_package, "POLICIES") for policy in policies),
+    lambda policy: policy.policy_id,
+    "policy",
+)
 
 
 def get_policy(policy_id: str) -> Policy:

@@ -4,28 +4,17 @@ processor, the customer role's actions and its forwarding rules all read this re
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 from qrie_lib import services as _package
+from qrie_lib.discovery import declared, unique
 from qrie_lib.errors import UnknownService
 from qrie_lib.models import GLOBAL
 from qrie_lib.services.base import CollectContext, Service
 
-
-def _discover() -> dict[str, Service]:
-    found: dict[str, Service] = {}
-    for info in sorted(pkgutil.iter_modules(_package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{_package.__name__}.{info.name}")
-        service = getattr(module, "SERVICE", None)
-        if isinstance(service, Service):
-            if service.name in found:
-                raise ValueError(f"service {service.name!r} is declared twice")
-            found[service.name] = service
-    return found
-
-
-SERVICES: dict[str, Service] = _discover()
+SERVICES: dict[str, Service] = unique(
+    (svc for svc in declared(_package, "SERVICE") if isinstance(svc, Service)),
+    lambda svc: svc.name,
+    "service",
+)
 
 
 def get_service(name: str) -> Service:
