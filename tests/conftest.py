@@ -47,11 +47,10 @@ def aws(moto_env: None) -> Iterator[Aws]:
     reset_aws(None)
 
 
-@pytest.fixture
-def customer(moto_env: None) -> boto3.Session:
-    """A boto3 session inside the customer account (moto switches account on AssumeRole)."""
+def session_in(account: str) -> boto3.Session:
+    """A boto3 session inside ``account`` (moto switches account on AssumeRole)."""
     creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{CUSTOMER}:role/seed", RoleSessionName="seed"
+        RoleArn=f"arn:aws:iam::{account}:role/seed", RoleSessionName="seed"
     )["Credentials"]
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
@@ -59,6 +58,12 @@ def customer(moto_env: None) -> boto3.Session:
         aws_session_token=creds["SessionToken"],
         region_name=REGION,
     )
+
+
+@pytest.fixture
+def customer(moto_env: None) -> boto3.Session:
+    """A boto3 session inside the customer account."""
+    return session_in(CUSTOMER)
 
 
 def make_ctx(aws: Aws, region: str = REGION, page_size: int = 2) -> CollectContext:

@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from orchestration import emulation
-from tests.conftest import REGION
+from tests.conftest import REGION, session_in
 
 
 @pytest.fixture
@@ -15,18 +15,6 @@ def emulated(moto_env: None) -> Iterator[None]:
     emulation.install("QrieReadOnly")
     yield
     emulation.uninstall()
-
-
-def session_in(account: str) -> boto3.Session:
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/admin", RoleSessionName="test"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=REGION,
-    )
 
 
 def test_expected_bucket_owner_refuses_another_accounts_bucket(emulated) -> None:
