@@ -103,7 +103,14 @@ class Dispatch:
         context = LocalContext(spec, function, self.clock)
         try:
             with self._lock:
-                result = spec.load()(event, context)
+                try:
+                    result = spec.load()(event, context)
+                finally:
+                    # Disabled metrics are still kept, and powertools prints them once a metric
+                    # holds 100 values: each invocation starts with none, as a Lambda's does.
+                    from tasks.common import metrics
+
+                    metrics.clear_metrics()
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error(type(exc).__name__, str(exc), traceback.format_exception(exc))
