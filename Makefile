@@ -19,10 +19,10 @@ demo: $(STAMP)  ## the whole pipeline on a simulated organisation, embedded
 test: $(STAMP)  ## lint, then the suite without the slow end-to-end runs (two workers, a few minutes)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow and not browser"
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow and not browser"  # a module's tests share its fixtures, in order
 
 test-slow: $(STAMP)  ## the end-to-end runs: state machines, qrie local up, the console in Chromium
-	$(BIN)/pytest -n 2 --dist loadgroup -m "slow or browser"  # a browser module shares one local up
+	$(BIN)/pytest -n 2 --dist loadfile -m "slow or browser"
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
