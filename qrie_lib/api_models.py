@@ -184,9 +184,7 @@ def summary(stores: Stores, top: int = 10) -> dict[str, Any]:
     index shards rows, however many findings there are."""
     by_policy = stores.counters.policies(p.policy_id for p in stores.policies.list())
     cells: Counter[str] = sum(by_policy.values(), Counter())
-    counts = {
-        state.value: Counter({b: cells[f"{state.value}|{b}"] for b in BANDS}) for state in FindingState
-    }
+    counts = {state.value: Counter({b: cells[f"{state.value}|{b}"] for b in BANDS}) for state in FindingState}
     active = [f"{FindingState.ACTIVE.value}|{b}" for b in BANDS]
     open_by_policy = Counter({pid: n for pid, c in by_policy.items() if (n := sum(c[k] for k in active))})
     ranked = sorted(open_by_policy.items(), key=lambda kv: (-kv[1], kv[0]))[:top]

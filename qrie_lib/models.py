@@ -61,7 +61,6 @@ class Account(BaseModel):
     onboarded_at: str | None = None
     organization_id: str | None = None  # set when the account belongs to the synced organisation
 
-
     @model_validator(mode="after")
     def _role_in_the_account(self) -> Account:
         if self.role_arn and self.role_arn.split(":")[4] != self.account_id:

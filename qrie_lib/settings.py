@@ -74,7 +74,6 @@ class Settings(BaseSettings):
     console_auth_domain: str | None = None  # https://<prefix>.auth.<region>.amazoncognito.com
     console_url: str | None = None  # https://<api>/v1/console, the callback's base
 
-
     @property
     def customers_separate(self) -> bool:
         """Customer calls have an endpoint and credentials of their own."""

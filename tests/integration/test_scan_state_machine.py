@@ -123,7 +123,11 @@ def test_suspend_then_its_scan_resolves_every_active_finding_of_the_policy(scann
     outcome, summary = scanned.run("scan", {"policy_id": "S3BucketEncryptionDisabled"})
     assert outcome.status == "SUCCEEDED", outcome.cause
     assert summary["by_policy"]["S3BucketEncryptionDisabled"] == {
-        "evaluated": 0, "new": 0, "resolved": len(before), "reopened": 0, "active": 0
+        "evaluated": 0,
+        "new": 0,
+        "resolved": len(before),
+        "reopened": 0,
+        "active": 0,
     }
     assert not list(stores(scanned).findings.active_for_policy("S3BucketEncryptionDisabled"))
     after = finding(scanned, before[0].arn, "S3BucketEncryptionDisabled")

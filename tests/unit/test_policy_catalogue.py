@@ -54,7 +54,8 @@ def test_the_catalogue_has_every_required_policy() -> None:
 
 @pytest.mark.parametrize("policy", CATALOGUE.values(), ids=list(CATALOGUE))
 def test_declaration(policy: Policy) -> None:
-    assert re.fullmatch(r"[A-Z][A-Z0-9]*[a-z0-9]*([A-Z][a-z0-9]+)+", policy.policy_id)  # e.g. EC2EbsVolumeUnencrypted
+    # PascalCase after the service's name, e.g. EC2EbsVolumeUnencrypted, AccessAnalyzerDisabled
+    assert re.fullmatch(r"[A-Z][A-Z0-9]*[a-z0-9]*([A-Z][a-z0-9]+)+", policy.policy_id)
     assert all(text.strip() for text in (policy.title, policy.description, policy.remediation))
     assert 0 <= policy.severity <= 100
     assert policy.resource_type in SERVICES[policy.service].resource_types
