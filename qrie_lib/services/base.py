@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qrie_lib.aws import Aws, error_code
-from qrie_lib.errors import UnexpectedResponse
+from qrie_lib.errors import UnexpectedResponse, Unreadable
 from qrie_lib.models import GLOBAL, Resource
 from qrie_lib.timeutil import iso, now_iso
 
@@ -237,3 +237,26 @@ def slice_page(names: list[str], token: str | None, page_size: int) -> tuple[lis
     chunk = names[start : start + page_size]
     more = start + page_size < len(names)
     return chunk, (chunk[-1] if more and chunk else None)
+
+
+Read = Callable[[CollectContext], "tuple[Resource, bool]"]
+
+
+def one_per_context(
+    read: Read,
+) -> tuple[Callable[[CollectContext, str | None], Page], Callable[..., Resource]]:
+    """``list_page`` and ``describe`` of a setting with one resource per account (× region), from
+    ``read(ctx) -> (resource, every call denied)``: listed unread (kept as stored), or described as
+    ``Unreadable``, when nothing could be read."""
+
+    def list_page(ctx: CollectContext, _: str | None) -> Page:
+        resource, unread = read(ctx)
+        return Page([], None, unread=[resource]) if unread else Page([resource], None)
+
+    def describe(ctx: CollectContext, _: str = "") -> Resource:
+        resource, unread = read(ctx)
+        if unread:
+            raise Unreadable(f"{resource.arn}: every describe call was denied")
+        return resource
+
+    return list_page, describe

@@ -8,16 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from qrie_lib.errors import Unreadable
 from qrie_lib.models import Resource
 from qrie_lib.services.base import (
     CollectContext,
     EventRule,
-    Page,
     ResourceCalls,
     ResourceKind,
     Service,
     Touch,
+    one_per_context,
     require,
 )
 from qrie_lib.timeutil import now_iso
@@ -79,16 +78,7 @@ def read_recording(ctx: CollectContext) -> tuple[Resource, bool]:
     return resource, calls.none_answered
 
 
-def describe_recording(ctx: CollectContext, _: str = "") -> Resource:
-    resource, unread = read_recording(ctx)
-    if unread:
-        raise Unreadable(f"{resource.arn}: every describe call was denied")
-    return resource
-
-
-def list_recording(ctx: CollectContext, _: str | None) -> Page:
-    resource, unread = read_recording(ctx)
-    return Page([], None, unread=[resource]) if unread else Page([resource], None)
+list_recording, describe_recording = one_per_context(read_recording)
 
 
 def region_touch(detail: dict[str, Any]) -> Iterable[Touch]:

@@ -14,7 +14,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qrie_lib.aws import error_code
-from qrie_lib.errors import Unreadable
 from qrie_lib.models import Resource
 from qrie_lib.services.base import (
     ALL,
@@ -25,6 +24,7 @@ from qrie_lib.services.base import (
     ResourceKind,
     Service,
     Touch,
+    one_per_context,
     require,
     tags_dict,
 )
@@ -295,16 +295,7 @@ def read_ebs_default(ctx: CollectContext) -> tuple[Resource, bool]:
     return resource, calls.none_answered
 
 
-def describe_ebs_default(ctx: CollectContext, _: str = "") -> Resource:
-    resource, unread = read_ebs_default(ctx)
-    if unread:
-        raise Unreadable(f"{resource.arn}: every describe call was denied")
-    return resource
-
-
-def list_ebs_default(ctx: CollectContext, _: str | None) -> Page:
-    resource, unread = read_ebs_default(ctx)
-    return Page([], None, unread=[resource]) if unread else Page([resource], None)
+list_ebs_default, describe_ebs_default = one_per_context(read_ebs_default)
 
 
 # ---- CloudTrail ---------------------------------------------------------------------------
