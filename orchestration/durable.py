@@ -37,6 +37,7 @@ from moto.dynamodb.models.table import Table
 from moto.s3.models import S3Backend, s3_backends
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
+from orchestration import dynamodb_emulation
 from qrie_lib import runs
 from qrie_lib.aws import Aws
 from qrie_lib.models import RunStatus
@@ -326,6 +327,7 @@ def load_into_backends(state: State, scope: Scope) -> None:
         table = ddb.get_table(name)
         for attributes in items.values():
             _restore_item(table, attributes)
+        dynamodb_emulation.forget_hash_indexes(table)
     s3 = s3_backends[scope.account]["global"]
     for key_name, body in state.objects.items():
         s3.put_object(scope.bucket, key_name, base64.b64decode(body))

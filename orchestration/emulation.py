@@ -10,10 +10,8 @@ closes each gap (installed by the local runtime and by the tests):
 - S3 ignores ``ExpectedBucketOwner``: answer 403 AccessDenied, as S3 does, when the bucket belongs
   to another account (the collectors pass it on every bucket call, so a bucket named in another
   account's event is never described as theirs).
-- TransactWriteItems deep-copies every table it names before each transaction (its rollback):
-  quadratic in the tables' size (a full scan of 10 accounts peaked at 4.6 GB). The emulation keeps
-  the same rollback with a copy of the table's item index and deep copies of only the items the
-  transaction names (the only ones it can change).
+- DynamoDB: moto's Query sorts the whole table and its transactions deep-copy whole tables
+  (``dynamodb_emulation``).
 - moto loads ~1,000 AWS managed policies into every IAM backend it creates (one per account and
   partition), seconds per simulated account: keep the few the simulated org attaches, and load any
   other one from moto's catalogue on its first reference (attach, get), as every AWS account has
@@ -24,18 +22,12 @@ closes each gap (installed by the local runtime and by the tests):
 
 from __future__ import annotations
 
-import copy
 import json
-from collections import defaultdict
 from typing import Any
 
 import moto.iam.models
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.responses import ActionResult
-from moto.dynamodb import models as moto_dynamodb_models
-from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.models.table import Table
 from moto.ec2.responses import EC2Response
 from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
 from moto.iam.responses import IamResponse
@@ -45,6 +37,8 @@ from moto.s3.models import s3_backends
 from moto.s3.responses import S3Response
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
+
+from orchestration import dynamodb_emulation
 
 MANAGED_POLICIES = (
     "AdministratorAccess",
@@ -72,65 +66,7 @@ def install(role_name: str) -> None:
         setattr(IamResponse, name, with_certificate_expiry(ORIGINAL_CERTIFICATE_ANSWERS[name]))
     BotocoreStubber.process_request = stub_answering_not_emulated  # type: ignore[method-assign]
     DomainDispatcherApplication.__call__ = server_answering_not_emulated  # type: ignore[method-assign]
-    DynamoDBBackend.transact_write_items = transact_write_items_cheap_rollback  # type: ignore[method-assign]
-
-
-# ---- TransactWriteItems: a rollback copy of what the transaction can change ---------------------
-
-ORIGINAL_TRANSACT_WRITE = DynamoDBBackend.transact_write_items
-
-
-def transaction_keys(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> dict[str, list]:
-    """Table name → the (hash, range) DynamoType keys the transaction names."""
-    keys: dict[str, list] = defaultdict(list)
-    for entry in transact_items:
-        op = next(iter(entry.values()))
-        table = backend.tables.get(op.get("TableName", ""))
-        if table is None:
-            continue
-        key = op.get("Key") or op.get("Item") or {}
-        hash_value = key.get(table.hash_key_attr)
-        range_value = key.get(table.range_key_attr) if table.range_key_attr else None
-        if hash_value is not None:
-            keys[table.name].append(
-                (DynamoType(hash_value), DynamoType(range_value) if range_value is not None else None)
-            )
-    return keys
-
-
-class RollbackCopy:
-    """What ``copy.deepcopy(table)`` gives moto's rollback, for a transaction's keys only: the table
-    with its own item index; the named items deep-copied, the others shared (unchanged)."""
-
-    def __init__(self, keys: dict[str, list]) -> None:
-        self.keys = keys
-
-    def __getattr__(self, name: str) -> Any:  # the rest of ``copy`` as it is
-        return getattr(copy, name)
-
-    def deepcopy(self, table: Any, memo: Any = None) -> Any:
-        if not isinstance(table, Table):  # moto deep-copies items elsewhere in the module
-            return copy.deepcopy(table, memo)
-        snapshot = copy.copy(table)
-        if table.has_range_key:
-            snapshot.items = defaultdict(dict, {h: dict(by_range) for h, by_range in table.items.items()})
-        else:
-            snapshot.items = defaultdict(dict, table.items)
-        for hash_key, range_key in self.keys.get(table.name, ()):
-            if table.has_range_key:
-                if range_key in table.items.get(hash_key, {}):
-                    snapshot.items[hash_key][range_key] = copy.deepcopy(table.items[hash_key][range_key])
-            elif hash_key in table.items:
-                snapshot.items[hash_key] = copy.deepcopy(table.items[hash_key])
-        return snapshot
-
-
-def transact_write_items_cheap_rollback(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-    moto_dynamodb_models.copy = RollbackCopy(transaction_keys(self, transact_items))  # type: ignore[assignment]
-    try:
-        return ORIGINAL_TRANSACT_WRITE(self, transact_items)
-    finally:
-        moto_dynamodb_models.copy = copy
+    dynamodb_emulation.install()
 
 
 # ---- services moto does not emulate ----------------------------------------------------------
@@ -301,7 +237,7 @@ def uninstall() -> None:
     for name, method in ORIGINAL_CERTIFICATE_ANSWERS.items():
         setattr(IamResponse, name, method)
     BotocoreStubber.process_request = ORIGINAL_STUB_PROCESS  # type: ignore[method-assign]
-    DynamoDBBackend.transact_write_items = ORIGINAL_TRANSACT_WRITE  # type: ignore[method-assign]
+    dynamodb_emulation.uninstall()
     DomainDispatcherApplication.__call__ = ORIGINAL_SERVER_CALL  # type: ignore[method-assign]
 
 

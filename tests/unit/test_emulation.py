@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from orchestration import emulation
+from orchestration import dynamodb_emulation, emulation
 from tests.conftest import REGION, session_in
 
 
@@ -85,7 +85,7 @@ def test_the_rollback_copy_shares_the_items_a_transaction_does_not_name() -> Non
     for pk in ("a", "b"):
         table.put_item({"pk": {"S": pk}, "v": {"N": "1"}})
     named = DynamoType({"S": "a"})
-    snapshot = emulation.RollbackCopy({"t": [(named, None)]}).deepcopy(table)
+    snapshot = dynamodb_emulation.RollbackCopy({"t": [(named, None)]}).deepcopy(table)
     other = DynamoType({"S": "b"})
     assert snapshot.items is not table.items
     assert snapshot.items[other] is table.items[other]

@@ -1,0 +1,271 @@
+"""moto's DynamoDB costs what AWS's does not, and the local runtime pays it per item of a run:
+
+- Query reads ``Table.all_items()``: every item of the table, sorted, for every query (and every
+  page of it), partition or index alike. A full scan of 20 accounts spent a fifth of its time
+  there, and the cost grows with the table, so per-account time grew with the organisation. Here
+  a query starts from its partition: the table's own for a base-table query, and for a global
+  secondary index a hash index kept as items are written (moto's engine then filters, sorts,
+  pages and projects the candidates as before, so answers are unchanged).
+- TransactWriteItems deep-copies every table it names before each transaction (its rollback):
+  quadratic in the tables' size (a full scan of 10 accounts peaked at 4.6 GB). The rollback keeps
+  a copy of the table's item index and deep copies of only the items the transaction names (the
+  only ones it can change).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import defaultdict
+from typing import Any
+
+from moto.dynamodb import models as moto_dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
+
+ORIGINAL_QUERY = Table.query
+ORIGINAL_ALL_ITEMS = Table.all_items
+ORIGINAL_PUT = Table.put_item
+ORIGINAL_DELETE = Table.delete_item
+ORIGINAL_UPDATE = DynamoDBBackend.update_item
+ORIGINAL_TRANSACT_WRITE = DynamoDBBackend.transact_write_items
+INDEXES = "_qrie_hash_indexes"  # Table attribute: GSI name -> HashIndex
+
+Key = tuple[DynamoType, DynamoType | None]
+
+
+def install() -> None:
+    Table.query = query_from_partition  # type: ignore[method-assign]
+    Table.all_items = all_items_or_candidates  # type: ignore[method-assign]
+    Table.put_item = put_item_indexed  # type: ignore[method-assign]
+    Table.delete_item = delete_item_indexed  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item_indexed  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = transact_write_items_cheap_rollback  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    Table.query = ORIGINAL_QUERY  # type: ignore[method-assign]
+    Table.all_items = ORIGINAL_ALL_ITEMS  # type: ignore[method-assign]
+    Table.put_item = ORIGINAL_PUT  # type: ignore[method-assign]
+    Table.delete_item = ORIGINAL_DELETE  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = ORIGINAL_UPDATE  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = ORIGINAL_TRANSACT_WRITE  # type: ignore[method-assign]
+
+
+# ---- Query: candidates from the partition ---------------------------------------------------------
+
+
+class HashIndex:
+    """A global secondary index's items by their hash key value(s); an item lacking one is not in
+    it (a sparse index). Valid for the ``items`` dict it was built from: a table restored from a
+    transaction's rollback copy, or reloaded from disk, gets a new one when next queried."""
+
+    def __init__(self, table: Table, hash_attrs: list[str]) -> None:
+        self.hash_attrs = hash_attrs
+        self.items_ref = table.items
+        self.entries: dict[tuple, dict[Key, Item]] = defaultdict(dict)
+        self.hash_of_key: dict[Key, tuple] = {}
+        for item in stored_items(table):
+            self.update((item.hash_key, item.range_key), item)
+
+    def update(self, key: Key, item: Item | None) -> None:
+        old = self.hash_of_key.pop(key, None)
+        if old is not None:
+            bucket = self.entries[old]
+            bucket.pop(key, None)
+            if not bucket:
+                del self.entries[old]
+        if item is None:
+            return
+        values = tuple(item.attrs.get(name) for name in self.hash_attrs)
+        if all(value is not None for value in values):
+            self.entries[values][key] = item
+            self.hash_of_key[key] = values
+
+
+_candidates = threading.local()  # (table, items) for the one all_items() call of a query
+
+
+def query_from_partition(
+    self: Table,
+    hash_key: DynamoType | None,
+    range_comparison: str | None,
+    range_objs: list[DynamoType],
+    limit: int,
+    exclusive_start_key: dict[str, Any],
+    scan_index_forward: bool,
+    projection_expressions: list[list[str]] | None,
+    index_name: str | None = None,
+    consistent_read: bool = False,
+    filter_expression: Any = None,
+    hash_key_conditions: list[tuple[str, DynamoType]] | None = None,
+    range_key_conditions: list[tuple[str, str, list[DynamoType]]] | None = None,
+    **filter_kwargs: Any,
+) -> Any:
+    _candidates.of = (self, candidates(self, hash_key, index_name, hash_key_conditions))
+    try:
+        return ORIGINAL_QUERY(
+            self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+            projection_expressions, index_name, consistent_read, filter_expression,
+            hash_key_conditions=hash_key_conditions, range_key_conditions=range_key_conditions,
+            **filter_kwargs,
+        )  # fmt: skip
+    finally:
+        _candidates.of = None
+
+
+def all_items_or_candidates(self: Table) -> list[Item]:
+    narrowed = getattr(_candidates, "of", None)
+    if narrowed is not None and narrowed[0] is self and narrowed[1] is not None:
+        _candidates.of = None  # one query reads all_items() once
+        return narrowed[1]
+    return ORIGINAL_ALL_ITEMS(self)
+
+
+def candidates(
+    table: Table,
+    hash_key: DynamoType | None,
+    index_name: str | None,
+    conditions: list[tuple[str, DynamoType]] | None,
+) -> list[Item] | None:
+    """The items a query can match, unsorted (moto sorts them); None to leave the query as it was."""
+    gsi = next((i for i in table.global_indexes if i.name == index_name), None) if index_name else None
+    if gsi is None:  # the table or a local index: the partition of the table's hash key
+        if hash_key is None:
+            return None
+        partition = table.items.get(hash_key)
+        if partition is None:
+            return []
+        return list(partition.values()) if table.range_key_attr else [partition]  # type: ignore[list-item]
+    hash_attrs = [k["AttributeName"] for k in gsi.schema if k["KeyType"] == "HASH"]
+    wanted = dict(conditions) if conditions else {hash_attrs[0]: hash_key}
+    values = tuple(wanted.get(name) for name in hash_attrs)
+    if any(value is None for value in values):
+        return None
+    return list(hash_index(table, gsi.name, hash_attrs).entries.get(values, {}).values())
+
+
+def hash_index(table: Table, name: str, hash_attrs: list[str]) -> HashIndex:
+    indexes = table.__dict__.setdefault(INDEXES, {})
+    index = indexes.get(name)
+    if index is None or index.items_ref is not table.items:
+        index = indexes[name] = HashIndex(table, hash_attrs)
+    return index
+
+
+def stored_items(table: Table) -> list[Item]:
+    if table.range_key_attr:
+        return [item for partition in table.items.values() for item in partition.values()]
+    return list(table.items.values())  # type: ignore[arg-type]
+
+
+def stored(table: Table, key: Key) -> Item | None:
+    hash_key, range_key = key
+    if table.range_key_attr:
+        return table.items.get(hash_key, {}).get(range_key)
+    return table.items.get(hash_key)  # type: ignore[return-value]
+
+
+def typed_key(table: Table, key: dict[str, Any]) -> Key | None:
+    """The stored key of an item named in a request (wire form), None without its hash key."""
+    hash_value = key.get(table.hash_key_attr)
+    if hash_value is None:
+        return None
+    range_value = key.get(table.range_key_attr) if table.range_key_attr else None
+    return DynamoType(hash_value), DynamoType(range_value) if range_value is not None else None
+
+
+def forget_hash_indexes(table: Table) -> None:
+    """For a table whose items were put back without ``put_item`` (a restart's reload)."""
+    table.__dict__.pop(INDEXES, None)
+
+
+def reindex(table: Table, key: Key) -> None:
+    indexes = table.__dict__.get(INDEXES)
+    if not indexes:
+        return
+    item = stored(table, key)
+    for index in indexes.values():
+        if index.items_ref is table.items:
+            index.update(key, item)
+
+
+def put_item_indexed(self: Table, *args: Any, **kwargs: Any) -> Item:
+    item = ORIGINAL_PUT(self, *args, **kwargs)
+    reindex(self, (item.hash_key, item.range_key))
+    return item
+
+
+def delete_item_indexed(self: Table, hash_key: DynamoType, range_key: DynamoType | None = None) -> Any:
+    try:
+        return ORIGINAL_DELETE(self, hash_key, range_key)
+    finally:
+        reindex(self, (hash_key, range_key))
+
+
+def update_item_indexed(
+    self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any
+) -> Any:
+    """moto updates the stored item in place: its index entries follow once it is done (or failed
+    part way through an update expression)."""
+    try:
+        return ORIGINAL_UPDATE(self, table_name, key, *args, **kwargs)
+    finally:
+        table = self.tables.get(table_name)
+        typed = typed_key(table, key) if table is not None else None
+        if typed is not None:
+            reindex(table, typed)
+
+
+# ---- TransactWriteItems: a rollback copy of what the transaction can change ---------------------
+
+
+def transaction_keys(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> dict[str, list]:
+    """Table name → the (hash, range) DynamoType keys the transaction names."""
+    keys: dict[str, list] = defaultdict(list)
+    for entry in transact_items:
+        op = next(iter(entry.values()))
+        table = backend.tables.get(op.get("TableName", ""))
+        if table is None:
+            continue
+        typed = typed_key(table, op.get("Key") or op.get("Item") or {})
+        if typed is not None:
+            keys[table.name].append(typed)
+    return keys
+
+
+class RollbackCopy:
+    """What ``copy.deepcopy(table)`` gives moto's rollback, for a transaction's keys only: the table
+    with its own item index; the named items deep-copied, the others shared (unchanged)."""
+
+    def __init__(self, keys: dict[str, list]) -> None:
+        self.keys = keys
+
+    def __getattr__(self, name: str) -> Any:  # the rest of ``copy`` as it is
+        return getattr(copy, name)
+
+    def deepcopy(self, table: Any, memo: Any = None) -> Any:
+        if not isinstance(table, Table):  # moto deep-copies items elsewhere in the module
+            return copy.deepcopy(table, memo)
+        snapshot = copy.copy(table)
+        snapshot.__dict__[INDEXES] = {}  # its hash indexes are built from its own items, if queried
+        if table.has_range_key:
+            snapshot.items = defaultdict(dict, {h: dict(by_range) for h, by_range in table.items.items()})
+        else:
+            snapshot.items = defaultdict(dict, table.items)
+        for hash_key, range_key in self.keys.get(table.name, ()):
+            if table.has_range_key:
+                if range_key in table.items.get(hash_key, {}):
+                    snapshot.items[hash_key][range_key] = copy.deepcopy(table.items[hash_key][range_key])
+            elif hash_key in table.items:
+                snapshot.items[hash_key] = copy.deepcopy(table.items[hash_key])
+        return snapshot
+
+
+def transact_write_items_cheap_rollback(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    moto_dynamodb_models.copy = RollbackCopy(transaction_keys(self, transact_items))  # type: ignore[assignment]
+    try:
+        return ORIGINAL_TRANSACT_WRITE(self, transact_items)
+    finally:
+        moto_dynamodb_models.copy = copy

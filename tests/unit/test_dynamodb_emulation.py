@@ -1,0 +1,156 @@
+"""The emulation's Query (from the partition or a kept hash index) answers exactly what moto's
+own Query answers, through puts, updates that move items between index keys, deletes, batch
+writes and transactions that fail and roll back."""
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from orchestration import dynamodb_emulation
+from tests.conftest import REGION
+
+TABLE = "t"
+
+
+def create(ddb: Any) -> None:
+    ddb.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "shard", "state", "changed")
+        ],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "by_shard", "Projection": {"ProjectionType": "KEYS_ONLY"},
+             "KeySchema": [{"AttributeName": "shard", "KeyType": "HASH"},
+                           {"AttributeName": "state", "KeyType": "RANGE"}]},
+            {"IndexName": "changed", "Projection": {"ProjectionType": "ALL"},  # sparse
+             "KeySchema": [{"AttributeName": "changed", "KeyType": "HASH"}]},
+        ],
+    )  # fmt: skip
+
+
+def item(rng: random.Random) -> dict[str, Any]:
+    attrs = {"pk": {"S": f"p{rng.randrange(6)}"}, "sk": {"S": f"s{rng.randrange(8)}"},
+             "shard": {"S": f"h{rng.randrange(3)}"}, "state": {"S": rng.choice(["A", "R"])},
+             "v": {"N": str(rng.randrange(100))}}  # fmt: skip
+    if rng.random() < 0.3:
+        attrs["changed"] = {"S": "yes"}
+    return attrs
+
+
+def key(rng: random.Random) -> dict[str, Any]:
+    return {"pk": {"S": f"p{rng.randrange(6)}"}, "sk": {"S": f"s{rng.randrange(8)}"}}
+
+
+def write(ddb: Any, rng: random.Random) -> None:
+    choice = rng.randrange(5)
+    if choice == 0:
+        ddb.put_item(TableName=TABLE, Item=item(rng))
+    elif choice == 1:  # moves the item to another index key, or out of the sparse index
+        ddb.update_item(
+            TableName=TABLE, Key=key(rng), UpdateExpression="SET #h = :h, #s = :s REMOVE changed",
+            ExpressionAttributeNames={"#h": "shard", "#s": "state"},
+            ExpressionAttributeValues={":h": {"S": f"h{rng.randrange(3)}"}, ":s": {"S": "R"}},
+        )  # fmt: skip
+    elif choice == 2:
+        ddb.delete_item(TableName=TABLE, Key=key(rng))
+    elif choice == 3:
+        requests = {(i["pk"]["S"], i["sk"]["S"]): i for i in (item(rng) for _ in range(4))}
+        ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": i}} for i in requests.values()]})
+    else:  # a transaction whose condition may fail: rolled back whole
+        first, second = key(rng), key(rng)
+        if first == second:
+            return
+        try:
+            ddb.transact_write_items(
+                TransactItems=[
+                    {"Update": {"TableName": TABLE, "Key": first, "UpdateExpression": "SET changed = :c",
+                                "ExpressionAttributeValues": {":c": {"S": "yes"}}}},
+                    {"Put": {"TableName": TABLE, "Item": {**item(rng), **second},
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                ]
+            )  # fmt: skip
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+
+
+def answers(ddb: Any) -> list[Any]:
+    found: list[Any] = []
+    for p in range(6):
+        found.append(ddb.query(TableName=TABLE, KeyConditionExpression="pk = :p",
+                               ExpressionAttributeValues={":p": {"S": f"p{p}"}})["Items"])  # fmt: skip
+    for h in range(3):
+        for state in ("A", "R"):
+            pages = ddb.get_paginator("query").paginate(
+                TableName=TABLE, IndexName="by_shard", Limit=2,
+                KeyConditionExpression="#h = :h AND #s = :s",
+                ExpressionAttributeNames={"#h": "shard", "#s": "state"},
+                ExpressionAttributeValues={":h": {"S": f"h{h}"}, ":s": {"S": state}},
+            )  # fmt: skip
+            found.append([page["Items"] for page in pages])
+    found.append(ddb.query(TableName=TABLE, IndexName="changed", KeyConditionExpression="changed = :c",
+                           ExpressionAttributeValues={":c": {"S": "yes"}})["Items"])  # fmt: skip
+    return found
+
+
+def play(seed: int) -> list[Any]:
+    rng = random.Random(seed)
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        create(ddb)
+        seen = []
+        for step in range(150):
+            write(ddb, rng)
+            if step % 10 == 0:
+                seen.append(answers(ddb))
+        seen.append(answers(ddb))
+    return seen
+
+
+@pytest.fixture
+def emulated() -> Iterator[None]:
+    dynamodb_emulation.install()
+    yield
+    dynamodb_emulation.uninstall()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_queries_answer_as_moto_does(seed: int) -> None:
+    expected = play(seed)
+    assert any(page for answer in expected[-1] for page in answer)  # the workload left items to find
+    dynamodb_emulation.install()
+    try:
+        assert play(seed) == expected
+    finally:
+        dynamodb_emulation.uninstall()
+
+
+def test_a_query_reads_only_its_partition(emulated: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    read: list[int] = []
+
+    def counting(self: Any) -> Any:
+        items = dynamodb_emulation.all_items_or_candidates(self)
+        read.append(len(items))
+        return items
+
+    monkeypatch.setattr(dynamodb_emulation.Table, "all_items", counting)
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        create(ddb)
+        for p in range(50):
+            attrs = {"pk": f"p{p}", "sk": "s", "shard": f"h{p % 5}", "state": "A"}
+            ddb.put_item(TableName=TABLE, Item={name: {"S": value} for name, value in attrs.items()})
+        ddb.query(TableName=TABLE, KeyConditionExpression="pk = :p",
+                  ExpressionAttributeValues={":p": {"S": "p7"}})  # fmt: skip
+        ddb.query(TableName=TABLE, IndexName="by_shard", KeyConditionExpression="#h = :h",
+                  ExpressionAttributeNames={"#h": "shard"},
+                  ExpressionAttributeValues={":h": {"S": "h2"}})  # fmt: skip
+        ddb.scan(TableName=TABLE)
+    assert read == [1, 10, 50]  # the partition, the index key's items, and the whole table for a Scan
