@@ -7,9 +7,9 @@
   secondary index a hash index kept as items are written (moto's engine then filters, sorts,
   pages and projects the candidates as before, so answers are unchanged).
 - TransactWriteItems deep-copies every table it names before each transaction (its rollback):
-  quadratic in the tables' size (a full scan of 10 accounts peaked at 4.6 GB). The rollback keeps
-  a copy of the table's item index and deep copies of only the items the transaction names (the
-  only ones it can change).
+  quadratic in the tables' size (a full scan of 10 accounts peaked at 4.6 GB). Here the rollback
+  is an undo log of the items the transaction names (the only ones it can change): the same
+  all-or-nothing outcome, at the cost of the transaction's own items.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def install() -> None:
     Table.put_item = put_item_indexed  # type: ignore[method-assign]
     Table.delete_item = delete_item_indexed  # type: ignore[method-assign]
     DynamoDBBackend.update_item = update_item_indexed  # type: ignore[method-assign]
-    DynamoDBBackend.transact_write_items = transact_write_items_cheap_rollback  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = transact_write_items_undoable  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -235,37 +235,45 @@ def transaction_keys(backend: DynamoDBBackend, transact_items: list[dict[str, An
     return keys
 
 
-class RollbackCopy:
-    """What ``copy.deepcopy(table)`` gives moto's rollback, for a transaction's keys only: the table
-    with its own item index; the named items deep-copied, the others shared (unchanged)."""
-
-    def __init__(self, keys: dict[str, list]) -> None:
-        self.keys = keys
+class Unchanged:
+    """What moto's transaction takes for ``copy``: its "copy" of a table is the table itself, so
+    its rollback (putting the copy back) changes nothing; the undo log below restores the items
+    the transaction names, the only ones it can have changed."""
 
     def __getattr__(self, name: str) -> Any:  # the rest of ``copy`` as it is
         return getattr(copy, name)
 
-    def deepcopy(self, table: Any, memo: Any = None) -> Any:
-        if not isinstance(table, Table):  # moto deep-copies items elsewhere in the module
-            return copy.deepcopy(table, memo)
-        snapshot = copy.copy(table)
-        snapshot.__dict__[INDEXES] = {}  # its hash indexes are built from its own items, if queried
-        if table.has_range_key:
-            snapshot.items = defaultdict(dict, {h: dict(by_range) for h, by_range in table.items.items()})
-        else:
-            snapshot.items = defaultdict(dict, table.items)
-        for hash_key, range_key in self.keys.get(table.name, ()):
-            if table.has_range_key:
-                if range_key in table.items.get(hash_key, {}):
-                    snapshot.items[hash_key][range_key] = copy.deepcopy(table.items[hash_key][range_key])
-            elif hash_key in table.items:
-                snapshot.items[hash_key] = copy.deepcopy(table.items[hash_key])
-        return snapshot
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
 
 
-def transact_write_items_cheap_rollback(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-    moto_dynamodb_models.copy = RollbackCopy(transaction_keys(self, transact_items))  # type: ignore[assignment]
+def transact_write_items_undoable(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    undo = [
+        (table, key, copy.deepcopy(stored(table, key)))
+        for name, keys in transaction_keys(self, transact_items).items()
+        for table in [self.tables[name]]
+        for key in keys
+    ]
+    moto_dynamodb_models.copy = Unchanged()  # type: ignore[assignment]
     try:
         return ORIGINAL_TRANSACT_WRITE(self, transact_items)
+    except Exception:
+        for table, key, before in reversed(undo):
+            restore(table, key, before)
+        raise
     finally:
         moto_dynamodb_models.copy = copy
+
+
+def restore(table: Table, key: Key, before: Item | None) -> None:
+    hash_key, range_key = key
+    if table.range_key_attr:
+        if before is None:
+            table.items[hash_key].pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = before
+    elif before is None:
+        table.items.pop(hash_key, None)
+    else:
+        table.items[hash_key] = before  # type: ignore[assignment]
+    reindex(table, key)

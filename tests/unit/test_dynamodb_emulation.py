@@ -154,3 +154,37 @@ def test_a_query_reads_only_its_partition(emulated: None, monkeypatch: pytest.Mo
                   ExpressionAttributeValues={":h": {"S": "h2"}})  # fmt: skip
         ddb.scan(TableName=TABLE)
     assert read == [1, 10, 50]  # the partition, the index key's items, and the whole table for a Scan
+
+
+def test_a_cancelled_transaction_undoes_its_own_items_in_place(emulated: None) -> None:
+    from moto.dynamodb.models import dynamodb_backends
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        create(ddb)
+        for sk in ("a", "b", "c"):
+            ddb.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": sk}, "v": {"N": "1"}})
+        table = dynamodb_backends["123456789012"][REGION].get_table(TABLE)
+        key_a, key_b, key_d = ({"pk": {"S": "p"}, "sk": {"S": s}} for s in ("a", "b", "d"))
+        new = {**key_d, "v": {"N": "4"}, "changed": {"S": "yes"}}
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": TABLE, "Item": new}},
+                    {"Update": {"TableName": TABLE, "Key": key_a, "UpdateExpression": "SET v = :two",
+                                "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+                    {"Put": {"TableName": TABLE, "Item": {**key_b, "v": {"N": "3"}},
+                             "ConditionExpression": "attribute_not_exists(pk)"}},
+                ]
+            )  # fmt: skip
+        values = {i["sk"]["S"]: i["v"]["N"] for i in ddb.scan(TableName=TABLE)["Items"]}
+        assert values == {"a": "1", "b": "1", "c": "1"}
+        changed = ddb.query(TableName=TABLE, IndexName="changed", KeyConditionExpression="changed = :c",
+                            ExpressionAttributeValues={":c": {"S": "yes"}})["Items"]  # fmt: skip
+        assert changed == []  # the undone put left the sparse index too
+        assert dynamodb_backends["123456789012"][REGION].get_table(TABLE) is table  # no table copy
+        ddb.transact_write_items(
+            TransactItems=[{"Update": {"TableName": TABLE, "Key": key_a, "UpdateExpression": "SET v = :two",
+                                       "ExpressionAttributeValues": {":two": {"N": "2"}}}}]
+        )  # fmt: skip
+        assert ddb.get_item(TableName=TABLE, Key=key_a)["Item"]["v"]["N"] == "2"
