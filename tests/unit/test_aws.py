@@ -47,3 +47,19 @@ def test_a_role_that_cannot_be_assumed_is_a_named_error(aws, customer):
             aws.customer_client(CUSTOMER, "ec2", REGION)
     finally:
         emulation.uninstall()
+
+
+def test_only_the_most_recent_accounts_keep_their_clients(aws, customer, monkeypatch):
+    """A warm task serving thousands of accounts keeps a bounded number of sessions and clients."""
+    monkeypatch.setattr("qrie_lib.aws.MAX_CACHED_ACCOUNTS", 2)
+    accounts = [f"{n:012d}" for n in (111111111111, 222222222222, 333333333333)]
+    for account in accounts:
+        for service in ("ec2", "s3"):
+            aws.customer_client(account, service, REGION)
+    cached = {key[0] for key in aws._clients if key[0]}
+    assert cached == set(accounts[1:])
+    assert aws.calls["sts.AssumeRole"] == 3
+    aws.customer_client(accounts[1], "ec2", REGION)  # still cached: no new AssumeRole
+    aws.customer_client(accounts[0], "ec2", REGION)  # evicted: assumed again
+    assert aws.calls["sts.AssumeRole"] == 4
+    assert {key[0] for key in aws._clients if key[0]} == {accounts[0], accounts[1]}
