@@ -45,7 +45,7 @@ from qrie_lib.policies.registry import CATALOGUE, get_policy
 from qrie_lib.schema import RESOURCES_CHANGED, policy_shards
 from qrie_lib.scope import PolicyScope
 from qrie_lib.services.registry import SERVICES, service_of_type
-from qrie_lib.stores import Stores
+from qrie_lib.stores import Stores, batched_counts
 from qrie_lib.stores.coverage import CoverageStore
 from qrie_lib.stores.dynamo import batch_get
 from qrie_lib.stores.findings import FindingState, ResolvedReason
@@ -211,11 +211,18 @@ def evaluate(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> d
     aws = aws or get_aws()
     stores = Stores.of(aws)
     request = parse_input(EvaluateInput, event)
-    if isinstance(request.item, ResolveItem):
-        return resolve(request, request.item, stores, aws, remaining_ms)
-    if isinstance(request.item, RematchItem):
-        return rematch(request, request.item, stores, aws, remaining_ms)
-    item, settings = request.item, aws.settings
+    with batched_counts(stores):
+        if isinstance(request.item, ResolveItem):
+            return resolve(request, request.item, stores, aws, remaining_ms)
+        if isinstance(request.item, RematchItem):
+            return rematch(request, request.item, stores, aws, remaining_ms)
+        return evaluate_partition(request, request.item, stores, aws, remaining_ms)
+
+
+def evaluate_partition(
+    request: EvaluateInput, item: ScanItem, stores: Stores, aws: Aws, remaining_ms: RemainingMs
+) -> dict[str, Any]:
+    settings = aws.settings
     launched = [p for p in stores.policies.get_many(item.policy_ids) if p.status is PolicyStatus.ACTIVE]
     cursor = request.cursor or first_walk(stores, item, launched, request.started_at)
     known = known_accounts(stores.accounts, launched)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from qrie_lib.aws import Aws, get_aws
@@ -49,6 +51,13 @@ class Stores:
             suppressions=suppressions,
             audit=AuditStore(ddb, s.audit_table),
         )
+
+
+@contextmanager
+def batched_counts(stores: Stores) -> Iterator[None]:
+    """The finding counters' and daily rollups' ADDs made inside, merged by row (``cell_adds``)."""
+    with stores.counters.adds.batched(), stores.history.adds.batched():
+        yield
 
 
 def read_beside() -> frozenset[str]:

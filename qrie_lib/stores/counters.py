@@ -5,8 +5,9 @@ number of rows instead of every finding.
 Rows (PK ``Counter``): ``policy/{policy_id}#{shard}``, the policy's findings on the ARNs of one
 index shard (a popular policy's writes spread like its index), and ``account/{account_id}``.
 Cells are top-level attributes ``{STATE}|{band}`` (ADD is top-level only). A finding write and its
-counter update are two calls: a task that dies between them leaves the counters off by one until
-``recount`` rebuilds them."""
+counter update are two calls (a scan task's updates are merged and made at its end,
+``cell_adds``): a task that dies between them leaves the counters off by those findings (a
+recount from the findings would rebuild them; there is none yet)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from typing import Any
 
 from qrie_lib.policies.base import band
 from qrie_lib.schema import policy_shard, policy_shards
-from qrie_lib.stores.dynamo import batch_get, from_item, to_item, values
+from qrie_lib.stores.cell_adds import CellAdds
+from qrie_lib.stores.dynamo import batch_get, from_item, to_item
 
 POLICY, ACCOUNT = "policy/", "account/"
 
@@ -55,23 +57,11 @@ class CountersStore:
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
         self.table = table
+        self.adds = CellAdds(client, table)
 
     def move(self, was: Tally | None, now: Tally | None) -> None:
         for row, cells in changes(was, now).items():
-            self.add(row, cells)
-
-    def add(self, row: str, cells: Counter[str]) -> None:
-        cells = Counter({k: v for k, v in cells.items() if v})
-        if not cells:
-            return
-        names = {f"#c{n}": cell for n, cell in enumerate(sorted(cells))}
-        self.client.update_item(
-            TableName=self.table,
-            Key=to_item({"Counter": row}),
-            UpdateExpression="ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(names))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values({f":c{n}": cells[c] for n, c in enumerate(sorted(cells))}),
-        )
+            self.adds.add({"Counter": row}, cells)
 
     def policies(self, policy_ids: Iterable[str]) -> dict[str, Counter[str]]:
         """Each policy's cells, its shard rows summed: a bounded read (policies x shards rows)."""

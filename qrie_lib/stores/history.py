@@ -22,6 +22,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from qrie_lib.aws import error_code, is_throttling
 from qrie_lib.policies.base import band
+from qrie_lib.stores.cell_adds import CellAdds
 from qrie_lib.stores.counters import Tally
 from qrie_lib.stores.dynamo import Write, query_pages, to_item, values
 from qrie_lib.timeutil import parse_iso
@@ -138,6 +139,7 @@ class HistoryStore:
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
         self.table = table
+        self.adds = CellAdds(client, table)
 
     @retry(
         retry=retry_if_exception(_retryable),
@@ -164,14 +166,7 @@ class HistoryStore:
     def roll(self, transition: Transition, was: Tally | None, now: Tally | None) -> None:
         for key, cells in rollup(transition, was, now).items():
             day, sort = key.split("|", 1)
-            names = {f"#c{n}": cell for n, cell in enumerate(sorted(cells))}
-            self.client.update_item(
-                TableName=self.table,
-                Key=to_item({"Key": f"{TREND}{day}", "Sort": sort}),
-                UpdateExpression="ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(names))),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values({f":c{n}": cells[c] for n, c in enumerate(sorted(cells))}),
-            )
+            self.adds.add({"Key": f"{TREND}{day}", "Sort": sort}, cells)
 
     # ---- reads ----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from orchestration.provision import create_tables
 from qrie_lib.schema import POLICY_SHARDS, policy_shard
-from qrie_lib.stores import Stores
+from qrie_lib.stores import Stores, batched_counts
 from qrie_lib.stores.counters import Tally, changes
 
 MOVES = st.lists(
@@ -77,3 +77,30 @@ def test_the_store_sums_a_policy_over_its_shards(stores):
         {"ACTIVE|critical": 29, "RESOLVED|critical": 1}
     )
     assert stores.counters.account("222222222222") == Counter()
+
+
+def test_batched_moves_make_one_add_per_row_and_the_same_totals(stores):
+    """Inside a batch (a scan task) the ADDs merge by row: the same counters, far fewer writes."""
+    tallies = [Tally(f"arn:aws:s3:::b{n}", "S3BucketPublic", "111111111111", "ACTIVE", 95) for n in range(30)]
+    resolved = Tally(tallies[0].arn, "S3BucketPublic", "111111111111", "RESOLVED", 95)
+    updates = Counter()
+    stores.counters.client.meta.events.register(
+        "before-call.dynamodb.UpdateItem", lambda **_: updates.update(["UpdateItem"])
+    )
+
+    def failing_task() -> None:
+        with batched_counts(stores):
+            for tally in tallies:
+                stores.counters.move(None, tally)
+            with batched_counts(stores):  # nested: the outer batch applies
+                stores.counters.move(tallies[0], resolved)
+            assert updates["UpdateItem"] == 0
+            raise RuntimeError("the task failed after its writes: their counts are still applied")
+
+    with pytest.raises(RuntimeError):
+        failing_task()
+    rows = {row for tally in tallies for row in tally.rows}
+    assert updates["UpdateItem"] == len(rows) < len(tallies)
+    expected = Counter({"ACTIVE|critical": 29, "RESOLVED|critical": 1})
+    assert stores.counters.policies(["S3BucketPublic"]) == {"S3BucketPublic": expected}
+    assert +stores.counters.account("111111111111") == expected
