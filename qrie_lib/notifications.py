@@ -128,7 +128,12 @@ class Notifier:
         """One message for a scan run: every pending opening, counted, and the top ``TOP``."""
         at = now_iso()
         claimed, items = Claimed(), []
-        severe = by_policy(self.stores, FindingState.ACTIVE, "Severity >= :min", {":min": self.min_severity})
+        severe = by_policy(
+            self.stores,
+            FindingState.ACTIVE,
+            "Severity >= :min AND (attribute_not_exists(NotifiedOpen) OR NotifiedOpen <> ReopenCount)",
+            {":min": self.min_severity},
+        )
         for item in severe:
             if remaining_ms() < TIME_MARGIN_MS:
                 claimed.truncated = True  # the rest is still pending: the next digest reports it

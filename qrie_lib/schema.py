@@ -54,7 +54,11 @@ class Table:
 # ``Version`` and ``OpenedAt``: a resolution conditions on the one and records how long it stayed open.
 FINDING_INDEX_ATTRIBUTES = ("AccountService", "AccountId", "Region", "Severity", "Version", "OpenedAt")
 FINDINGS_BY_PARTITION = Index("AccountServiceState", "AccountService", "State", FINDING_INDEX_ATTRIBUTES)
-FINDINGS_BY_POLICY = Index("PolicyShardState", "PolicyShard", "State", FINDING_INDEX_ATTRIBUTES)
+# The scan digest filters this one to the openings not yet notified (``notifications``): it reads
+# only those from the table, not every ACTIVE finding of every policy at each scan.
+FINDINGS_BY_POLICY = Index(
+    "PolicyShardState", "PolicyShard", "State", (*FINDING_INDEX_ATTRIBUTES, "ReopenCount", "NotifiedOpen")
+)
 # Sparse: only resources changed since their partition was last evaluated carry ``DirtyPartition``
 # (= their ``AccountService``). The incremental scan reads them whole from here, so ALL.
 RESOURCES_CHANGED = Index("Changed", "DirtyPartition", "ARN")

@@ -79,8 +79,12 @@ def test_a_scan_run_publishes_one_digest_and_the_next_run_nothing(aws, stores):
     )
     assert digest["by_band"] == {"high": 12}
     assert [f["severity"] for f in digest["top"]] == list(range(81, 71, -1))
+    reads: list[str] = []
+    events = stores.findings.client.meta.events
+    events.register("before-call.dynamodb.BatchGetItem", lambda **_: reads.append("BatchGetItem"))
     assert Notifier(aws, stores).scan_digest("run-2", ALWAYS) == {"notified": 0}
     assert published(aws) == []
+    assert reads == []  # the index's filter leaves out the notified: none is read from the table
 
 
 def test_an_event_opened_finding_notifies_once_when_the_batch_is_replayed(aws, stores):
