@@ -6,6 +6,9 @@
   a query starts from its partition: the table's own for a base-table query, and for a global
   secondary index a hash index kept as items are written (moto's engine then filters, sorts,
   pages and projects the candidates as before, so answers are unchanged).
+- Every answer goes through moto's model-driven serializer, which walks the operation's output
+  shape attribute by attribute (38% of a scan task's time). An item operation's answer is already
+  DynamoDB's wire form: it is written as JSON directly (binary values base64, as AWS sends them).
 - TransactWriteItems deep-copies every table it names before each transaction (its rollback):
   quadratic in the tables' size (a full scan of 10 accounts peaked at 4.6 GB). Here the rollback
   is an undo log of the items the transaction names (the only ones it can change): the same
@@ -14,7 +17,9 @@
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import threading
 from collections import defaultdict
 from typing import Any
@@ -23,6 +28,7 @@ from moto.dynamodb import models as moto_dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoResult
 
 ORIGINAL_QUERY = Table.query
 ORIGINAL_ALL_ITEMS = Table.all_items
@@ -30,6 +36,7 @@ ORIGINAL_PUT = Table.put_item
 ORIGINAL_DELETE = Table.delete_item
 ORIGINAL_UPDATE = DynamoDBBackend.update_item
 ORIGINAL_TRANSACT_WRITE = DynamoDBBackend.transact_write_items
+ORIGINAL_EXECUTE_RESULT = DynamoResult.execute_result
 INDEXES = "_qrie_hash_indexes"  # Table attribute: GSI name -> HashIndex
 
 Key = tuple[DynamoType, DynamoType | None]
@@ -42,6 +49,7 @@ def install() -> None:
     Table.delete_item = delete_item_indexed  # type: ignore[method-assign]
     DynamoDBBackend.update_item = update_item_indexed  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = transact_write_items_undoable  # type: ignore[method-assign]
+    DynamoResult.execute_result = answer_as_json  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -51,6 +59,27 @@ def uninstall() -> None:
     Table.delete_item = ORIGINAL_DELETE  # type: ignore[method-assign]
     DynamoDBBackend.update_item = ORIGINAL_UPDATE  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = ORIGINAL_TRANSACT_WRITE  # type: ignore[method-assign]
+    DynamoResult.execute_result = ORIGINAL_EXECUTE_RESULT  # type: ignore[method-assign]
+
+
+# ---- Answers: item operations written as JSON -----------------------------------------------------
+
+ITEM_OPERATIONS = frozenset(
+    {"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+     "TransactWriteItems", "TransactGetItems"}
+)  # fmt: skip
+
+
+def answer_as_json(self: DynamoResult, context: Any) -> Any:
+    if context.operation_model.name not in ITEM_OPERATIONS or isinstance(self.result, Exception):
+        return ORIGINAL_EXECUTE_RESULT(self, context)
+    return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(self.result, default=wire_value)
+
+
+def wire_value(value: Any) -> Any:
+    if isinstance(value, bytes):  # B and BS members: moto keeps them raw for its serializer
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} in a DynamoDB item answer")
 
 
 # ---- Query: candidates from the partition ---------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The emulation's Query (from the partition or a kept hash index) answers exactly what moto's
-own Query answers, through puts, updates that move items between index keys, deletes, batch
-writes and transactions that fail and roll back."""
+"""The emulation's DynamoDB (a Query from the partition or a kept hash index, answers written as
+JSON, transactions undone from their own items) answers exactly what moto's own answers, through
+puts, updates that move items between index keys, deletes, batch writes and transactions that fail
+and roll back, on items of every attribute type."""
 
 import random
 from collections.abc import Iterator
@@ -41,6 +42,11 @@ def item(rng: random.Random) -> dict[str, Any]:
              "v": {"N": str(rng.randrange(100))}}  # fmt: skip
     if rng.random() < 0.3:
         attrs["changed"] = {"S": "yes"}
+    if rng.random() < 0.5:  # every other attribute type, binary ones included
+        attrs |= {"b": {"B": bytes([rng.randrange(256)]) * 3}, "bs": {"BS": [b"\x00\x01", b"\xff"]},
+                  "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]}, "bool": {"BOOL": True},
+                  "null": {"NULL": True},
+                  "m": {"M": {"k": {"S": "v"}, "n": {"L": [{"N": "1"}, {"B": b"x"}]}}}}  # fmt: skip
     return attrs
 
 
@@ -48,37 +54,42 @@ def key(rng: random.Random) -> dict[str, Any]:
     return {"pk": {"S": f"p{rng.randrange(6)}"}, "sk": {"S": f"s{rng.randrange(8)}"}}
 
 
-def write(ddb: Any, rng: random.Random) -> None:
+def write(ddb: Any, rng: random.Random) -> Any:
+    """A random write; its answer (what the caller sees of it)."""
     choice = rng.randrange(5)
     if choice == 0:
-        ddb.put_item(TableName=TABLE, Item=item(rng))
-    elif choice == 1:  # moves the item to another index key, or out of the sparse index
-        ddb.update_item(
+        return ddb.put_item(TableName=TABLE, Item=item(rng), ReturnValues="ALL_OLD")
+    if choice == 1:  # moves the item to another index key, or out of the sparse index
+        return ddb.update_item(
             TableName=TABLE, Key=key(rng), UpdateExpression="SET #h = :h, #s = :s REMOVE changed",
-            ExpressionAttributeNames={"#h": "shard", "#s": "state"},
+            ExpressionAttributeNames={"#h": "shard", "#s": "state"}, ReturnValues="ALL_NEW",
             ExpressionAttributeValues={":h": {"S": f"h{rng.randrange(3)}"}, ":s": {"S": "R"}},
         )  # fmt: skip
-    elif choice == 2:
-        ddb.delete_item(TableName=TABLE, Key=key(rng))
-    elif choice == 3:
+    if choice == 2:
+        return ddb.delete_item(TableName=TABLE, Key=key(rng), ReturnValues="ALL_OLD")
+    if choice == 3:
         requests = {(i["pk"]["S"], i["sk"]["S"]): i for i in (item(rng) for _ in range(4))}
-        ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": i}} for i in requests.values()]})
-    else:  # a transaction whose condition may fail: rolled back whole
-        first, second = key(rng), key(rng)
-        if first == second:
-            return
-        try:
-            ddb.transact_write_items(
-                TransactItems=[
-                    {"Update": {"TableName": TABLE, "Key": first, "UpdateExpression": "SET changed = :c",
-                                "ExpressionAttributeValues": {":c": {"S": "yes"}}}},
-                    {"Put": {"TableName": TABLE, "Item": {**item(rng), **second},
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                ]
-            )  # fmt: skip
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
+        return ddb.batch_write_item(
+            RequestItems={TABLE: [{"PutRequest": {"Item": i}} for i in requests.values()]}
+        )
+    # a transaction whose condition may fail: rolled back whole
+    first, second = key(rng), key(rng)
+    if first == second:
+        return None
+    try:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Update": {"TableName": TABLE, "Key": first, "UpdateExpression": "SET changed = :c",
+                            "ExpressionAttributeValues": {":c": {"S": "yes"}}}},
+                {"Put": {"TableName": TABLE, "Item": {**item(rng), **second},
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ]
+        )  # fmt: skip
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        return {"CancellationReasons": exc.response["CancellationReasons"]}
+    return None
 
 
 def answers(ddb: Any) -> list[Any]:
@@ -97,6 +108,11 @@ def answers(ddb: Any) -> list[Any]:
             found.append([page["Items"] for page in pages])
     found.append(ddb.query(TableName=TABLE, IndexName="changed", KeyConditionExpression="changed = :c",
                            ExpressionAttributeValues={":c": {"S": "yes"}})["Items"])  # fmt: skip
+    keys = [{"pk": {"S": f"p{p}"}, "sk": {"S": f"s{s}"}} for p in range(6) for s in range(0, 8, 3)]
+    found.append([ddb.get_item(TableName=TABLE, Key=k).get("Item") for k in keys])
+    batch = ddb.batch_get_item(RequestItems={TABLE: {"Keys": keys}})["Responses"][TABLE]
+    found.append(sorted(batch, key=lambda i: (i["pk"]["S"], i["sk"]["S"])))
+    found.append([page["Items"] for page in ddb.get_paginator("scan").paginate(TableName=TABLE, Limit=7)])
     return found
 
 
@@ -107,7 +123,8 @@ def play(seed: int) -> list[Any]:
         create(ddb)
         seen = []
         for step in range(150):
-            write(ddb, rng)
+            answer = write(ddb, rng)
+            seen.append({k: v for k, v in (answer or {}).items() if k != "ResponseMetadata"})
             if step % 10 == 0:
                 seen.append(answers(ddb))
         seen.append(answers(ddb))
