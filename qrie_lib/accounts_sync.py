@@ -152,7 +152,7 @@ def update_known(
 
 
 def resolve_out_of_scope(stores: Stores, account: Account) -> int:
-    """A moved account's ACTIVE findings of policies whose scope no longer covers it resolve as
+    """A moved account's ACTIVE and SUPPRESSED findings of policies whose scope no longer covers it resolve as
     OUT_OF_SCOPE (the scan only evaluates covered accounts, so nothing else would); read through
     the account's partitions, not every finding of every policy."""
     launched = {p.policy_id: p for p in stores.policies.active()}
@@ -161,7 +161,7 @@ def resolve_out_of_scope(stores: Stores, account: Account) -> int:
         return 0
     now, resolved = now_iso(), 0
     for service in {get_policy(pid).service for pid in leaving} & SERVICES.keys():
-        for finding in stores.findings.active_in_partition(account_service(account.account_id, service)):
+        for finding in stores.findings.unresolved_in_partition(account_service(account.account_id, service)):
             if finding.policy_id in leaving:
                 resolved += stores.findings.resolve(finding, ResolvedReason.OUT_OF_SCOPE, now)
     return resolved

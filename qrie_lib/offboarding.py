@@ -1,8 +1,8 @@
 """Offboarding an account (``qrie accounts remove``): its row is marked REMOVED first (inventory,
 scans and events skip it from then on, and a sync does not onboard it again), then its ACTIVE
-findings resolve as ACCOUNT_REMOVED and its resource rows are deleted, a page at a time. Every step
-is repeatable, so a remove that stopped half-way is finished by running it again. Only the
-account's own partitions are read or written: no other account is touched."""
+and SUPPRESSED findings resolve as ACCOUNT_REMOVED and its resource rows are deleted, a page at a
+time. Every step is repeatable, so a remove that stopped half-way is finished by running it
+again. Only the account's own partitions are read or written: no other account is touched."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def remove_account(stores: Stores, account_id: str, page_size: int = 100) -> Rem
     now, resolved, deleted = now_iso(), 0, 0
     for service in sorted(SERVICES):
         partition = account_service(account_id, service)
-        for finding in stores.findings.active_in_partition(partition, page_size):
+        for finding in stores.findings.unresolved_in_partition(partition, page_size):
             resolved += stores.findings.resolve(finding, ResolvedReason.ACCOUNT_REMOVED, now)
         while page := stores.resources.delete_first_page(account_id, service, page_size):
             deleted += page

@@ -136,7 +136,7 @@ class ScanCursor(Strict):
     """Where an item stopped: which walk (the partition, its changed resources, a findings shard),
     the policies evaluated on every resource, and the store's page token."""
 
-    walk: Literal["partition", "changed", "findings"]
+    walk: Literal["partition", "changed", "findings", "suppressed"]
     full: list[str] = []
     token: str | None = None
 
@@ -322,19 +322,23 @@ def stamp(stores: Stores, item: ScanItem, launched: list[LaunchedPolicy], starte
 def resolve(
     request: EvaluateInput, item: ResolveItem, stores: Stores, aws: Aws, remaining_ms: RemainingMs
 ) -> dict[str, Any]:
-    """Resolve, page by page, a findings shard's ACTIVE findings that the policy no longer covers:
-    all of them once it is suspended, else those out of its scope (account or region)."""
+    """Resolve, page by page, a findings shard's ACTIVE then SUPPRESSED findings that the policy no
+    longer covers: all of them once it is suspended, else those out of its scope (account or
+    region). A suppression accepts a finding's risk; it does not keep a finding that is no more."""
     settings, reason = aws.settings, ResolvedReason(item.reason)
     policy = stores.policies.get(item.policy_id)
     suspended = policy is not None and policy.status is PolicyStatus.SUSPENDED
     # Launched again, or suspended, since the plan: nothing of this item is left to do.
     current = policy is not None and suspended == (reason is ResolvedReason.POLICY_SUSPENDED)
     token = request.cursor.token if request.cursor else None
+    walk = request.cursor.walk if request.cursor else "findings"
     accounts: dict[str, Account | None] = {}
     resolved, pages, now = 0, 0, now_iso()
-    while current and pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
+    finished = not current  # nothing of the item is left to do
+    while not finished and pages < settings.pages_per_call and remaining_ms() >= settings.time_margin_ms:
         assert policy is not None
-        refs, token = stores.findings.active_page(item.shard, token, settings.scan_page_size)
+        state = FindingState.SUPPRESSED if walk == "suppressed" else FindingState.ACTIVE
+        refs, token = stores.findings.state_page(item.shard, state, token, settings.scan_page_size)
         for ref in refs:
             if ref.account_id not in accounts:
                 accounts[ref.account_id] = stores.accounts.get(ref.account_id)
@@ -343,9 +347,10 @@ def resolve(
             if suspended or not (covered and policy.scope.covers_region(ref.region)):
                 resolved += stores.findings.resolve(ref, reason, now, f"run:{request.run_id}")
         pages += 1
-        if token is None:
-            break
-    done = token is None or not current
+        if token is None and walk == "findings":
+            walk = "suppressed"  # then the shard's suppressed findings, from their first page
+        elif token is None:
+            finished = True
     kind = SUSPENDED if reason is ResolvedReason.POLICY_SUSPENDED else OUT_OF_SCOPE
     stores.runs.add_counts(
         request.run_id,
@@ -353,10 +358,10 @@ def resolve(
         {f"{item.policy_id}|{kind}": resolved},
         policy_id=item.policy_id,
         shard=item.shard,
-        **({"Status": "SUCCEEDED"} if done else {}),
+        **({"Status": "SUCCEEDED"} if finished else {}),
     )
     return {
-        "cursor": None if done else ScanCursor(walk="findings", token=token).model_dump(),
+        "cursor": None if finished else ScanCursor(walk=walk, token=token).model_dump(),
         "moved": {"opened": 0, "resolved": resolved, "suppressed": 0},
     }
 

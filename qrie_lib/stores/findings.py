@@ -38,6 +38,9 @@ class FindingState(StrEnum):
     SUPPRESSED = "SUPPRESSED"  # violating, but an accepted risk (qrie_lib.suppressions): not open
 
 
+UNRESOLVED = (FindingState.ACTIVE, FindingState.SUPPRESSED)  # what a finding no longer covered leaves
+
+
 class ResolvedReason(StrEnum):
     COMPLIANT = "COMPLIANT"
     RESOURCE_DELETED = "RESOURCE_DELETED"
@@ -223,19 +226,21 @@ class FindingsStore:
         refs = [FindingRef.of(from_item(i)) for i in answer.get("Items", [])]
         return refs, encode_token(answer.get("LastEvaluatedKey"))
 
-    def active_in_partition(self, account_service: str, page_size: int = 100) -> Iterator[FindingRef]:
-        """The ACTIVE findings of one ``{account}_{service}`` partition, read through its index in
-        pages of ``page_size``."""
-        for item in query_pages(
-            self.client,
-            TableName=self.table,
-            IndexName=FINDINGS_BY_PARTITION.name,
-            KeyConditionExpression="AccountService = :p AND #s = :s",
-            ExpressionAttributeNames={"#s": "State"},
-            ExpressionAttributeValues=values({":p": account_service, ":s": FindingState.ACTIVE.value}),
-            Limit=page_size,
-        ):
-            yield FindingRef.of(item)
+    def unresolved_in_partition(self, account_service: str, page_size: int = 100) -> Iterator[FindingRef]:
+        """The unresolved (ACTIVE, then SUPPRESSED) findings of one ``{account}_{service}`` partition, read
+        through its index in pages of ``page_size``: what offboarding or a scope change resolves
+        (a suppressed finding of an account no longer covered is no longer a finding either)."""
+        for state in UNRESOLVED:
+            for item in query_pages(
+                self.client,
+                TableName=self.table,
+                IndexName=FINDINGS_BY_PARTITION.name,
+                KeyConditionExpression="AccountService = :p AND #s = :s",
+                ExpressionAttributeNames={"#s": "State"},
+                ExpressionAttributeValues=values({":p": account_service, ":s": state.value}),
+                Limit=page_size,
+            ):
+                yield FindingRef.of(item)
 
     def query_page(
         self,

@@ -197,7 +197,7 @@ def test_the_local_runtime_schedules_the_sync_daily_and_its_fire_runs_it(org):
 def test_a_moved_account_gets_its_new_ou_path_and_scopes_follow_it(scanned):
     aws, stores = scanned.aws, Stores.of(scanned.aws)
     prod_only = "S3BucketPublic"
-    before = [f for f in stores.findings.active_in_partition(f"{A1}_s3") if f.policy_id == prod_only]
+    before = [f for f in stores.findings.unresolved_in_partition(f"{A1}_s3") if f.policy_id == prod_only]
     assert before  # A1 (in /root/prod/) has one to lose
     lifecycle.update(stores, prod_only, {"include_ou_paths": ["/root/prod/"]})
     dev_only = "S3BucketVersioningDisabled"
@@ -223,7 +223,7 @@ def test_a_moved_account_gets_its_new_ou_path_and_scopes_follow_it(scanned):
     assert {(f.state, f.resolved_reason) for f in after.values()} == {
         (FindingState.RESOLVED, ResolvedReason.OUT_OF_SCOPE)
     }
-    assert [f for f in stores.findings.active_in_partition(f"{A3}_s3") if f.policy_id == prod_only]
+    assert [f for f in stores.findings.unresolved_in_partition(f"{A3}_s3") if f.policy_id == prod_only]
 
 
 def partitions(harness: Harness, account: str) -> dict[str, Any]:
@@ -243,7 +243,7 @@ def partitions(harness: Harness, account: str) -> dict[str, Any]:
 def test_remove_resolves_findings_as_account_removed_deletes_rows_and_touches_no_other_account(scanned):
     stores = Stores.of(scanned.aws)
     others_before = {a: partitions(scanned, a) for a in (A1, A3)}
-    active = [f for s in SERVICES for f in stores.findings.active_in_partition(f"{A2}_{s}")]
+    active = [f for s in SERVICES for f in stores.findings.unresolved_in_partition(f"{A2}_{s}")]
     assert active
     assert scanned.resource_arns(A2)
     result = runner.invoke(app, ["accounts", "remove", A2, "--yes", "--json"])

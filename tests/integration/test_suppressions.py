@@ -259,3 +259,20 @@ def test_unknown_rules_are_404_and_an_ended_rule_cannot_be_removed_again(h):
     assert status == 400
     assert "REMOVED" in body["message"]
     assert counted(h) == recount(h)
+
+
+def test_suspending_the_policy_resolves_its_suppressed_findings_too(h):
+    """Suspension (and a scope change) resolve the policy's findings the scan no longer sees: the
+    SUPPRESSED ones too, or they would stay suppressed, and counted, for ever."""
+    status, body = call("POST", "/suppressions", rule(accounts=[A2]))
+    finish(h, body["execution_arn"])
+    suppressed = {a for a, (s, _) in states(h).items() if s == "SUPPRESSED"}
+    assert suppressed
+    status, body = call("DELETE", f"/policies/{POLICY}")
+    assert status == 202
+    finish(h, body["execution_arn"])
+    after = {i["ARN"]["S"]: i for i in h.table_items("findings_table") if i["PolicyId"]["S"] == POLICY}
+    outcome = {a: (i["State"]["S"], i["ResolvedReason"]["S"]) for a, i in after.items()}
+    assert outcome == dict.fromkeys(after, ("RESOLVED", "POLICY_SUSPENDED"))
+    assert suppressed <= after.keys()
+    assert counted(h) == recount(h)
