@@ -1,15 +1,23 @@
-"""The policies table: launched policies only (definitions live in the catalogue)."""
+"""The policies table: launched policies only (definitions live in the catalogue).
+
+A policy launched by a newer CLI or deployment than this one (sharing the tables) is not in this
+catalogue: the listings leave it out, with a warning, so scans, events and summaries go on with
+the policies this code can evaluate instead of failing on the one it cannot."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from qrie_lib.policies.registry import get_policy
+from qrie_lib.policies.registry import CATALOGUE, get_policy
 from qrie_lib.scope import PolicyScope
 from qrie_lib.stores.dynamo import batch_get, from_item, to_item
+
+log = logging.getLogger(__name__)
 
 
 class PolicyStatus(StrEnum):
@@ -60,15 +68,14 @@ class PoliciesStore:
 
     def get_many(self, policy_ids: list[str]) -> list[LaunchedPolicy]:
         items = batch_get(self.client, self.table, [{"PolicyId": p} for p in policy_ids])
-        return sorted((self._policy(i) for i in items), key=lambda p: p.policy_id)
+        return known(self._policy(i) for i in items)
 
     def list(self) -> list[LaunchedPolicy]:
-        policies = [
+        return known(
             self._policy(from_item(item))
             for page in self.client.get_paginator("scan").paginate(TableName=self.table)
             for item in page.get("Items", [])
-        ]
-        return sorted(policies, key=lambda p: p.policy_id)
+        )
 
     def active(self) -> list[LaunchedPolicy]:
         return [p for p in self.list() if p.status is PolicyStatus.ACTIVE]
@@ -76,3 +83,11 @@ class PoliciesStore:
     @staticmethod
     def _policy(data: dict[str, Any]) -> LaunchedPolicy:
         return LaunchedPolicy(**{k: data[v] for k, v in FIELDS.items() if v in data})
+
+
+def known(policies: Iterable[LaunchedPolicy]) -> list[LaunchedPolicy]:
+    """Those of this deployment's catalogue, by id."""
+    policies = list(policies)
+    if unknown := sorted(p.policy_id for p in policies if p.policy_id not in CATALOGUE):
+        log.warning("launched policies unknown to this deployment's catalogue, left out: %s", unknown)
+    return sorted((p for p in policies if p.policy_id in CATALOGUE), key=lambda p: p.policy_id)
