@@ -19,6 +19,7 @@ from rich.table import Table
 from orchestration import (
     cli_accounts,
     cli_api,
+    cli_counters,
     cli_events,
     cli_notifications,
     cli_onboarding,
@@ -56,6 +57,7 @@ app.add_typer(cli_notifications.app, name="notifications")
 app.add_typer(cli_schedules.app, name="schedules")
 app.command("compliance")(compliance)
 app.add_typer(cli_suppressions.app, name="suppressions")
+app.add_typer(cli_counters.app, name="counters")
 app.command("trends")(trends)
 findings_app = typer.Typer(help="Findings, and one finding's history.")
 findings_app.command("history")(history)

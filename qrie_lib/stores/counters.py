@@ -72,6 +72,16 @@ class CountersStore:
             totals.setdefault(policy_id, Counter()).update(_cells(item))
         return totals
 
+    def rows(self) -> dict[str, Counter[str]]:
+        """Every row's cells (policies x shards + accounts rows: a bounded table)."""
+        pages = self.client.get_paginator("scan").paginate(TableName=self.table)
+        return {i["Counter"]: _cells(i) for page in pages for i in map(from_item, page.get("Items", []))}
+
+    def replace(self, row: str, cells: Counter[str]) -> None:
+        """A row's cells as given, the others removed (``recount``)."""
+        item = {"Counter": row, **{cell: n for cell, n in cells.items() if n}}
+        self.client.put_item(TableName=self.table, Item=to_item(item))
+
     def account(self, account_id: str) -> Counter[str]:
         item = self.client.get_item(TableName=self.table, Key=to_item({"Counter": f"{ACCOUNT}{account_id}"}))
         return _cells(from_item(item["Item"]) if "Item" in item else None)
