@@ -6,8 +6,8 @@ Rows (PK ``Counter``): ``policy/{policy_id}#{shard}``, the policy's findings on 
 index shard (a popular policy's writes spread like its index), and ``account/{account_id}``.
 Cells are top-level attributes ``{STATE}|{band}`` (ADD is top-level only). A finding write and its
 counter update are two calls (a scan task's updates are merged and made at its end,
-``cell_adds``): a task that dies between them leaves the counters off by those findings (a
-recount from the findings would rebuild them; there is none yet)."""
+``cell_adds``): a task that dies between them leaves the counters off by those findings until
+``qrie counters recount`` (``qrie_lib.recount``) rebuilds them."""
 
 from __future__ import annotations
 
