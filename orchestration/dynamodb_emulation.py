@@ -42,24 +42,27 @@ INDEXES = "_qrie_hash_indexes"  # Table attribute: GSI name -> HashIndex
 Key = tuple[DynamoType, DynamoType | None]
 
 
+def patches() -> list[tuple[Any, str, Any, Any]]:
+    """(class, attribute, the emulation's, moto's own)."""
+    return [
+        (Table, "query", query_from_partition, ORIGINAL_QUERY),
+        (Table, "all_items", all_items_or_candidates, ORIGINAL_ALL_ITEMS),
+        (Table, "put_item", put_item_indexed, ORIGINAL_PUT),
+        (Table, "delete_item", delete_item_indexed, ORIGINAL_DELETE),
+        (DynamoDBBackend, "update_item", update_item_indexed, ORIGINAL_UPDATE),
+        (DynamoDBBackend, "transact_write_items", transact_write_items_undoable, ORIGINAL_TRANSACT_WRITE),
+        (DynamoResult, "execute_result", answer_as_json, ORIGINAL_EXECUTE_RESULT),
+    ]
+
+
 def install() -> None:
-    Table.query = query_from_partition  # type: ignore[method-assign]
-    Table.all_items = all_items_or_candidates  # type: ignore[method-assign]
-    Table.put_item = put_item_indexed  # type: ignore[method-assign]
-    Table.delete_item = delete_item_indexed  # type: ignore[method-assign]
-    DynamoDBBackend.update_item = update_item_indexed  # type: ignore[method-assign]
-    DynamoDBBackend.transact_write_items = transact_write_items_undoable  # type: ignore[method-assign]
-    DynamoResult.execute_result = answer_as_json  # type: ignore[method-assign]
+    for owner, name, emulated, _ in patches():
+        setattr(owner, name, emulated)
 
 
 def uninstall() -> None:
-    Table.query = ORIGINAL_QUERY  # type: ignore[method-assign]
-    Table.all_items = ORIGINAL_ALL_ITEMS  # type: ignore[method-assign]
-    Table.put_item = ORIGINAL_PUT  # type: ignore[method-assign]
-    Table.delete_item = ORIGINAL_DELETE  # type: ignore[method-assign]
-    DynamoDBBackend.update_item = ORIGINAL_UPDATE  # type: ignore[method-assign]
-    DynamoDBBackend.transact_write_items = ORIGINAL_TRANSACT_WRITE  # type: ignore[method-assign]
-    DynamoResult.execute_result = ORIGINAL_EXECUTE_RESULT  # type: ignore[method-assign]
+    for owner, name, _, original in patches():
+        setattr(owner, name, original)
 
 
 # ---- Answers: item operations written as JSON -----------------------------------------------------
