@@ -10,6 +10,10 @@ closes each gap (installed by the local runtime and by the tests):
 - S3 ignores ``ExpectedBucketOwner``: answer 403 AccessDenied, as S3 does, when the bucket belongs
   to another account (the collectors pass it on every bucket call, so a bucket named in another
   account's event is never described as theirs).
+- moto finds the account of every request by looking for its access key in every account's IAM
+  backend: each call cost O(accounts), so creating 1,000 simulated accounts, and every call of a
+  run over them, grew with the organisation. The emulation remembers which account a key was
+  found in (and which keys are in none, as the operator's are) and checks that entry first.
 - DynamoDB: moto's Query sorts the whole table and its transactions deep-copy whole tables
   (``dynamodb_emulation``).
 - moto loads ~1,000 AWS managed policies into every IAM backend it creates (one per account and
@@ -26,10 +30,11 @@ import json
 from typing import Any
 
 import moto.iam.models
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
-from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends
+from moto.iam.models import PARTITION_NAMES, AWSManagedPolicy, IAMBackend, iam_backends
 from moto.iam.responses import IamResponse
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3.exceptions import S3ClientError
@@ -66,7 +71,36 @@ def install(role_name: str) -> None:
         setattr(IamResponse, name, with_certificate_expiry(ORIGINAL_CERTIFICATE_ANSWERS[name]))
     BotocoreStubber.process_request = stub_answering_not_emulated  # type: ignore[method-assign]
     DomainDispatcherApplication.__call__ = server_answering_not_emulated  # type: ignore[method-assign]
+    moto.iam.models.get_account_id_from = account_of_access_key
     dynamodb_emulation.install()
+
+
+# ---- the account of an access key -------------------------------------------------------------
+
+ORIGINAL_ACCOUNT_OF_KEY = moto.iam.models.get_account_id_from
+KEY_ACCOUNTS: dict[str, str | None] = {}  # access key -> the account whose IAM holds it (None: none)
+
+
+def account_of_access_key(access_key: str) -> str:
+    """moto's answer, from the remembered account when the key is still there. A key in no
+    account (the operator's fake credentials) stays in none: moto generates keys at random."""
+    if access_key in KEY_ACCOUNTS:
+        account = KEY_ACCOUNTS[access_key]
+        if account is None:
+            return DEFAULT_ACCOUNT_ID
+        if any(access_key in iam_backends[account][p].access_keys for p in PARTITION_NAMES):
+            return account
+    found = next(
+        (
+            account_id
+            for account_id, backends in list(iam_backends.items())
+            for partition in PARTITION_NAMES
+            if access_key in backends[partition].access_keys
+        ),
+        None,
+    )
+    KEY_ACCOUNTS[access_key] = found
+    return found or DEFAULT_ACCOUNT_ID
 
 
 # ---- services moto does not emulate ----------------------------------------------------------
@@ -237,6 +271,8 @@ def uninstall() -> None:
     for name, method in ORIGINAL_CERTIFICATE_ANSWERS.items():
         setattr(IamResponse, name, method)
     BotocoreStubber.process_request = ORIGINAL_STUB_PROCESS  # type: ignore[method-assign]
+    moto.iam.models.get_account_id_from = ORIGINAL_ACCOUNT_OF_KEY
+    KEY_ACCOUNTS.clear()
     dynamodb_emulation.uninstall()
     DomainDispatcherApplication.__call__ = ORIGINAL_SERVER_CALL  # type: ignore[method-assign]
 
