@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -43,3 +44,28 @@ def test_describe_snapshots_honours_owner_and_restorable_by(emulated) -> None:
     assert ids() == {public, shared, private}  # only this account's: not the AMIs' snapshots
     assert ids(RestorableByUserIds=["all"]) == {public}
     assert ids(RestorableByUserIds=["444444444444"]) == {public, shared}
+
+
+def test_the_account_of_an_access_key_is_remembered_and_checked(emulated):
+    """moto searched every account's IAM for a request's key; the emulation remembers where it
+    was, checks it is still there, and remembers keys that are in no account (the operator's)."""
+    import moto.iam.models
+
+    from orchestration.simulated_org import account_id
+
+    accounts = [account_id(n) for n in range(1, 4)]
+    clients = {a: session_in(a).client("sts") for a in accounts}
+    for account, sts in clients.items():
+        assert sts.get_caller_identity()["Account"] == account
+    remembered = {k: a for k, a in emulation.KEY_ACCOUNTS.items() if a}
+    assert set(remembered.values()) == set(accounts)
+    original = emulation.ORIGINAL_ACCOUNT_OF_KEY
+    for key, account in remembered.items():
+        assert emulation.account_of_access_key(key) == account == original(key)
+    operator = boto3.client("sts", region_name=REGION)
+    assert operator.get_caller_identity()["Account"] == "123456789012"
+    assert None in emulation.KEY_ACCOUNTS.values()  # the operator's key: in no account
+    key, account = next(iter(remembered.items()))
+    for partition in moto.iam.models.PARTITION_NAMES:  # the key is gone: searched again, not found
+        moto.iam.models.iam_backends[account][partition].access_keys.pop(key, None)
+    assert emulation.account_of_access_key(key) == "123456789012" == original(key)
