@@ -194,7 +194,7 @@ def seed_findings(console: Console, policy_id: str, count: int) -> None:
                 pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
             batch = []
     for row, delta in cells.items():
-        stores.counters.add(row, delta)
+        stores.counters.adds.add({"Counter": row}, delta)
 
 
 def first_render_ms(browser: Any, console: Console, path: str) -> dict[str, float]:
