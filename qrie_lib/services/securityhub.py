@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from qrie_lib.errors import Unreadable
 from qrie_lib.models import Resource
 from qrie_lib.services.base import (
     CollectContext,
     EventRule,
-    Page,
     ResourceCalls,
     ResourceKind,
     Service,
     Touch,
+    one_per_context,
 )
 from qrie_lib.timeutil import now_iso
 
@@ -48,16 +47,7 @@ def read_hub(ctx: CollectContext) -> tuple[Resource, bool]:
     return resource, denied
 
 
-def list_hub(ctx: CollectContext, _: str | None) -> Page:
-    resource, denied = read_hub(ctx)
-    return Page([], None, unread=[resource]) if denied else Page([resource], None)
-
-
-def describe_hub(ctx: CollectContext, _: str = "") -> Resource:
-    resource, denied = read_hub(ctx)
-    if denied:
-        raise Unreadable(f"{resource.arn}: DescribeHub was denied")
-    return resource
+list_hub, describe_hub = one_per_context(read_hub)
 
 
 def region_touch(detail: dict[str, Any]) -> Iterable[Touch]:
