@@ -35,16 +35,11 @@ def recount(stores: Stores) -> Recounted:
     for policy_id in sorted(CATALOGUE):  # launched or not: a suspended policy's findings count
         for shard in policy_shards(policy_id):
             for state in FindingState:
-                token: str | None = None
-                while True:
-                    refs, token = stores.findings.state_page(shard, state, token, PAGE)
-                    for ref in refs:
-                        tally = Tally(ref.arn, ref.policy_id, ref.account_id, ref.state.value, ref.severity)
-                        for row in tally.rows:
-                            counted.setdefault(row, Counter())[tally.cell] += 1
-                    report.findings += len(refs)
-                    if token is None:
-                        break
+                for ref in stores.findings.in_state(shard, state, PAGE):
+                    tally = Tally(ref.arn, ref.policy_id, ref.account_id, ref.state.value, ref.severity)
+                    for row in tally.rows:
+                        counted.setdefault(row, Counter())[tally.cell] += 1
+                    report.findings += 1
     stored = stores.counters.rows()
     report.rows = len(counted)
     for row in sorted(stored.keys() | counted.keys()):

@@ -197,21 +197,21 @@ class FindingsStore:
     def active_for_policy(self, policy_id: str) -> Iterator[FindingRef]:
         """Every ACTIVE finding of a policy, shard after shard of its index."""
         for shard in policy_shards(policy_id):
-            token: str | None = None
-            while True:
-                page, token = self.active_page(shard, token, 500)
-                yield from page
-                if token is None:
-                    break
+            yield from self.in_state(shard, FindingState.ACTIVE)
 
-    def active_page(self, shard: str, token: str | None, limit: int) -> tuple[list[FindingRef], str | None]:
-        """One page of a policy shard's ACTIVE findings (``schema.policy_shards``)."""
-        return self.state_page(shard, FindingState.ACTIVE, token, limit)
+    def in_state(self, shard: str, state: FindingState, page_size: int = 500) -> Iterator[FindingRef]:
+        """Every finding of a policy shard in one state, page after page of its index."""
+        token: str | None = None
+        while True:
+            page, token = self.state_page(shard, state, token, page_size)
+            yield from page
+            if token is None:
+                return
 
     def state_page(
         self, shard: str, state: FindingState, token: str | None, limit: int
     ) -> tuple[list[FindingRef], str | None]:
-        """One page of a policy shard's findings in one state."""
+        """One page of a policy shard's findings in one state (``schema.policy_shards``)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": FINDINGS_BY_POLICY.name,
