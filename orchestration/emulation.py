@@ -88,19 +88,15 @@ def account_of_access_key(access_key: str) -> str:
         account = KEY_ACCOUNTS[access_key]
         if account is None:
             return DEFAULT_ACCOUNT_ID
-        if any(access_key in iam_backends[account][p].access_keys for p in PARTITION_NAMES):
+        if holds_key(account, access_key):
             return account
-    found = next(
-        (
-            account_id
-            for account_id, backends in list(iam_backends.items())
-            for partition in PARTITION_NAMES
-            if access_key in backends[partition].access_keys
-        ),
-        None,
-    )
-    KEY_ACCOUNTS[access_key] = found
-    return found or DEFAULT_ACCOUNT_ID
+    found = ORIGINAL_ACCOUNT_OF_KEY(access_key)  # the default account also when no account holds it
+    KEY_ACCOUNTS[access_key] = found if holds_key(found, access_key) else None
+    return found
+
+
+def holds_key(account: str, access_key: str) -> bool:
+    return any(access_key in iam_backends[account][p].access_keys for p in PARTITION_NAMES)
 
 
 # ---- services moto does not emulate ----------------------------------------------------------
