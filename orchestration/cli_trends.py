@@ -46,15 +46,21 @@ def trends(
 def history(
     arn: Annotated[str, typer.Argument(help="The resource ARN.")],
     policy: Annotated[str, typer.Argument(help="The policy id.")],
+    account: Annotated[
+        str | None,
+        typer.Option(help="The account (required for an AWS managed policy, attached in many accounts)."),
+    ] = None,
     endpoint: Endpoint = None,
     as_json: AsJson = False,
 ) -> None:
     """Every state change of one finding, with its time and cause."""
     from qrie_lib import history as finding_history
+    from qrie_lib.models import parse_input
     from qrie_lib.stores import Stores
 
     with user_errors():
-        rows = finding_history.finding_history(Stores.of(target(endpoint)), arn, policy)
+        q = parse_input(finding_history.HistoryQuery, {"arn": arn, "policy": policy, "account": account})
+        rows = finding_history.finding_history(Stores.of(target(endpoint)), q)
     if as_json:
         print_json(rows)
         return

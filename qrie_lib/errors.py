@@ -59,3 +59,7 @@ class InvalidSchedule(InvalidInput):
 
 class UnknownSuppression(InvalidInput):
     """A suppression rule id that does not exist."""
+
+
+class AccountRequired(InvalidInput):
+    """A finding named by an ARN every account shares (an AWS managed policy) without its account."""

@@ -68,7 +68,7 @@ class Evaluator:
     launched: Sequence[LaunchedPolicy]
     known_accounts: frozenset[str] = frozenset()  # accounts Qrie knows: trusted, not foreign
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (policy_id, outcome kind)
-    # (outcome kind, ARN, policy_id) of each finding opened, reopened or resolved: what notifications
+    # (outcome kind, subject, policy_id) of each finding opened, reopened or resolved: what notifications
     # and exports follow up on (qrie_lib.exports.report); a caller may pass a list to share.
     changed: list[tuple[str, str, str]] = field(default_factory=list)
     cause: str = ""  # what the history records as the cause: "run:{id}", "event:{id}"
@@ -84,15 +84,15 @@ class Evaluator:
             for launched, policy in declared
             if policy.resource_type == resource.resource_type
         ]
-        existing = self.findings.get_many([(r.arn, lp.policy_id) for r, lp, _ in pairs])
+        existing = self.findings.get_many([(r.subject, lp.policy_id) for r, lp, _ in pairs])
         now = now_iso()
         for resource, launched, policy in pairs:
-            previous = existing.get((resource.arn, launched.policy_id))
+            previous = existing.get((resource.subject, launched.policy_id))
             if not launched.scope.covers_region(resource.region):
                 # resolve() refuses a RESOLVED finding: only an open (or suppressed) one moves
                 if previous and self.findings.resolve(previous, ResolvedReason.OUT_OF_SCOPE, now, self.cause):
                     self.counts[launched.policy_id, OUT_OF_SCOPE] += 1
-                    self.changed.append((OUT_OF_SCOPE, resource.arn, launched.policy_id))
+                    self.changed.append((OUT_OF_SCOPE, resource.subject, launched.policy_id))
                 continue
             verdict = policy.evaluate(resource, self.related(policy, resource))
             if not verdict.evaluated:  # missing data neither opens nor resolves a finding
@@ -112,7 +112,7 @@ class Evaluator:
             if applied:
                 self.counts[launched.policy_id, step.kind] += 1
                 if step.kind not in (STILL_ACTIVE, STILL_SUPPRESSED):
-                    self.changed.append((step.kind, resource.arn, launched.policy_id))
+                    self.changed.append((step.kind, resource.subject, launched.policy_id))
         return self.counts
 
     @cached_property
@@ -181,13 +181,13 @@ def transition(
     cause: str = "",
 ) -> Step | None:
     """The lifecycle step for one verdict (``rule``: the suppression matching a violation)."""
-    key = to_item({"ARN": resource.arn, "PolicyId": launched.policy_id})
+    key = to_item({"ARN": resource.subject, "PolicyId": launched.policy_id})
     severity = launched.severity
     open_state = FindingState.SUPPRESSED if rule else FindingState.ACTIVE
 
     def record(kind: str, state: FindingState, **extra: Any) -> Transition:
         return Transition(
-            arn=resource.arn,
+            subject=resource.subject,
             policy_id=launched.policy_id,
             account_id=resource.account_id,
             version=(previous.version if previous else 0) + 1,
@@ -306,7 +306,7 @@ def moves(
     resource: Resource, policy_id: str, previous: Finding | None, step: Step
 ) -> tuple[Tally | None, Tally | None]:
     """What a lifecycle step moves in the counters: (counted as before, counted as after)."""
-    now = Tally(resource.arn, policy_id, resource.account_id, step.state.value, step.severity)
+    now = Tally(resource.subject, policy_id, resource.account_id, step.state.value, step.severity)
     return (tally(previous) if previous else None), now
 
 

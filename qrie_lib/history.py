@@ -12,12 +12,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from qrie_lib.models import Strict
+from qrie_lib.models import AccountId, Strict
 from qrie_lib.policies.base import BANDS
 from qrie_lib.policies.registry import get_policy
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.stores.history import BUCKETS_H, transition_row
+from qrie_lib.subjects import requested
 from qrie_lib.timeutil import now_iso
 
 DIMENSION = {"severity": "band", "policy": "policy", "account": "account"}
@@ -32,11 +33,13 @@ class TrendsQuery(Strict):
 class HistoryQuery(Strict):
     arn: str = Field(min_length=1, max_length=2048)
     policy: str
+    account: AccountId | None = None  # required for an AWS managed policy (qrie_lib.subjects)
 
 
-def finding_history(stores: Stores, arn: str, policy_id: str) -> list[dict[str, Any]]:
-    get_policy(policy_id)  # UnknownPolicy rather than an empty history
-    return [transition_row(item) for item in stores.history.of_finding(arn, policy_id)]
+def finding_history(stores: Stores, q: HistoryQuery) -> list[dict[str, Any]]:
+    get_policy(q.policy)  # UnknownPolicy rather than an empty history
+    key = requested(q.arn, q.account)
+    return [transition_row(item) for item in stores.history.of_finding(key, q.policy)]
 
 
 def open_now(stores: Stores, by: str) -> Counter[str]:

@@ -18,6 +18,7 @@ from pydantic import (
 
 from qrie_lib.errors import InvalidInput
 from qrie_lib.external_ids import check_external_id
+from qrie_lib.subjects import subject
 
 AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
@@ -83,6 +84,11 @@ class Resource(BaseModel):
     @property
     def account_service(self) -> str:
         return f"{self.account_id}_{self.service}"
+
+    @property
+    def subject(self) -> str:
+        """What its findings are keyed by (``qrie_lib.subjects``)."""
+        return subject(self.arn, self.account_id)
 
 
 class WorkItem(Strict):

@@ -175,7 +175,7 @@ class Refresher:
         self._accounts: dict[str, Account | None] = {}
         self._launched: list[LaunchedPolicy] | None = None
         self._resource_types: set[str] = set()
-        self.changed: list[tuple[str, str, str]] = []  # every evaluator's (kind, ARN, policy_id)
+        self.changed: list[tuple[str, str, str]] = []  # every evaluator's (kind, subject, policy_id)
         self.cause = ""  # "event:{id}": what the findings' history records for the target refreshing
 
     def process(self, messages: Sequence[tuple[str, str]]) -> BatchResult:

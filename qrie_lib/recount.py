@@ -36,7 +36,7 @@ def recount(stores: Stores) -> Recounted:
         for shard in policy_shards(policy_id):
             for state in FindingState:
                 for ref in stores.findings.in_state(shard, state, PAGE):
-                    tally = Tally(ref.arn, ref.policy_id, ref.account_id, ref.state.value, ref.severity)
+                    tally = Tally(ref.subject, ref.policy_id, ref.account_id, ref.state.value, ref.severity)
                     for row in tally.rows:
                         counted.setdefault(row, Counter())[tally.cell] += 1
                     report.findings += 1

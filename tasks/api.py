@@ -162,7 +162,8 @@ def finding_history() -> dict[str, Any]:
     return {
         "arn": q.arn,
         "policy_id": q.policy,
-        "history": history.finding_history(stores(), q.arn, q.policy),
+        "account_id": q.account,
+        "history": history.finding_history(stores(), q),
     }
 
 

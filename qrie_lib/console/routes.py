@@ -42,6 +42,7 @@ from qrie_lib.services.registry import SERVICES, get_service
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.stores.policies import PolicyStatus
+from qrie_lib.subjects import requested
 from qrie_lib.timeutil import now_iso
 from qrie_lib.views import finding_row
 
@@ -85,6 +86,7 @@ class InventoryFilter(Strict):
 class FindingKey(Strict):
     arn: str = Field(min_length=1)
     policy: str = Field(min_length=1)
+    account: AccountId | None = None  # required for an AWS managed policy (qrie_lib.subjects)
 
 
 class ResourceKey(Strict):
@@ -212,7 +214,7 @@ def findings() -> Response:
 def finding() -> Response:
     key, s = query(FindingKey), stores()
     policy = get_policy(key.policy)
-    found = s.findings.get_many([(key.arn, key.policy)]).get((key.arn, key.policy))
+    found = s.findings.get(requested(key.arn, key.account), key.policy)
     if found is None:
         raise NotFound(f"no finding of {key.policy} on {key.arn}")
     stamp = s.partitions.get_many([found.account_service])[found.account_service]
@@ -225,7 +227,9 @@ def finding() -> Response:
         evidence=json.dumps(row["evidence"], indent=2, sort_keys=True),
         policy=policy.describe(),
         service=found.service,
-        history=history.finding_history(s, found.arn, found.policy_id),
+        history=history.finding_history(
+            s, history.HistoryQuery(arn=found.arn, policy=found.policy_id, account=found.account_id)
+        ),
         owner=caller(),
         expiry=expiry_bounds(get_aws().settings.suppression_max_days),
     )
@@ -249,7 +253,7 @@ def suppress() -> Response:
     )
     rule, arn = suppressions.add(aws, Stores.of(aws), request, caller())
     audit("console: suppression added", rule_id=rule.rule_id, execution_arn=arn)
-    back = "/finding?" + urlencode({"arn": f.arn, "policy": f.policy_id})
+    back = "/finding?" + urlencode({"arn": f.arn, "policy": f.policy_id, "account": f.account})
     return redirect(router.current_event, run_path("scan", arn) if arn else back)
 
 

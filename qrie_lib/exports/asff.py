@@ -60,7 +60,7 @@ def asff_finding(row: dict[str, Any], *, product: str, operator_account: str, no
     partition = row["arn"].split(":")[1] if row["arn"].startswith("arn:") else "aws"
     return {
         "SchemaVersion": SCHEMA_VERSION,
-        "Id": finding_uid(row["arn"], row["policy_id"]),
+        "Id": finding_uid(row["arn"], row["account_id"], row["policy_id"]),
         "ProductArn": product,
         "GeneratorId": f"qrie/{policy.policy_id}",
         "AwsAccountId": operator_account,

@@ -76,7 +76,7 @@ def detection_finding(row: dict[str, Any]) -> DetectionFinding:
             product=PRODUCT, version=SCHEMA_VERSION, event_code=policy.policy_id, profiles=["cloud"]
         ),
         finding_info=FindingInformation(
-            uid=finding_uid(row["arn"], row["policy_id"]),
+            uid=finding_uid(row["arn"], row["account_id"], row["policy_id"]),
             title=policy.title,
             desc=policy.description,
             types=list(policy.compliance) or None,

@@ -15,7 +15,7 @@ from qrie_lib.models import Strict, parse_input
 from qrie_lib.notifications import Notifier
 from qrie_lib.stores import Stores
 
-Change = tuple[str, str, str]  # (outcome kind, ARN, PolicyId), as an Evaluator records them
+Change = tuple[str, str, str]  # (outcome kind, subject, PolicyId), as an Evaluator records them
 
 
 class ReportInput(Strict):
@@ -42,9 +42,9 @@ def after_events(
     if not changes:
         return {}
     stores = Stores.of(aws)
-    opened = [(arn, policy_id) for kind, arn, policy_id in changes if kind in (NEW, REOPENED)]
+    opened = [(key, policy_id) for kind, key, policy_id in changes if kind in (NEW, REOPENED)]
     result: dict[str, Any] = {"notified": Notifier(aws, stores).event_openings(opened) if opened else 0}
     if aws.settings.securityhub_export:
-        keys = [(arn, policy_id) for _, arn, policy_id in changes]
+        keys = [(key, policy_id) for _, key, policy_id in changes]
         result["securityhub"] = SecurityHubExport(aws, stores).export_keys(keys, remaining_ms).as_dict()
     return result

@@ -5,7 +5,7 @@ Security Hub was told (``ExportedDigest``, ``ExportedAt``); a finding whose dige
 skipped, a RESOLVED one never exported is not sent at all. The digest is recorded only after
 Security Hub accepted the finding, and records what was sent: if the finding changed meanwhile, the
 digests differ and the next export sends it again, so the marks need no condition beyond the item
-still existing. Ids come from (ARN, PolicyId), so a re-export updates, never duplicates.
+still existing. Ids come from (subject, PolicyId), so a re-export updates, never duplicates.
 
 Batches of 100 findings (the API's maximum per request); a whole-call throttle is botocore's
 adaptive retry (``Aws``); findings the answer lists as failed are sent again, at most
@@ -25,6 +25,7 @@ from qrie_lib.exports.walk import by_keys, by_policy, row_of
 from qrie_lib.stores import Stores
 from qrie_lib.stores.dynamo import Write, conditional_write, to_item, values
 from qrie_lib.stores.findings import FindingState
+from qrie_lib.subjects import subject
 from qrie_lib.timeutil import now_iso
 
 BATCH = 100  # BatchImportFindings accepts at most 100 findings per request
@@ -122,7 +123,11 @@ class SecurityHubExport:
     def mark(self, finding: dict[str, Any], digest: str, now: str) -> None:
         self.result.sent += 1
         self.result.archived += finding["RecordState"] == "ARCHIVED"
-        key = {"ARN": finding["Resources"][0]["Id"], "PolicyId": finding["ProductFields"]["qrie/PolicyId"]}
+        fields = finding["ProductFields"]
+        key = {
+            "ARN": subject(finding["Resources"][0]["Id"], fields["qrie/AccountId"]),
+            "PolicyId": fields["qrie/PolicyId"],
+        }
         conditional_write(
             self.stores.findings.client,
             Write(

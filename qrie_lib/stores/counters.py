@@ -28,7 +28,7 @@ POLICY, ACCOUNT = "policy/", "account/"
 class Tally:
     """What one finding counts toward."""
 
-    arn: str
+    subject: str  # qrie_lib.subjects: what the policy's shard is of
     policy_id: str
     account_id: str
     state: str
@@ -40,7 +40,7 @@ class Tally:
 
     @property
     def rows(self) -> tuple[str, str]:
-        return f"{POLICY}{policy_shard(self.policy_id, self.arn)}", f"{ACCOUNT}{self.account_id}"
+        return f"{POLICY}{policy_shard(self.policy_id, self.subject)}", f"{ACCOUNT}{self.account_id}"
 
 
 def changes(was: Tally | None, now: Tally | None) -> dict[str, Counter[str]]:

@@ -1,10 +1,10 @@
-"""The findings table: PK ``ARN``, SK ``PolicyId``; GSIs by ``AccountService``+``State`` and by
-``PolicyShard``+``State`` (a policy's findings over ``POLICY_SHARDS`` keys), each projecting only
-what their readers need (``FindingRef``). Writes are conditional: a finding moves only on an
-evaluation of a describe at least as fresh as the one it was last evaluated on. Every write that
-moves a finding between states or severity bands moves its counters (``stores.counters``); every
-state change (and severity change) bumps its ``Version`` and is recorded in its history in the
-same transaction (``stores.history``)."""
+"""The findings table: PK ``ARN`` (the finding's subject, ``qrie_lib.subjects``), SK ``PolicyId``;
+GSIs by ``AccountService``+``State`` and by ``PolicyShard``+``State`` (a policy's findings over
+``POLICY_SHARDS`` keys), each projecting only what their readers need (``FindingRef``). Writes are
+conditional: a finding moves only on an evaluation of a describe at least as fresh as the one it
+was last evaluated on. Every write that moves a finding between states or severity bands moves its
+counters (``stores.counters``); every state change (and severity change) bumps its ``Version`` and
+is recorded in its history in the same transaction (``stores.history``)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from qrie_lib.stores.dynamo import (
 )
 from qrie_lib.stores.history import RESOLVED, HistoryStore, Transition
 from qrie_lib.stores.suppressions import SuppressionsStore
+from qrie_lib.subjects import subject, subject_arn
 
 
 class FindingState(StrEnum):
@@ -71,6 +72,10 @@ class Finding(BaseModel):
     version: int = 0  # transitions so far (its history's last entry)
     opened_at: str | None = None  # when it last opened (new or reopened)
 
+    @property
+    def subject(self) -> str:
+        return subject(self.arn, self.account_id)
+
 
 FIELDS = {
     "arn": "ARN",
@@ -96,12 +101,13 @@ FIELDS = {
 
 
 def finding_from_item(item: dict[str, Any]) -> Finding:
-    return Finding(**{k: item[v] for k, v in FIELDS.items() if v in item})
+    fields = {k: item[v] for k, v in FIELDS.items() if v in item}
+    return Finding(**fields | {"arn": subject_arn(item["ARN"])})
 
 
 def finding_item(finding: Finding) -> dict[str, Any]:
     item = {FIELDS[k]: v for k, v in finding.model_dump(mode="json").items()}
-    return item | {"PolicyShard": policy_shard(finding.policy_id, finding.arn)}
+    return item | {"ARN": finding.subject, "PolicyShard": policy_shard(finding.policy_id, finding.subject)}
 
 
 @dataclass(frozen=True)
@@ -118,10 +124,14 @@ class FindingRef:
     version: int = 0
     opened_at: str | None = None
 
+    @property
+    def subject(self) -> str:
+        return subject(self.arn, self.account_id)
+
     @classmethod
     def of(cls, item: dict[str, Any]) -> FindingRef:
         return cls(
-            item["ARN"],
+            subject_arn(item["ARN"]),
             item["PolicyId"],
             item["AccountService"],
             item["AccountId"],
@@ -138,7 +148,7 @@ def tally(
 ) -> Tally:
     """What a finding counts toward, or would once moved to ``state`` / ``severity``."""
     return Tally(
-        finding.arn,
+        finding.subject,
         finding.policy_id,
         finding.account_id,
         (state or finding.state).value,
@@ -166,17 +176,21 @@ class FindingsStore:
     # ---- reads ----------------------------------------------------------------------------
 
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Finding]:
-        """Existing findings for (ARN, PolicyId) pairs, in bulk."""
+        """Existing findings for (subject, PolicyId) pairs, in bulk, by those pairs."""
         unique = list(dict.fromkeys(keys))
         items = batch_get(self.client, self.table, [{"ARN": a, "PolicyId": p} for a, p in unique])
         return {(i["ARN"], i["PolicyId"]): finding_from_item(i) for i in items}
+
+    def get(self, key: str, policy_id: str) -> Finding | None:
+        return self.get_many([(key, policy_id)]).get((key, policy_id))
 
     def for_resource(
         self, arn: str, state: FindingState | None = None, *, account_id: str | None = None
     ) -> list[Finding]:
         """The findings of a resource; with ``account_id``, only that account's (a bucket ARN names
-        no account, and a bucket name can pass from one account to another)."""
-        names, vals, conditions = {}, {":a": arn}, []
+        no account, and a bucket name can pass from one account to another; an AWS managed policy's
+        findings are keyed by account, ``qrie_lib.subjects``)."""
+        names, vals, conditions = {}, {":a": subject(arn, account_id) if account_id else arn}, []
         if state:
             names["#s"], vals[":s"] = "State", state.value
             conditions.append("#s = :s")
@@ -330,7 +344,7 @@ class FindingsStore:
                 "Update",
                 {
                     "TableName": self.table,
-                    "Key": to_item({"ARN": finding.arn, "PolicyId": finding.policy_id}),
+                    "Key": to_item({"ARN": finding.subject, "PolicyId": finding.policy_id}),
                     "UpdateExpression": "SET #s = :r, ResolvedAt = :at, ResolvedReason = :why, #v = :v "
                     "REMOVE SuppressionId",
                     # Still the account's it was read as (a bucket ARN names no account).
@@ -353,7 +367,7 @@ class FindingsStore:
             tally(finding),
             tally(finding, FindingState.RESOLVED),
             Transition(
-                arn=finding.arn,
+                subject=finding.subject,
                 policy_id=finding.policy_id,
                 account_id=finding.account_id,
                 version=version,

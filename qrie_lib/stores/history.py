@@ -1,6 +1,6 @@
 """The history table: every state change of a finding, once, and daily rollups of them.
 
-A transition is the finding's conditional update and a history item keyed ``{ARN}#{PolicyId}`` /
+A transition is the finding's conditional update and a history item keyed ``{subject}#{PolicyId}`` /
 ``v{version}`` (the finding's ``Version`` after the move) written in one ``TransactWriteItems``:
 the update conditions on the version it read, the history item on not existing. A retried task
 re-reads the finding already moved, so it records nothing twice, and a crash records both or
@@ -43,8 +43,9 @@ BUCKETS_H = (1, 4, 12, 24, 48, 96, 168, 336, 720, 1440, 2160, 4380, 8760)
 ACTIVE = "ACTIVE"
 
 
-def finding_key(arn: str, policy_id: str) -> str:
-    return f"{arn}#{policy_id}"
+def finding_key(key: str, policy_id: str) -> str:
+    """``key``: the finding's subject (``qrie_lib.subjects``)."""
+    return f"{key}#{policy_id}"
 
 
 def version_sort(version: int) -> str:
@@ -60,7 +61,7 @@ def bucket(seconds: float) -> str:
 class Transition:
     """One state change of a finding, as its history records it."""
 
-    arn: str
+    subject: str  # qrie_lib.subjects
     policy_id: str
     account_id: str
     version: int  # the finding's version after the change
@@ -77,7 +78,7 @@ class Transition:
 
     def item(self) -> dict[str, Any]:
         return {
-            "Key": finding_key(self.arn, self.policy_id),
+            "Key": finding_key(self.subject, self.policy_id),
             "Sort": version_sort(self.version),
             "Kind": self.kind,
             "At": self.at,
@@ -170,7 +171,7 @@ class HistoryStore:
 
     # ---- reads ----------------------------------------------------------------------------
 
-    def of_finding(self, arn: str, policy_id: str) -> list[dict[str, Any]]:
+    def of_finding(self, key: str, policy_id: str) -> list[dict[str, Any]]:
         """A finding's transitions, oldest first."""
         return list(
             query_pages(
@@ -178,7 +179,7 @@ class HistoryStore:
                 TableName=self.table,
                 KeyConditionExpression="#k = :k",
                 ExpressionAttributeNames={"#k": "Key"},
-                ExpressionAttributeValues=values({":k": finding_key(arn, policy_id)}),
+                ExpressionAttributeValues=values({":k": finding_key(key, policy_id)}),
                 ConsistentRead=True,
             )
         )

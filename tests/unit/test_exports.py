@@ -58,7 +58,7 @@ def test_ocsf_records_are_detection_findings_that_py_ocsf_models_validates(state
     assert (parsed.class_uid, parsed.category_uid) == (2004, 2)
     assert (parsed.activity_id, parsed.status_id, parsed.type_uid) == (activity, status, 200400 + activity)
     assert parsed.severity_id == 5  # 92: critical
-    assert parsed.finding_info.uid == finding_uid("arn:aws:s3:::bucket-1", POLICY)
+    assert parsed.finding_info.uid == finding_uid("arn:aws:s3:::bucket-1", CUSTOMER, POLICY)
     assert parsed.resources[0].uid == "arn:aws:s3:::bucket-1"
     assert parsed.cloud.account.uid == CUSTOMER
     # The validation can fail: a record without its finding_info is refused.
@@ -164,7 +164,7 @@ def test_new_findings_import_in_batches_and_a_rerun_sends_nothing(aws, stores):
     assert (first.sent, first.calls, first.failed) == (BATCH + 30, 2, [])
     imported = hub(aws)
     assert len(imported) == BATCH + 30
-    one = imported[finding_uid("arn:aws:s3:::bucket-0", POLICY)]
+    one = imported[finding_uid("arn:aws:s3:::bucket-0", CUSTOMER, POLICY)]
     assert (one["RecordState"], one["Compliance"]["Status"]) == ("ACTIVE", "FAILED")
     assert one["AwsAccountId"] == aws.client("sts").get_caller_identity()["Account"]
     assert one["ProductFields"]["qrie/AccountId"] == CUSTOMER
@@ -181,9 +181,9 @@ def test_a_resolved_finding_is_archived_and_passed_once(aws, stores):
     assert (result.sent, result.archived) == (1, 1)
     imported = hub(aws)
     assert len(imported) == 2
-    archived = imported[finding_uid(fixed.arn, POLICY)]
+    archived = imported[finding_uid(fixed.arn, CUSTOMER, POLICY)]
     assert (archived["RecordState"], archived["Compliance"]["Status"]) == ("ARCHIVED", "PASSED")
-    assert imported[finding_uid(kept.arn, POLICY)]["RecordState"] == "ACTIVE"
+    assert imported[finding_uid(kept.arn, CUSTOMER, POLICY)]["RecordState"] == "ACTIVE"
     assert SecurityHubExport(aws, stores).export_all(ALWAYS).sent == 0
 
 
@@ -192,8 +192,8 @@ def test_throttled_entries_are_retried_a_bounded_number_of_times(aws, stores, mo
         put(stores, n)
     real = SecurityHubBackend.batch_import_findings
     throttled = {
-        finding_uid("arn:aws:s3:::bucket-1", POLICY): 2,
-        finding_uid("arn:aws:s3:::bucket-2", POLICY): 99,
+        finding_uid("arn:aws:s3:::bucket-1", CUSTOMER, POLICY): 2,
+        finding_uid("arn:aws:s3:::bucket-2", CUSTOMER, POLICY): 99,
     }
 
     def flaky(self, findings):
@@ -212,7 +212,7 @@ def test_throttled_entries_are_retried_a_bounded_number_of_times(aws, stores, mo
     sleeps: list[float] = []
     result = SecurityHubExport(aws, stores, sleep=sleeps.append).export_all(ALWAYS)
     assert result.sent == 4  # bucket-1 got through on its third try
-    assert [f["Id"] for f in result.failed] == [finding_uid("arn:aws:s3:::bucket-2", POLICY)]
+    assert [f["Id"] for f in result.failed] == [finding_uid("arn:aws:s3:::bucket-2", CUSTOMER, POLICY)]
     assert result.calls == 4
     assert sleeps == [1.0, 2.0, 4.0]
     # What failed stays unexported: the next export sends it (and only it).

@@ -28,7 +28,7 @@ def put(stores: Stores, n: int, account: str, state: FindingState, severity: int
         last_evaluated="2026-01-01T00:00:00.000Z", describe_time="2026-01-01T00:00:00.000Z",
     )  # fmt: skip
     stores.findings.client.put_item(TableName=stores.findings.table, Item=to_item(finding_item(finding)))
-    return Tally(finding.arn, finding.policy_id, account, state.value, severity)
+    return Tally(finding.subject, finding.policy_id, account, state.value, severity)
 
 
 @pytest.fixture
