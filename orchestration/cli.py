@@ -38,6 +38,7 @@ from orchestration.cli_common import (
     user_errors,
 )
 from orchestration.cli_compliance import compliance
+from orchestration.cli_migrate import migrate
 from orchestration.cli_trends import history, trends
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ app.command("trends")(trends)
 findings_app = typer.Typer(help="Findings, and one finding's history.")
 findings_app.command("history")(history)
 app.add_typer(findings_app, name="findings")
+app.command("migrate")(migrate)
 
 
 def run_and_follow(

@@ -69,7 +69,9 @@ def test_the_store_sums_a_policy_over_its_shards(stores):
     tallies = [Tally(f"arn:aws:s3:::b{n}", "S3BucketPublic", "111111111111", "ACTIVE", 95) for n in range(30)]
     for tally in tallies:
         stores.counters.move(None, tally)
-    stores.counters.move(tallies[0], Tally(tallies[0].subject, "S3BucketPublic", "111111111111", "RESOLVED", 95))
+    stores.counters.move(
+        tallies[0], Tally(tallies[0].subject, "S3BucketPublic", "111111111111", "RESOLVED", 95)
+    )
     assert stores.counters.policies(["S3BucketPublic", "IAMRootMfaDisabled"]) == {
         "S3BucketPublic": Counter({"ACTIVE|critical": 29, "RESOLVED|critical": 1})
     }

@@ -1,0 +1,30 @@
+"""``qrie migrate``: move findings stored by an earlier version to this version's keys
+(qrie_lib.migrations), then recount the counters."""
+
+from __future__ import annotations
+
+from orchestration.cli_common import AsJson, Endpoint, console, print_json, target, user_errors
+
+
+def migrate(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
+    """Bring stored findings up to this version (safe to run again; run it while no scan runs).
+
+    Findings of AWS managed policies (arn:aws:iam::aws:policy/...) become one per account."""
+    from qrie_lib import migrations
+    from qrie_lib.stores import Stores
+
+    with user_errors(), console.status("migrating findings..."):
+        report = migrations.migrate(Stores.of(target(endpoint)))
+    counters = report.counters
+    if as_json:
+        print_json(report.__dict__ | {"counters": counters.__dict__ if counters else None})
+        return
+    for line in report.moved:
+        console.print(f"moved {line}")
+    for key in report.superseded:
+        console.print(f"dropped {key} (its account's finding was already written under its new key)")
+    console.print(
+        f"{len(report.moved)} findings moved ({report.history_items} history items), "
+        f"{len(report.superseded)} superseded; counters: "
+        f"{counters.rewritten if counters else 0} rows rewritten"
+    )

@@ -1,0 +1,109 @@
+"""``qrie migrate``: bring findings written by an earlier version to this version's keys.
+
+Before subjects (``qrie_lib.subjects``) a finding of an AWS managed policy was keyed by its bare
+ARN, one item that every account attaching the policy overwrote in turn. Each such item is moved
+to the subject of the account it last held (with its history, whose versions it counts), unless
+that account's finding already exists under its subject (a scan since the upgrade wrote it: the
+newer one stands). The counters follow the shards the moved findings now hash to: a recount ends
+the migration. Run it while no scan runs (as the recount); a migration cut short is finished by
+running it again (copies are conditional, the old item goes last but for its history)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from qrie_lib.aws import error_code
+from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.recount import Recounted, recount
+from qrie_lib.schema import FINDINGS_BY_POLICY, policy_shard, policy_shards
+from qrie_lib.stores import Stores
+from qrie_lib.stores.dynamo import from_item, query_pages, to_item, values
+from qrie_lib.stores.findings import FindingState
+from qrie_lib.stores.history import finding_key
+from qrie_lib.subjects import AWS_OWNED, shared, subject, subject_arn
+
+
+@dataclass
+class Migrated:
+    moved: list[str] = field(default_factory=list)  # "{old key} -> {subject}" per finding moved
+    superseded: list[str] = field(default_factory=list)  # old keys dropped for a newer finding
+    history_items: int = 0
+    counters: Recounted | None = None
+
+
+def migrate(stores: Stores) -> Migrated:
+    report = Migrated()
+    for key, policy_id in legacy_keys(stores):
+        rekey(stores, key, policy_id, report)
+    report.counters = recount(stores)
+    return report
+
+
+def legacy_keys(stores: Stores) -> list[tuple[str, str]]:
+    """(bare shared ARN, policy) of every finding still keyed the old way, read from the by-policy
+    index (keys only; the filter keeps the ARNs AWS owns)."""
+    found = []
+    for policy_id in sorted(CATALOGUE):
+        for shard in policy_shards(policy_id):
+            for state in FindingState:
+                for item in query_pages(
+                    stores.findings.client,
+                    TableName=stores.findings.table,
+                    IndexName=FINDINGS_BY_POLICY.name,
+                    KeyConditionExpression="PolicyShard = :p AND #s = :s",
+                    FilterExpression="contains(ARN, :owned)",
+                    ExpressionAttributeNames={"#s": "State"},
+                    ExpressionAttributeValues=values(
+                        {":p": shard, ":s": state.value, ":owned": f"::{AWS_OWNED}:"}
+                    ),
+                ):
+                    key = item["ARN"]
+                    if shared(key) and subject_arn(key) == key:  # a bare ARN, not yet a subject
+                        found.append((key, item["PolicyId"]))
+    return found
+
+
+def rekey(stores: Stores, key: str, policy_id: str, report: Migrated) -> None:
+    findings, history = stores.findings, stores.history
+    old = findings.client.get_item(
+        TableName=findings.table, Key=to_item({"ARN": key, "PolicyId": policy_id}), ConsistentRead=True
+    ).get("Item")
+    if old is None:
+        return
+    item = from_item(old)
+    new_key = subject(key, item["AccountId"])
+    entries = history.of_finding(key, policy_id)
+    if findings.get(new_key, policy_id) is not None:
+        report.superseded.append(key)
+    else:  # the history first, so that the moved finding never lacks its versions
+        for entry in entries:
+            report.history_items += put_new(
+                history.client, history.table, entry | {"Key": finding_key(new_key, policy_id)}, "Key"
+            )
+        moved = item | {"ARN": new_key, "PolicyShard": policy_shard(policy_id, new_key)}
+        put_new(findings.client, findings.table, moved, "ARN")
+        report.moved.append(f"{key} -> {new_key}")
+    findings.client.delete_item(TableName=findings.table, Key=to_item({"ARN": key, "PolicyId": policy_id}))
+    for entry in entries:
+        history.client.delete_item(
+            TableName=history.table, Key=to_item({"Key": entry["Key"], "Sort": entry["Sort"]})
+        )
+
+
+def put_new(client: Any, table: str, item: dict[str, Any], key: str) -> bool:
+    """Put ``item`` unless an item with its key exists; whether it was put."""
+    try:
+        client.put_item(
+            TableName=table,
+            Item=to_item(item),
+            ConditionExpression="attribute_not_exists(#k)",
+            ExpressionAttributeNames={"#k": key},
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True

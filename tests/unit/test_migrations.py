@@ -1,0 +1,101 @@
+"""``qrie migrate``: findings of AWS managed policies keyed by their bare ARN (before subjects) move
+to their account's subject with their history and counters; a newer finding under the subject wins;
+other findings are untouched; a second run finds nothing to do."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestration.cli import app as cli
+from orchestration.provision import create_tables
+from qrie_lib import migrations
+from qrie_lib.recount import recount
+from qrie_lib.schema import policy_shard
+from qrie_lib.stores import Stores
+from qrie_lib.stores.counters import Tally
+from qrie_lib.stores.dynamo import to_item
+from qrie_lib.stores.findings import Finding, FindingState, finding_item
+from qrie_lib.stores.history import finding_key, version_sort
+
+A1, A2 = "111111111111", "222222222222"
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+POLICY = "IAMPolicyOverlyPermissive"
+T0 = "2026-01-01T00:00:00.000Z"
+
+
+def finding(arn: str, account: str, service: str = "iam", version: int = 2) -> Finding:
+    return Finding(
+        arn=arn, policy_id=POLICY, account_service=f"{account}_{service}", account_id=account,
+        service=service, region="global", resource_type="AWS::IAM::ManagedPolicy",
+        state=FindingState.ACTIVE, severity=90, first_seen=T0, last_evaluated=T0, describe_time=T0,
+        version=version, opened_at=T0,
+    )  # fmt: skip
+
+
+def put(stores: Stores, f: Finding, key: str | None = None) -> None:
+    """Write ``f`` under ``key`` (the bare ARN: as the version before subjects did) with its history
+    and counters."""
+    key = key or f.subject
+    item = finding_item(f) | {"ARN": key, "PolicyShard": policy_shard(POLICY, key)}
+    stores.findings.client.put_item(TableName=stores.findings.table, Item=to_item(item))
+    for version in range(1, f.version + 1):
+        entry = {"Key": finding_key(key, POLICY), "Sort": version_sort(version), "AccountId": f.account_id}
+        stores.history.client.put_item(TableName=stores.history.table, Item=to_item(entry))
+    stores.counters.move(None, Tally(key, POLICY, f.account_id, f.state.value, f.severity))
+
+
+def versions(stores: Stores, key: str) -> list[str]:
+    return [e["Sort"] for e in stores.history.of_finding(key, POLICY)]
+
+
+@pytest.fixture
+def stores(aws) -> Stores:
+    create_tables(aws)
+    return Stores.of(aws)
+
+
+def test_a_legacy_finding_moves_to_its_accounts_subject_with_its_history(stores):
+    put(stores, finding(ADMIN, A1, version=3), key=ADMIN)
+    bucket = finding("arn:aws:s3:::logs", A1, "s3")
+    put(stores, bucket)
+
+    report = migrations.migrate(stores)
+
+    assert report.moved == [f"{ADMIN} -> {ADMIN}@{A1}"]
+    assert report.history_items == 3
+    assert stores.findings.get(ADMIN, POLICY) is None
+    moved = stores.findings.get(f"{ADMIN}@{A1}", POLICY)
+    assert moved is not None
+    assert (moved.arn, moved.account_id, moved.version) == (ADMIN, A1, 3)
+    assert versions(stores, f"{ADMIN}@{A1}") == [version_sort(v) for v in (1, 2, 3)]
+    assert versions(stores, ADMIN) == []
+    assert stores.findings.get(bucket.subject, POLICY) == bucket  # not an AWS-owned ARN: untouched
+    assert recount(stores).rewritten == 0  # the migration's recount left the counters true
+    assert migrations.migrate(stores).moved == []  # nothing left to move
+
+
+def test_a_finding_written_since_the_upgrade_supersedes_the_legacy_one(stores):
+    put(stores, finding(ADMIN, A2, version=5), key=ADMIN)  # the item A1 and A2 overwrote in turn
+    put(stores, newer := finding(ADMIN, A2, version=1))  # a scan since the upgrade
+
+    report = migrations.migrate(stores)
+
+    assert (report.moved, report.superseded) == ([], [ADMIN])
+    assert stores.findings.get(newer.subject, POLICY) == newer
+    assert versions(stores, newer.subject) == [version_sort(1)]  # not mixed with the old chain
+    assert stores.findings.get(ADMIN, POLICY) is None
+    assert versions(stores, ADMIN) == []
+
+
+def test_the_cli_migrates(stores, aws, monkeypatch):
+    monkeypatch.setattr("orchestration.cli_migrate.target", lambda _: aws)
+    put(stores, finding(ADMIN, A1), key=ADMIN)
+    result = CliRunner().invoke(cli, ["migrate", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["moved"] == [f"{ADMIN} -> {ADMIN}@{A1}"]
+    moved_shard = policy_shard(POLICY, ADMIN) != policy_shard(POLICY, f"{ADMIN}@{A1}")
+    assert answer["counters"]["rewritten"] == int(moved_shard)  # the account's row is unchanged
