@@ -3,8 +3,10 @@ NOT_EVALUATED (with why), the failing resources with their findings, and scores.
 
 ``build`` is pure over the framework, the accounts, the launched policies, the ACTIVE findings of
 the framework's policies (rows of ``views.finding_row``) and what the latest scans evaluated
-(``stores/coverage.py``); ``report`` reads those through the tables' keys and indexes (findings by
-policy through ``views.findings_rows``, never a table scan).
+(``stores/coverage.py``). ``report`` reads those through the tables' keys and indexes, never a table
+scan: for the whole organisation (the CLI's report, no response to fit) by policy; for one account,
+or a page of accounts (``page``: the API and console, whose work and response are bounded by the
+page), by the accounts' partitions, so that the read grows with those accounts' findings only.
 
 An automated control PASSes in an account when each of its policies is launched, covers the
 account, was evaluated there by a scan and left nothing failing or undecided; it FAILs when any
@@ -22,19 +24,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from qrie_lib.errors import InvalidInput
 from qrie_lib.frameworks.registry import Framework, get_framework
 from qrie_lib.models import Account, AccountId, AccountStatus, Strict
+from qrie_lib.policies.registry import get_policy
 from qrie_lib.stores import Stores
 from qrie_lib.stores.coverage import Coverage, CoverageStore
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
+from qrie_lib.stores.resources import account_service
 from qrie_lib.timeutil import now_iso
-from qrie_lib.views import findings_rows
+from qrie_lib.views import finding_row, findings_rows
 
 LISTED = 100  # failing resources listed per control and account (all are counted)
+ACCOUNTS_PER_PAGE, MAX_ACCOUNTS_PER_PAGE = 10, 50  # an account's outcomes are up to ~100 KB
 EVIDENCE_CHARS = 300
 
 
@@ -56,9 +61,12 @@ class Why(StrEnum):
 
 
 class ComplianceQuery(Strict):
-    """``GET /compliance/{framework}``'s query string."""
+    """``GET /compliance/{framework}``'s query string: one account, or a page of the ACTIVE accounts
+    in account id order (``next_token``: the answer's, for the next page)."""
 
     account: AccountId | None = None
+    limit: int = Field(ACCOUNTS_PER_PAGE, ge=1, le=MAX_ACCOUNTS_PER_PAGE)
+    next_token: str | None = None
 
 
 class Reason(BaseModel):
@@ -125,6 +133,9 @@ class Report(BaseModel):
     overall: Score
     sections: list[SectionSummary]
     controls: list[ControlRow]
+    # A page of accounts (qrie_lib.compliance.page): the next page's token; scores, sections and
+    # each control's status are then over this page's accounts.
+    next_token: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -306,28 +317,76 @@ def _sections(framework: Framework, rows: Sequence[ControlRow]) -> list[SectionS
 def report(stores: Stores, framework_id: str, account_id: str | None = None) -> Report:
     """The report of the accounts onboarded and ACTIVE (or the one asked for)."""
     framework = get_framework(framework_id)
-    accounts = _accounts(stores, account_id)
-    mapped = {p for ids in framework.policies_by_control.values() for p in ids}
-    launched = [p for p in stores.policies.list() if p.policy_id in mapped]
+    if account_id is not None:
+        return _of_accounts(stores, framework, [_account(stores, account_id)])
+    launched = _launched(stores, framework)
     findings = [
         row
         for p in launched
         if p.status is PolicyStatus.ACTIVE
-        for row in findings_rows(
-            stores, state=FindingState.ACTIVE, policy_id=p.policy_id, account_id=account_id
-        )
+        for row in findings_rows(stores, state=FindingState.ACTIVE, policy_id=p.policy_id)
     ]
-    coverage = CoverageStore(stores.runs.client, stores.runs.table).get(account_id)
+    coverage = CoverageStore(stores.runs.client, stores.runs.table).get()
+    return build(framework, stores.accounts.active(), launched, findings, coverage, now_iso())
+
+
+def page(stores: Stores, framework_id: str, q: ComplianceQuery) -> Report:
+    """One account's report, or a page of the ACTIVE accounts'."""
+    framework = get_framework(framework_id)
+    if q.account is not None:
+        return _of_accounts(stores, framework, [_account(stores, q.account)])
+    after = _after(q.next_token)
+    accounts = sorted((a for a in stores.accounts.active() if a.account_id > after), key=_by_id)
+    chosen = accounts[: q.limit]
+    answer = _of_accounts(stores, framework, chosen)
+    more = len(accounts) > q.limit
+    return answer.model_copy(update={"next_token": chosen[-1].account_id if more else None})
+
+
+def _of_accounts(stores: Stores, framework: Framework, accounts: Sequence[Account]) -> Report:
+    """The report of a few accounts, their findings read from their own partitions (by service of
+    the framework's launched policies)."""
+    launched = _launched(stores, framework)
+    reported = {p.policy_id for p in launched if p.status is PolicyStatus.ACTIVE}
+    services = sorted({get_policy(p).service for p in reported})
+    findings = []
+    for account in accounts:
+        for service in services:
+            token, partition = None, account_service(account.account_id, service)
+            while True:
+                found, token = stores.findings.query_page(
+                    state=FindingState.ACTIVE, account_service=partition, token=token, limit=500
+                )
+                findings += [finding_row(f) for f in found if f.policy_id in reported]
+                if token is None:
+                    break
+    coverage = CoverageStore(stores.runs.client, stores.runs.table).get_many(a.account_id for a in accounts)
     return build(framework, accounts, launched, findings, coverage, now_iso())
 
 
-def _accounts(stores: Stores, account_id: str | None) -> list[Account]:
-    if account_id is None:
-        return stores.accounts.active()
+def _launched(stores: Stores, framework: Framework) -> list[LaunchedPolicy]:
+    mapped = {p for ids in framework.policies_by_control.values() for p in ids}
+    return [p for p in stores.policies.list() if p.policy_id in mapped]
+
+
+def _by_id(account: Account) -> str:
+    return account.account_id
+
+
+def _after(token: str | None) -> str:
+    """The account a page token says the previous page ended with ("" for the first page)."""
+    if token is None:
+        return ""
+    if not (len(token) == 12 and token.isdigit()):
+        raise InvalidInput("next_token: not a token this API issued for this report")
+    return token
+
+
+def _account(stores: Stores, account_id: str) -> Account:
     account = stores.accounts.get(account_id)
     if account is None or account.status is not AccountStatus.ACTIVE:
         raise InvalidInput(f"account: {account_id} is not an onboarded ACTIVE account")
-    return [account]
+    return account
 
 
 # ---- flat output --------------------------------------------------------------------------

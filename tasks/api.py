@@ -228,7 +228,7 @@ def findings_summary() -> dict[str, Any]:
 @app.get("/compliance/<framework_id>")
 def compliance_report(framework_id: str) -> dict[str, Any]:
     get_framework(framework_id)  # an unknown framework is a 404, whatever the query
-    return compliance.report(stores(), framework_id, query(compliance.ComplianceQuery).account).as_json()
+    return compliance.page(stores(), framework_id, query(compliance.ComplianceQuery)).as_json()
 
 
 # ---- executions ---------------------------------------------------------------------------

@@ -98,6 +98,7 @@ class ResourceKey(Strict):
 class ComplianceFilter(Strict):
     framework: str = "cis-aws-3.0"
     account: AccountId | Literal[""] = ""
+    next_token: str | None = None  # a page of accounts (compliance.page)
 
 
 class PolicyForm(Strict):
@@ -383,14 +384,17 @@ def run_page(kind: str, name: str) -> Response:
 @screen
 def compliance_page() -> Response:
     f = query(ComplianceFilter)
-    report = compliance.report(stores(), f.framework, f.account or None)
+    q = compliance.ComplianceQuery(account=f.account or None, next_token=f.next_token)
+    report = compliance.page(stores(), f.framework, q)
+    filters = f.model_dump(exclude={"next_token"})
     return page(
         router.current_event,
         "compliance.html",
         title="Compliance",
         report=report,
         frameworks=sorted(FRAMEWORKS),
-        filters=f.model_dump(),
+        filters=filters,
+        next_query=urlencode(filters | {"next_token": report.next_token}) if report.next_token else None,
     )
 
 

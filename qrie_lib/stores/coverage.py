@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qrie_lib.models import RunStatus
-from qrie_lib.stores.dynamo import from_item, query_pages, to_item, values
+from qrie_lib.stores.dynamo import batch_get, from_item, query_pages, to_item, values
 from qrie_lib.stores.runs import counts_of
 
 RUN_ID = "#coverage"
@@ -90,6 +90,11 @@ class CoverageStore:
                 )
             )
         return {row["Item"]: _policies(row) for row in rows}
+
+    def get_many(self, account_ids: Iterable[str]) -> dict[str, dict[str, Coverage]]:
+        """Account → policy → what its latest scan evaluated, for these accounts (in bulk)."""
+        keys = [{"RunId": RUN_ID, "Item": a} for a in dict.fromkeys(account_ids)]
+        return {row["Item"]: _policies(row) for row in batch_get(self.client, self.table, keys)}
 
 
 def _policies(row: dict[str, Any]) -> dict[str, Coverage]:

@@ -17,6 +17,7 @@ from qrie_lib.compliance import Status, Why
 from qrie_lib.frameworks.registry import get_framework
 from qrie_lib.models import Account
 from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.schema import FINDINGS_BY_PARTITION
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.views import findings_rows
@@ -106,6 +107,40 @@ def test_one_account(h, report):
     assert [c.accounts[A1] for c in one.controls] == [c.accounts[A1] for c in report.controls]
 
 
+def test_one_account_reads_only_its_own_findings(h):
+    stores, read = Stores.of(h.aws), []
+    table = stores.findings.table
+
+    def count(params: dict[str, Any], **_: Any) -> None:
+        if params.get("TableName") == table:
+            read.append(params.get("IndexName", "table"))
+
+    client = stores.findings.client
+    client.meta.events.register("before-parameter-build.dynamodb.Query", count)
+    try:
+        compliance.report(stores, "cis-aws-3.0", A1)
+    finally:
+        client.meta.events.unregister("before-parameter-build.dynamodb.Query", count)
+    services = {CATALOGUE[p].service for ids in CIS.policies_by_control.values() for p in ids}
+    assert read == [FINDINGS_BY_PARTITION.name] * len(services)  # one query per service partition of A1
+
+
+def test_pages_of_accounts_walk_every_account_once(h, report):
+    seen, token = [], None
+    while True:
+        query = {"limit": "1"} | ({"next_token": token} if token else {})
+        code, body = call("GET", "/compliance/cis-aws-3.0", **query)
+        assert code == 200, body
+        [account] = body["accounts"]
+        seen.append(account["account_id"])
+        expected = {c.id: c.accounts[account["account_id"]].model_dump(mode="json") for c in report.controls}
+        assert {c["id"]: c["accounts"][account["account_id"]] for c in body["controls"]} == expected
+        token = body["next_token"]
+        if token is None:
+            break
+    assert seen == sorted(a.account_id for a in report.accounts)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -145,6 +180,9 @@ def test_cli_formats(h, tmp_path):
         ("/compliance/cis-aws-3.0", {"account": "12"}, 400, "InvalidInput"),
         ("/compliance/cis-aws-3.0", {"account": "999999999999"}, 400, "InvalidInput"),
         ("/compliance/cis-aws-3.0", {"acount": A1}, 400, "InvalidInput"),
+        ("/compliance/cis-aws-3.0", {"next_token": "x"}, 400, "InvalidInput"),
+        ("/compliance/cis-aws-3.0", {"limit": "0"}, 400, "InvalidInput"),
+        ("/compliance/cis-aws-3.0", {"limit": "51"}, 400, "InvalidInput"),
         ("/compliance/nope", {}, 404, "UnknownFramework"),
     ],
 )
