@@ -280,6 +280,9 @@ def scan(
     policy: Annotated[str | None, typer.Option(help="One launched policy id.")] = None,
     service: Annotated[str | None, typer.Option(help="One service's policies.")] = None,
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Evaluate every resource, changed since the last scan or not.")
+    ] = False,
     endpoint: Endpoint = None,
     stack_name: StackName = None,
     wait: Annotated[bool, typer.Option(help="Follow the execution to its end.")] = True,
@@ -288,7 +291,8 @@ def scan(
     """Start a policy scan execution and follow it; exits non-zero if it failed."""
     with user_errors():
         checked_account(account)
-    request = {k: v for k, v in {"policy_id": policy, "service": service, "account_id": account}.items() if v}
+    asked = {"policy_id": policy, "service": service, "account_id": account, "full": full}
+    request = {k: v for k, v in asked.items() if v}
     run_and_follow(target(endpoint), "scan", request, stack_name, wait, as_json)
 
 

@@ -28,3 +28,5 @@ def migrate(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
         f"{len(report.superseded)} superseded; counters: "
         f"{counters.rewritten if counters else 0} rows rewritten"
     )
+    if report.rescan:
+        console.print(f"the next scan evaluates {', '.join(report.rescan)} in every account again")

@@ -4,9 +4,11 @@ Before subjects (``qrie_lib.subjects``) a finding of an AWS managed policy was k
 ARN, one item that every account attaching the policy overwrote in turn. Each such item is moved
 to the subject of the account it last held (with its history, whose versions it counts), unless
 that account's finding already exists under its subject (a scan since the upgrade wrote it: the
-newer one stands). The counters follow the shards the moved findings now hash to: a recount ends
-the migration. Run it while no scan runs (as the recount); a migration cut short is finished by
-running it again (copies are conditional, the old item goes last but for its history)."""
+newer one stands). The policies moved are marked changed, so that the next scan evaluates them in
+every account (the verdicts the overwrites lost come back). The counters follow the shards the
+moved findings now hash to: a recount ends the migration. Run it while no scan runs (as the
+recount); a migration cut short is finished by running it again (copies are conditional, the old
+item goes last but for its history)."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from qrie_lib.stores.dynamo import from_item, query_pages, to_item, values
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.stores.history import finding_key
 from qrie_lib.subjects import AWS_OWNED, shared, subject, subject_arn
+from qrie_lib.timeutil import now_iso
 
 
 @dataclass
@@ -31,13 +34,21 @@ class Migrated:
     moved: list[str] = field(default_factory=list)  # "{old key} -> {subject}" per finding moved
     superseded: list[str] = field(default_factory=list)  # old keys dropped for a newer finding
     history_items: int = 0
+    rescan: list[str] = field(default_factory=list)  # launched policies the next scan re-evaluates
     counters: Recounted | None = None
 
 
 def migrate(stores: Stores) -> Migrated:
     report = Migrated()
-    for key, policy_id in legacy_keys(stores):
+    legacy = legacy_keys(stores)
+    for key, policy_id in legacy:
         rekey(stores, key, policy_id, report)
+    for policy_id in sorted({p for _, p in legacy}):
+        # The other accounts' verdicts were lost to the overwrites: the next scan evaluates the
+        # policy everywhere again, as after a change of the policy (qrie_lib.scan).
+        if (launched := stores.policies.get(policy_id)) is not None:
+            stores.policies.put(launched.model_copy(update={"updated_at": now_iso()}))
+            report.rescan.append(policy_id)
     report.counters = recount(stores)
     return report
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from orchestration.cli import app as cli
 from orchestration.provision import create_tables
-from qrie_lib import migrations
+from qrie_lib import lifecycle, migrations
 from qrie_lib.recount import recount
 from qrie_lib.schema import policy_shard
 from qrie_lib.stores import Stores
@@ -58,6 +58,8 @@ def stores(aws) -> Stores:
 
 
 def test_a_legacy_finding_moves_to_its_accounts_subject_with_its_history(stores):
+    [launched] = lifecycle.launch(stores, [POLICY])
+    stores.policies.put(launched.model_copy(update={"updated_at": T0}))  # launched before the upgrade
     put(stores, finding(ADMIN, A1, version=3), key=ADMIN)
     bucket = finding("arn:aws:s3:::logs", A1, "s3")
     put(stores, bucket)
@@ -66,6 +68,9 @@ def test_a_legacy_finding_moves_to_its_accounts_subject_with_its_history(stores)
 
     assert report.moved == [f"{ADMIN} -> {ADMIN}@{A1}"]
     assert report.history_items == 3
+    # The verdicts of the accounts that lost the overwrites come back at the next scan.
+    assert report.rescan == [POLICY]
+    assert stores.policies.get(POLICY).updated_at > T0
     assert stores.findings.get(ADMIN, POLICY) is None
     moved = stores.findings.get(f"{ADMIN}@{A1}", POLICY)
     assert moved is not None
