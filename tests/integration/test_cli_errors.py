@@ -56,13 +56,28 @@ def test_a_dead_endpoint_is_one_line_and_exit_1():
     one_line_error(result.output, "EndpointConnectionError")
 
 
-@pytest.mark.slow
-def test_an_input_the_state_machine_refuses_is_one_line_and_exit_2():
-    with LocalRuntime():
-        result = runner.invoke(app, ["inventory", "--service", "nope"])
+@pytest.mark.parametrize(
+    ("args", "kind", "message"),
+    [
+        (["inventory", "--service", "nope"], "inventory", "unknown service 'nope'"),
+        (["scan", "--policy", "nope", "--full"], "scan", "unknown policy 'nope'"),
+    ],
+)
+def test_an_input_the_state_machine_would_refuse_starts_no_execution(args, kind, message):
+    with LocalRuntime() as runtime:
+        result = runner.invoke(app, args)
+        sfn = runtime.aws.client("stepfunctions")
+        machines = sfn.list_state_machines()["stateMachines"]
+        started = [
+            e
+            for m in machines
+            for e in sfn.list_executions(stateMachineArn=m["stateMachineArn"])["executions"]
+        ]
     assert result.exit_code == 2, result.output
     one_line_error(result.output, "InvalidInput")
-    assert "unknown service 'nope'" in result.output
+    assert message in result.output
+    assert any(kind in m["name"] for m in machines)
+    assert started == []
 
 
 @pytest.mark.slow
