@@ -1,5 +1,5 @@
 """CloudTrail policies (CIS AWS Foundations v3.0 section 3): per trail (log file validation, KMS
-encryption, access logging on its bucket) and per region, on the region's coverage anchor, what
+encryption, access logging on its bucket) and per account, on the account's coverage anchor, what
 the account's trails cover (a logging multi-region trail with all management events; S3 object
 data events)."""
 
@@ -140,7 +140,7 @@ POLICIES: tuple[Policy, ...] = (
         description=(
             "The account has no trail that is multi-region, logging, and has an event selector with "
             "IncludeManagementEvents true and ReadWriteType All (or the advanced-selector equivalent), so "
-            "API activity in this region is not recorded. Reported per inventoried region."
+            "API activity is not recorded in every region. Reported once per account."
         ),
         severity=85,
         remediation=(

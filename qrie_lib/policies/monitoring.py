@@ -1,5 +1,5 @@
 """CIS AWS Foundations v3.0 section 4: log metric filters and alarms on the CloudTrail log group,
-evaluated per region on CloudTrail's coverage anchor, from the account's inventory.
+evaluated once per account on CloudTrail's coverage anchor, from the account's inventory.
 
 Each control's audit: an active multi-region trail (logging, management events Read/Write All)
 delivering to a CloudWatch Logs group; a metric filter on that group with the benchmark's pattern;
@@ -295,7 +295,7 @@ def policy(control: str, suffix: str, what: str, patterns: frozenset[str]) -> Po
         description=(
             f"No active multi-region trail's CloudWatch Logs group has a metric filter with CIS {control}'s "
             f"pattern for {what}, an alarm on its metric and an SNS topic with a confirmed subscriber. "
-            "Reported per inventoried region."
+            "Reported once per account."
         ),
         severity=40,
         remediation=(

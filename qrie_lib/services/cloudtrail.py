@@ -1,8 +1,8 @@
 """CloudTrail (regional): trails, each kept in its home region (a multi-region or organization trail
 shows in every region's DescribeTrails; only its home region's item stores it), with its logging
-status and event selectors; plus, per region, an anchor for account-wide checks (is this region
-covered by a logging multi-region trail, monitored by metric filters and alarms), pseudo-ARN
-``arn:aws:cloudtrail:{region}:{account}:coverage``.
+status and event selectors; plus one anchor per account for the account-wide checks (is there a
+logging multi-region trail, are its logs monitored by metric filters and alarms), pseudo-ARN
+``arn:aws:cloudtrail::{account}:coverage``, which every region's listing yields alike.
 
 A trail costs DescribeTrails (one per region) + GetTrailStatus + GetEventSelectors."""
 
@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qrie_lib.aws import error_code
-from qrie_lib.models import Resource
+from qrie_lib.models import GLOBAL, Resource
 from qrie_lib.services.base import (
     CollectContext,
     EventRule,
@@ -29,7 +29,7 @@ from qrie_lib.services.base import (
 from qrie_lib.timeutil import now_iso
 
 TRAIL = "AWS::CloudTrail::Trail"
-COVERAGE = "AWS::CloudTrail::RegionCoverage"
+COVERAGE = "AWS::CloudTrail::AccountCoverage"
 TRAIL_KEYS = (
     "Name",
     "TrailARN",
@@ -105,16 +105,15 @@ def describe_trail(ctx: CollectContext, name_or_arn: str) -> Resource | None:
 
 
 def coverage_arn(ctx: CollectContext, _: str = "") -> str:
-    return f"arn:aws:cloudtrail:{ctx.region}:{ctx.account_id}:coverage"
+    return f"arn:aws:cloudtrail::{ctx.account_id}:coverage"
 
 
 def describe_coverage(ctx: CollectContext, _: str = "") -> Resource:
-    """The region's anchor: the checks read the account's trails, filters, alarms and topics."""
+    """The account's anchor (``ResourceKind.account_level``): the checks it carries (CIS 3.1, 3.8,
+    3.9, 4.x) read the account's multi-region trails, filters, alarms and topics in every region,
+    so their verdict is the account's, reported once, not once per region."""
     return ctx.resource(
-        service="cloudtrail",
-        resource_type=COVERAGE,
-        arn=coverage_arn(ctx),
-        configuration={"Region": ctx.region},
+        service="cloudtrail", resource_type=COVERAGE, arn=coverage_arn(ctx), configuration={}, region=GLOBAL
     )
 
 
@@ -139,7 +138,7 @@ SERVICE = Service(
     read_actions=("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"),
     kinds=(
         ResourceKind(TRAIL, list_trails, describe_trail, trail_arn),
-        ResourceKind(COVERAGE, list_coverage, describe_coverage, coverage_arn),
+        ResourceKind(COVERAGE, list_coverage, describe_coverage, coverage_arn, account_level=True),
     ),
     event_source="cloudtrail.amazonaws.com",
     events=(

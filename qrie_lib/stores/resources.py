@@ -291,7 +291,9 @@ class ResourcesStore:
         """The regions a regional service's partition holds rows in, in order: one single-item
         read per region found (each skips past its region's sort-key range), not a partition read."""
         found: list[str] = []
-        start, end = f"arn:aws:{service}:", f"arn:aws:{service};"
+        # From just past "arn:aws:{service}::" (account-level rows, ResourceKind.account_level): a
+        # region's name begins with a letter, which sorts after ";".
+        start, end = f"arn:aws:{service}:;", f"arn:aws:{service};"
         while True:
             answer = self.client.query(
                 TableName=self.table,

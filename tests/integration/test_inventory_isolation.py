@@ -83,6 +83,11 @@ def test_a_region_removed_from_an_account_is_swept_and_its_findings_resolved(org
     assert active
     assert any(arn.startswith(gone) for arn in org.resource_arns(a))
     b_before = {arn for arn in org.resource_arns(b) if arn.startswith(gone)}
+    # The account's CloudTrail anchor (account-level, listed by every region alike): one item.
+    anchor = f"arn:aws:cloudtrail::{a}:coverage"
+    assert [arn for arn in org.resource_arns(a) if arn.endswith(":coverage")] == [anchor]
+    anchor_findings = {k: f.state for k, f in findings_of(org, a, "cloudtrail").items() if k[0] == anchor}
+    assert "ACTIVE" in anchor_findings.values()  # the first account's trail is careless
 
     account = stores.accounts.get(a)
     stores.accounts.put(account.model_copy(update={"regions": [kept]}))
@@ -96,6 +101,9 @@ def test_a_region_removed_from_an_account_is_swept_and_its_findings_resolved(org
             assert (now.state, now.resolved_reason) == (FindingState.RESOLVED, ResolvedReason.REGION_REMOVED)
         assert summary["findings_resolved"] >= len(active)
         assert {arn for arn in org.resource_arns(b) if arn.startswith(gone)} == b_before
+        assert anchor in org.resource_arns(a)  # no region's sweep or removal touches it
+        after = findings_of(org, a, "cloudtrail")
+        assert {k: f.state for k, f in after.items() if k[0] == anchor} == anchor_findings
         # The next run has no region left to retire: the removed region is no work item any more.
         assert succeeded(org, {"service": "ec2", "account_id": a})["items"] == 1
     finally:

@@ -132,8 +132,8 @@ def expected(n: int) -> dict[str, set[str]]:
     # unvalidated, unencrypted, its bucket unlogged; Config records in neither region.
     found[f"bucket:{p}-trail"] = basics - (set() if odd else {"S3BucketLoggingDisabled"})
     found["trail:org-audit"] = TRAIL_CARELESS if odd else set()
+    found["coverage"] = COVERAGE_CARELESS if odd else set()  # the account's, once: not per region
     for region, home in (("us-east-1", True), ("eu-west-1", False)):
-        found[f"coverage@{region}"] = COVERAGE_CARELESS if odd else set()
         found[f"config@{region}"] = {"ConfigNotEnabledInRegion"} if odd else set()
         groups = ALWAYS_OPEN_GROUPS | ({"wide-open": WIDE_OPEN} if odd else {})
         found |= {f"sg:{name}@{region}": policies for name, policies in groups.items()}
@@ -204,7 +204,7 @@ def label(resource) -> str | None:
         "AWS::AccessAnalyzer::Analyzers": lambda: f"analyzers@{resource.region}",
         "AWS::IAM::ServerCertificate": lambda: f"certificate:{c['ServerCertificateName']}",
         "AWS::CloudTrail::Trail": lambda: f"trail:{c['Name']}",
-        "AWS::CloudTrail::RegionCoverage": lambda: f"coverage@{resource.region}",
+        "AWS::CloudTrail::AccountCoverage": lambda: "coverage",
         "AWS::Config::RegionRecording": lambda: f"config@{resource.region}",
     }.get(t, lambda: None)()
 

@@ -205,7 +205,15 @@ def test_csv_has_one_row_per_control_and_account(report):
 
 def test_json_shape(report):
     data = json.loads(json.dumps(report.as_json()))
-    assert set(data) == {"framework", "generated_at", "accounts", "overall", "sections", "controls"}
+    assert set(data) == {
+        "framework",
+        "generated_at",
+        "accounts",
+        "overall",
+        "sections",
+        "controls",
+        "next_token",
+    }
     control = data["controls"][0]
     assert set(control) == {
         "id",

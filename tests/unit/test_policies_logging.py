@@ -40,7 +40,7 @@ def trail(**config: Any) -> Resource:
     return res(TRAIL, f"arn:aws:cloudtrail:{R}:{A}:trail/audit", "cloudtrail", **(base | config))
 
 
-COVER = res(COVERAGE, f"arn:aws:cloudtrail:{R}:{A}:coverage", "cloudtrail", Region=R)
+COVER = res(COVERAGE, f"arn:aws:cloudtrail::{A}:coverage", "cloudtrail")
 
 
 def verdict(policy_id: str, resource: Resource, **every: list[Resource]) -> bool | None:
