@@ -11,13 +11,13 @@ def migrate(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
 
     Findings of AWS managed policies (arn:aws:iam::aws:policy/...) become one per account."""
     from qrie_lib import migrations
-    from qrie_lib.stores import Stores
 
     with user_errors(), console.status("migrating findings..."):
-        report = migrations.migrate(Stores.of(target(endpoint)))
+        report = migrations.migrate(target(endpoint))
     counters = report.counters
     if as_json:
-        print_json(report.__dict__ | {"counters": counters.__dict__ if counters else None})
+        fields = {k: v for k, v in report.__dict__.items() if k != "exported"}
+        print_json(fields | {"counters": counters.__dict__ if counters else None})
         return
     for line in report.moved:
         console.print(f"moved {line}")
@@ -28,5 +28,7 @@ def migrate(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
         f"{len(report.superseded)} superseded; counters: "
         f"{counters.rewritten if counters else 0} rows rewritten"
     )
+    if report.archived:
+        console.print(f"{report.archived} Security Hub records archived under their old ids")
     if report.rescan:
         console.print(f"the next scan evaluates {', '.join(report.rescan)} in every account again")

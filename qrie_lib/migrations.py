@@ -6,9 +6,10 @@ to the subject of the account it last held (with its history, whose versions it 
 that account's finding already exists under its subject (a scan since the upgrade wrote it: the
 newer one stands). The policies moved are marked changed, so that the next scan evaluates them in
 every account (the verdicts the overwrites lost come back). The counters follow the shards the
-moved findings now hash to: a recount ends the migration. Run it while no scan runs (as the
-recount); a migration cut short is finished by running it again (copies are conditional, the old
-item goes last but for its history)."""
+moved findings now hash to: a recount ends the migration. A finding already exported to Security
+Hub is exported again under its new id at the next export, and its record under the old id is
+archived now. Run it while no scan runs (as the recount); a migration cut short is finished by
+running it again (copies are conditional, the old item goes last but for its history)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from qrie_lib.aws import error_code
+from qrie_lib.aws import Aws, error_code
+from qrie_lib.errors import QrieError
+from qrie_lib.exports.ids import uid_of_key
+from qrie_lib.exports.securityhub import SecurityHubExport
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.recount import Recounted, recount
 from qrie_lib.schema import FINDINGS_BY_POLICY, policy_shard, policy_shards
@@ -34,12 +38,14 @@ class Migrated:
     moved: list[str] = field(default_factory=list)  # "{old key} -> {subject}" per finding moved
     superseded: list[str] = field(default_factory=list)  # old keys dropped for a newer finding
     history_items: int = 0
+    exported: list[tuple[dict[str, Any], str]] = field(default_factory=list)  # (item, Security Hub id)
     rescan: list[str] = field(default_factory=list)  # launched policies the next scan re-evaluates
     counters: Recounted | None = None
+    archived: int = 0  # Security Hub records archived under their old ids
 
 
-def migrate(stores: Stores) -> Migrated:
-    report = Migrated()
+def migrate(aws: Aws) -> Migrated:
+    stores, report = Stores.of(aws), Migrated()
     legacy = legacy_keys(stores)
     for key, policy_id in legacy:
         rekey(stores, key, policy_id, report)
@@ -50,6 +56,13 @@ def migrate(stores: Stores) -> Migrated:
             stores.policies.put(launched.model_copy(update={"updated_at": now_iso()}))
             report.rescan.append(policy_id)
     report.counters = recount(stores)
+    if report.exported and aws.settings.securityhub_export:
+        archived = SecurityHubExport(aws, stores).archive_ids(report.exported)
+        if archived.failed:
+            raise QrieError(
+                f"Security Hub refused to archive {len(archived.failed)} records: {archived.failed[0]}"
+            )
+        report.archived = archived.archived
     return report
 
 
@@ -85,6 +98,9 @@ def rekey(stores: Stores, key: str, policy_id: str, report: Migrated) -> None:
     if old is None:
         return
     item = from_item(old)
+    if "ExportedDigest" in item:  # Security Hub holds it under the id of its old key
+        report.exported.append((item, uid_of_key(key, policy_id)))
+        item = {k: v for k, v in item.items() if k not in ("ExportedDigest", "ExportedAt")}
     new_key = subject(key, item["AccountId"])
     entries = history.of_finding(key, policy_id)
     if findings.get(new_key, policy_id) is not None:

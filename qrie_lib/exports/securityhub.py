@@ -103,6 +103,20 @@ class SecurityHubExport:
             self.send(batch, now)
         return self.result
 
+    def archive_ids(self, records: Iterable[tuple[dict[str, Any], str]]) -> ExportResult:
+        """Archive the records Security Hub holds under ids no finding has any more (a finding
+        re-keyed by ``qrie migrate``): (its item, the id it was exported under)."""
+        now, sent = now_iso(), []
+        for item, old_id in records:
+            finding = asff_finding(row_of(item), product=self.product, operator_account=self.account, now=now)
+            sent.append(finding | {"Id": old_id, "RecordState": "ARCHIVED"})
+        for start in range(0, len(sent), BATCH):
+            answer = self.client.batch_import_findings(Findings=sent[start : start + BATCH])
+            self.result.calls += 1
+            self.result.failed += answer.get("FailedFindings", [])
+            self.result.archived += answer.get("SuccessCount", 0)
+        return self.result
+
     # ---- sending ----------------------------------------------------------------------------
 
     def send(self, batch: list[tuple[dict[str, Any], str]], now: str) -> None:

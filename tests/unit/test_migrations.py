@@ -12,6 +12,9 @@ from typer.testing import CliRunner
 from orchestration.cli import app as cli
 from orchestration.provision import create_tables
 from qrie_lib import lifecycle, migrations
+from qrie_lib.exports.asff import asff_finding, content_digest
+from qrie_lib.exports.ids import finding_uid, uid_of_key
+from qrie_lib.exports.securityhub import SecurityHubExport
 from qrie_lib.recount import recount
 from qrie_lib.schema import policy_shard
 from qrie_lib.stores import Stores
@@ -19,11 +22,13 @@ from qrie_lib.stores.counters import Tally
 from qrie_lib.stores.dynamo import to_item
 from qrie_lib.stores.findings import Finding, FindingState, finding_item
 from qrie_lib.stores.history import finding_key, version_sort
+from qrie_lib.views import finding_row
 
 A1, A2 = "111111111111", "222222222222"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 POLICY = "IAMPolicyOverlyPermissive"
 T0 = "2026-01-01T00:00:00.000Z"
+ALWAYS = lambda: 10**9  # noqa: E731
 
 
 def finding(arn: str, account: str, service: str = "iam", version: int = 2) -> Finding:
@@ -47,6 +52,11 @@ def put(stores: Stores, f: Finding, key: str | None = None) -> None:
     stores.counters.move(None, Tally(key, POLICY, f.account_id, f.state.value, f.severity))
 
 
+def hub(aws) -> dict[str, dict]:
+    pages = aws.client("securityhub").get_paginator("get_findings").paginate()
+    return {f["Id"]: f for page in pages for f in page["Findings"]}
+
+
 def versions(stores: Stores, key: str) -> list[str]:
     return [e["Sort"] for e in stores.history.of_finding(key, POLICY)]
 
@@ -57,14 +67,14 @@ def stores(aws) -> Stores:
     return Stores.of(aws)
 
 
-def test_a_legacy_finding_moves_to_its_accounts_subject_with_its_history(stores):
+def test_a_legacy_finding_moves_to_its_accounts_subject_with_its_history(aws, stores):
     [launched] = lifecycle.launch(stores, [POLICY])
     stores.policies.put(launched.model_copy(update={"updated_at": T0}))  # launched before the upgrade
     put(stores, finding(ADMIN, A1, version=3), key=ADMIN)
     bucket = finding("arn:aws:s3:::logs", A1, "s3")
     put(stores, bucket)
 
-    report = migrations.migrate(stores)
+    report = migrations.migrate(aws)
 
     assert report.moved == [f"{ADMIN} -> {ADMIN}@{A1}"]
     assert report.history_items == 3
@@ -79,14 +89,14 @@ def test_a_legacy_finding_moves_to_its_accounts_subject_with_its_history(stores)
     assert versions(stores, ADMIN) == []
     assert stores.findings.get(bucket.subject, POLICY) == bucket  # not an AWS-owned ARN: untouched
     assert recount(stores).rewritten == 0  # the migration's recount left the counters true
-    assert migrations.migrate(stores).moved == []  # nothing left to move
+    assert migrations.migrate(aws).moved == []  # nothing left to move
 
 
-def test_a_finding_written_since_the_upgrade_supersedes_the_legacy_one(stores):
+def test_a_finding_written_since_the_upgrade_supersedes_the_legacy_one(aws, stores):
     put(stores, finding(ADMIN, A2, version=5), key=ADMIN)  # the item A1 and A2 overwrote in turn
     put(stores, newer := finding(ADMIN, A2, version=1))  # a scan since the upgrade
 
-    report = migrations.migrate(stores)
+    report = migrations.migrate(aws)
 
     assert (report.moved, report.superseded) == ([], [ADMIN])
     assert stores.findings.get(newer.subject, POLICY) == newer
@@ -104,3 +114,32 @@ def test_the_cli_migrates(stores, aws, monkeypatch):
     assert answer["moved"] == [f"{ADMIN} -> {ADMIN}@{A1}"]
     moved_shard = policy_shard(POLICY, ADMIN) != policy_shard(POLICY, f"{ADMIN}@{A1}")
     assert answer["counters"]["rewritten"] == int(moved_shard)  # the account's row is unchanged
+
+
+def test_a_legacy_finding_exported_to_security_hub_is_archived_under_its_old_id(aws, stores):
+    aws.settings = aws.settings.model_copy(update={"securityhub_export": True})
+    aws.client("securityhub").enable_security_hub()
+    lifecycle.launch(stores, [POLICY])
+    put(stores, legacy := finding(ADMIN, A1), key=ADMIN)
+    # As the version before subjects exported it: under the id of its bare ARN, marked exported.
+    old_id = uid_of_key(ADMIN, POLICY)
+    export = SecurityHubExport(aws, stores)
+    record = asff_finding(
+        finding_row(legacy), product=export.product, operator_account=export.account, now=T0
+    )
+    aws.client("securityhub").batch_import_findings(Findings=[record | {"Id": old_id}])
+    stores.findings.client.update_item(
+        TableName=stores.findings.table,
+        Key=to_item({"ARN": ADMIN, "PolicyId": POLICY}),
+        UpdateExpression="SET ExportedDigest = :d",
+        ExpressionAttributeValues=to_item({":d": content_digest(finding_row(legacy))}),
+    )
+    assert hub(aws)[old_id]["RecordState"] == "ACTIVE"
+
+    report = migrations.migrate(aws)
+    assert report.archived == 1
+    assert hub(aws)[old_id]["RecordState"] == "ARCHIVED"
+    again = SecurityHubExport(aws, stores).export_all(ALWAYS)  # the next export, after the next scan
+    assert again.sent == 1
+    new = hub(aws)[finding_uid(ADMIN, A1, POLICY)]
+    assert (new["RecordState"], new["ProductFields"]["qrie/AccountId"]) == ("ACTIVE", A1)
