@@ -27,7 +27,7 @@ from qrie_lib.models import (
     WorkItem,
     parse_input,
 )
-from qrie_lib.services.base import ACCESS_DENIED_CODES, CollectContext, Service
+from qrie_lib.services.base import ACCESS_DENIED_CODES, CollectContext, ResourceKind, Service
 from qrie_lib.services.registry import SERVICES, get_service
 from qrie_lib.settings import Settings
 from qrie_lib.stores import Stores
@@ -99,6 +99,13 @@ def retired(service: Service, item: WorkItem, account: Account, settings: Settin
     return service.regional and item.region not in enabled_regions(account, settings)
 
 
+def lists(kind: ResourceKind, item: WorkItem, account: Account, settings: Settings) -> bool:
+    """Whether the item lists resources of this kind: an account-level kind of a regional service is
+    listed by the item of the account's first inventoried region only (no regional sweep deletes it,
+    so it stays when that region is no longer inventoried and the next first region lists it)."""
+    return not kind.account_level or item.region == min(enabled_regions(account, settings))
+
+
 # ---- collect ------------------------------------------------------------------------------
 
 
@@ -142,6 +149,9 @@ def collect(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> di
             if pages >= settings.pages_per_call or remaining_ms() < settings.time_margin_ms:
                 break
             kind = service.kinds[cursor.kind]
+            if not lists(kind, item, account, settings):
+                cursor = Cursor(kind=cursor.kind + 1)
+                continue
             page = kind.list_page(ctx, cursor.token)
             written = stores.resources.upsert(page.resources, request.run_id)
             stores.resources.mark_seen(page.unread, request.run_id)

@@ -85,9 +85,10 @@ class ResourceKind:
     # ``find(ctx, by, value, token)``: one page of the resources a Describe filter matches, for
     # events that name a related id only (a terminated instance's volumes); ``by=ALL``: every one.
     find: Callable[[CollectContext, str, str, str | None], Page] | None = None
-    # One per account in a regional service (an anchor for account-wide checks): every region's
-    # listing yields the same item, region GLOBAL, its ARN without a region ("arn:aws:svc::acct:..."),
-    # so it sorts before every region's range and no regional sweep or region removal touches it.
+    # One per account in a regional service (an anchor for account-wide checks), listed by the item
+    # of the account's first inventoried region (inventory.lists): region GLOBAL, its ARN without a
+    # region ("arn:aws:svc::acct:..."), so it sorts before every region's range and no regional
+    # sweep or region removal touches it.
     account_level: bool = False
 
 

@@ -2,7 +2,7 @@
 shows in every region's DescribeTrails; only its home region's item stores it), with its logging
 status and event selectors; plus one anchor per account for the account-wide checks (is there a
 logging multi-region trail, are its logs monitored by metric filters and alarms), pseudo-ARN
-``arn:aws:cloudtrail::{account}:coverage``, which every region's listing yields alike.
+``arn:aws:cloudtrail::{account}:coverage`` (``ResourceKind.account_level``).
 
 A trail costs DescribeTrails (one per region) + GetTrailStatus + GetEventSelectors."""
 
