@@ -4,9 +4,12 @@ state, history, counters and export id, through the scan, events, the API and th
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -21,6 +24,7 @@ from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
 from tasks import api
 from tests.integration.conftest import Harness, inventoried_org
+from tests.integration.test_console import get as console_get
 
 pytestmark = pytest.mark.slow
 A1, A2 = account_id(1), account_id(2)
@@ -86,3 +90,18 @@ def test_its_history_without_an_account_is_a_named_error(h):
     answer = get("/findings/history", {"arn": [ADMIN], "policy": [POLICY]})
     assert answer["status"] == 400
     assert "AccountRequired" in json.dumps(answer)
+
+
+def test_the_console_links_each_accounts_finding_and_shows_it(h):
+    # (the module's tests run in any order: one account's finding may be resolved by now)
+    listing = "".join(
+        console_get("/console/findings", policy=POLICY, state=s)["body"] for s in ("ACTIVE", "RESOLVED")
+    )
+    links = [parse_qs(html.unescape(q)) for q in re.findall(r'href="[^"]*/finding\?([^"]+)"', listing)]
+    linked = {link["account"][0] for link in links if link["arn"] == [ADMIN]}
+    assert linked == {A1, A2}
+    for account in (A1, A2):
+        page = console_get("/console/finding", arn=ADMIN, policy=POLICY, account=account)
+        assert page["statusCode"] == 200, page["body"][:300]
+        assert account in page["body"]
+    assert console_get("/console/finding", arn=ADMIN, policy=POLICY)["statusCode"] == 400
