@@ -39,7 +39,10 @@ from qrie_lib.timeutil import now_iso
 from qrie_lib.views import finding_row, findings_rows
 
 LISTED = 100  # failing resources listed per control and account (all are counted)
-ACCOUNTS_PER_PAGE, MAX_ACCOUNTS_PER_PAGE = 10, 50  # an account's outcomes are up to ~100 KB
+ACCOUNTS_PER_PAGE, MAX_ACCOUNTS_PER_PAGE = 10, 50
+# A page's JSON stays under this (Lambda answers at most 6 MB): an account's outcomes are ~25-55 KB
+# in the simulated organisation, up to ~3 MB with 100 failing resources listed for every control.
+PAGE_BYTES = 4_000_000
 EVIDENCE_CHARS = 300
 
 
@@ -331,21 +334,33 @@ def report(stores: Stores, framework_id: str, account_id: str | None = None) -> 
 
 
 def page(stores: Stores, framework_id: str, q: ComplianceQuery) -> Report:
-    """One account's report, or a page of the ACTIVE accounts'."""
+    """One account's report, or a page of the ACTIVE accounts': at most ``limit`` accounts, fewer
+    when their outcomes would exceed ``PAGE_BYTES`` (accounts with many failing resources)."""
     framework = get_framework(framework_id)
     if q.account is not None:
         return _of_accounts(stores, framework, [_account(stores, q.account)])
     after = _after(q.next_token)
     accounts = sorted((a for a in stores.accounts.active() if a.account_id > after), key=_by_id)
     chosen = accounts[: q.limit]
-    answer = _of_accounts(stores, framework, chosen)
-    more = len(accounts) > q.limit
+    launched, findings, coverage = _read(stores, framework, chosen)
+    while True:
+        answer = build(framework, chosen, launched, findings, coverage, now_iso())
+        if len(chosen) == 1 or len(answer.model_dump_json()) <= PAGE_BYTES:
+            break
+        chosen = chosen[: len(chosen) // 2]  # build is pure: the findings read are kept
+    more = len(accounts) > len(chosen)
     return answer.model_copy(update={"next_token": chosen[-1].account_id if more else None})
 
 
 def _of_accounts(stores: Stores, framework: Framework, accounts: Sequence[Account]) -> Report:
-    """The report of a few accounts, their findings read from their own partitions (by service of
-    the framework's launched policies)."""
+    return build(framework, accounts, *_read(stores, framework, accounts), now_iso())
+
+
+def _read(
+    stores: Stores, framework: Framework, accounts: Sequence[Account]
+) -> tuple[list[LaunchedPolicy], list[dict[str, Any]], dict[str, dict[str, Coverage]]]:
+    """What the report of a few accounts needs, their findings read from their own partitions (by
+    service of the framework's launched policies)."""
     launched = _launched(stores, framework)
     reported = {p.policy_id for p in launched if p.status is PolicyStatus.ACTIVE}
     services = sorted({get_policy(p).service for p in reported})
@@ -361,7 +376,7 @@ def _of_accounts(stores: Stores, framework: Framework, accounts: Sequence[Accoun
                 if token is None:
                     break
     coverage = CoverageStore(stores.runs.client, stores.runs.table).get_many(a.account_id for a in accounts)
-    return build(framework, accounts, launched, findings, coverage, now_iso())
+    return launched, findings, coverage
 
 
 def _launched(stores: Stores, framework: Framework) -> list[LaunchedPolicy]:

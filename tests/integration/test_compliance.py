@@ -141,6 +141,20 @@ def test_pages_of_accounts_walk_every_account_once(h, report):
     assert seen == sorted(a.account_id for a in report.accounts)
 
 
+def test_a_page_holds_fewer_accounts_when_theirs_would_not_fit_the_response(h, report, monkeypatch):
+    one = compliance.report(Stores.of(h.aws), "cis-aws-3.0", A1)
+    monkeypatch.setattr(compliance, "PAGE_BYTES", len(one.model_dump_json()) + 100)  # about one account
+    seen, token = [], None
+    while True:
+        query = compliance.ComplianceQuery(limit=3, next_token=token)
+        page = compliance.page(Stores.of(h.aws), "cis-aws-3.0", query)
+        assert len(page.accounts) < 3
+        seen += [a.account_id for a in page.accounts]
+        if (token := page.next_token) is None:
+            break
+    assert seen == sorted(a.account_id for a in report.accounts)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
