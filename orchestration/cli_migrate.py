@@ -30,5 +30,7 @@ def migrate(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
     )
     if report.archived:
         console.print(f"{report.archived} Security Hub records archived under their old ids")
+    for error in report.archive_errors:
+        console.print(f"[yellow]not archived in Security Hub[/] (archive it there by hand): {error}")
     if report.rescan:
         console.print(f"the next scan evaluates {', '.join(report.rescan)} in every account again")

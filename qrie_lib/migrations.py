@@ -8,8 +8,9 @@ newer one stands). The policies moved are marked changed, so that the next scan 
 every account (the verdicts the overwrites lost come back). The counters follow the shards the
 moved findings now hash to: a recount ends the migration. A finding already exported to Security
 Hub is exported again under its new id at the next export, and its record under the old id is
-archived now. Run it while no scan runs (as the recount); a migration cut short is finished by
-running it again (copies are conditional, the old item goes last but for its history)."""
+archived now (a refusal is reported; the moves stand). Run it while no scan runs (as the
+recount); a migration cut short is finished by running it again (copies are conditional, the old
+item goes last but for its history)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from qrie_lib.aws import Aws, error_code
-from qrie_lib.errors import QrieError
 from qrie_lib.exports.ids import uid_of_key
 from qrie_lib.exports.securityhub import SecurityHubExport
 from qrie_lib.policies.registry import CATALOGUE
@@ -42,6 +42,7 @@ class Migrated:
     rescan: list[str] = field(default_factory=list)  # launched policies the next scan re-evaluates
     counters: Recounted | None = None
     archived: int = 0  # Security Hub records archived under their old ids
+    archive_errors: list[str] = field(default_factory=list)  # what Security Hub refused
 
 
 def migrate(aws: Aws) -> Migrated:
@@ -56,13 +57,14 @@ def migrate(aws: Aws) -> Migrated:
             stores.policies.put(launched.model_copy(update={"updated_at": now_iso()}))
             report.rescan.append(policy_id)
     report.counters = recount(stores)
-    if report.exported and aws.settings.securityhub_export:
-        archived = SecurityHubExport(aws, stores).archive_ids(report.exported)
-        if archived.failed:
-            raise QrieError(
-                f"Security Hub refused to archive {len(archived.failed)} records: {archived.failed[0]}"
-            )
-        report.archived = archived.archived
+    if report.exported:  # exported once, whatever this CLI's settings say now
+        try:
+            archived = SecurityHubExport(aws, stores).archive_ids(report.exported)
+        except ClientError as exc:  # e.g. Security Hub since disabled: the moves stand, say so
+            report.archive_errors.append(f"{error_code(exc)}: {exc}")
+        else:
+            report.archived = archived.archived
+            report.archive_errors += [f"{f.get('Id')}: {f.get('ErrorCode')}" for f in archived.failed]
     return report
 
 

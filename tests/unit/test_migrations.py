@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.stub import Stubber
 from typer.testing import CliRunner
 
 from orchestration.cli import app as cli
@@ -117,8 +118,7 @@ def test_the_cli_migrates(stores, aws, monkeypatch):
 
 
 def test_a_legacy_finding_exported_to_security_hub_is_archived_under_its_old_id(aws, stores):
-    aws.settings = aws.settings.model_copy(update={"securityhub_export": True})
-    aws.client("securityhub").enable_security_hub()
+    aws.client("securityhub").enable_security_hub()  # (this CLI's settings need not say so)
     lifecycle.launch(stores, [POLICY])
     put(stores, legacy := finding(ADMIN, A1), key=ADMIN)
     # As the version before subjects exported it: under the id of its bare ARN, marked exported.
@@ -143,3 +143,28 @@ def test_a_legacy_finding_exported_to_security_hub_is_archived_under_its_old_id(
     assert again.sent == 1
     new = hub(aws)[finding_uid(ADMIN, A1, POLICY)]
     assert (new["RecordState"], new["ProductFields"]["qrie/AccountId"]) == ("ACTIVE", A1)
+
+
+def test_the_moves_stand_when_security_hub_refuses_the_archive(aws, stores):
+    item = finding(ADMIN, A1)
+    put(stores, item, key=ADMIN)
+    stores.findings.client.update_item(
+        TableName=stores.findings.table,
+        Key=to_item({"ARN": ADMIN, "PolicyId": POLICY}),
+        UpdateExpression="SET ExportedDigest = :d",
+        ExpressionAttributeValues=to_item({":d": "exported-before"}),
+    )
+    # AWS refuses imports into an account not subscribed to Security Hub; moto accepts them, so the
+    # refusal comes from botocore's Stubber (the shape AWS documents for BatchImportFindings).
+    with Stubber(aws.client("securityhub")) as hub_client:
+        hub_client.add_client_error(
+            "batch_import_findings",
+            service_error_code="InvalidAccessException",
+            service_message="Account 123456789012 is not subscribed to AWS Security Hub",
+            http_status_code=401,
+        )
+        report = migrations.migrate(aws)
+    assert report.moved == [f"{ADMIN} -> {ADMIN}@{A1}"]
+    assert report.archived == 0
+    assert [e.split(":")[0] for e in report.archive_errors] == ["InvalidAccessException"]
+    assert stores.findings.get(item.subject, POLICY) is not None
