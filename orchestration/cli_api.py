@@ -27,11 +27,18 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import typer
 from rich.console import Console
 
+from orchestration.cli_common import endpoint_url
 from tasks.registry import TASKS
 
 if TYPE_CHECKING:  # the rest loads when the server starts: ``qrie --help`` imports this module
     from orchestration.dispatch import Dispatch
 
+ServedEndpoint = Annotated[
+    str | None,
+    typer.Option(
+        help="A local endpoint (qrie local up); default: embedded, in process.", callback=endpoint_url
+    ),
+]
 app = typer.Typer(help="The HTTP API (API Gateway + Lambda in AWS), served locally.", no_args_is_help=True)
 console = Console(stderr=True)
 API = next(t for t in TASKS if t.name == "Api")
@@ -263,9 +270,7 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
-    endpoint: Annotated[
-        str | None, typer.Option(help="A local endpoint (qrie local up); default: embedded, in process.")
-    ] = None,
+    endpoint: ServedEndpoint = None,
     accounts: Annotated[int, typer.Option(min=1, max=200, help="Simulated accounts (embedded).")] = 3,
 ) -> None:
     """Serve the API over HTTP until Ctrl-C, against the embedded runtime or a local endpoint."""
@@ -274,9 +279,7 @@ def serve(
 
 def console_command(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8080,
-    endpoint: Annotated[
-        str | None, typer.Option(help="A local endpoint (qrie local up); default: embedded, in process.")
-    ] = None,
+    endpoint: ServedEndpoint = None,
     accounts: Annotated[int, typer.Option(min=1, max=200, help="Simulated accounts (embedded).")] = 3,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the browser.")] = True,
 ) -> None:

@@ -26,8 +26,26 @@ if TYPE_CHECKING:
 
 console = Console(stderr=True)
 
+
+def endpoint_url(value: str | None) -> str | None:
+    """An endpoint is an http(s) URL with a host (botocore would fail on anything else mid-command)."""
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise typer.BadParameter(f"{value!r} is not a URL such as http://127.0.0.1:4566")
+    return value
+
+
 Endpoint = Annotated[
-    str | None, typer.Option(help="A local endpoint (qrie local up), e.g. http://127.0.0.1:4566.")
+    str | None,
+    typer.Option(help="A local endpoint (qrie local up), e.g. http://127.0.0.1:4566.", callback=endpoint_url),
 ]
 StackName = Annotated[str | None, typer.Option(help="A deployed operator stack (uses your AWS credentials).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]

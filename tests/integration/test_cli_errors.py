@@ -50,6 +50,17 @@ def test_a_bad_argument_is_one_line_and_exit_2(args, name):
     one_line_error(result.output, name)
 
 
+@pytest.mark.parametrize(
+    "args", [["findings"], ["migrate"], ["counters", "recount"], ["api", "serve"], ["scan", "--no-wait"]]
+)
+@pytest.mark.parametrize("endpoint", ["nonsense", "http://127.0.0.1:abc", "ftp://127.0.0.1:4566"])
+def test_an_endpoint_that_is_not_a_url_is_a_usage_error(args, endpoint):
+    result = runner.invoke(app, [*args, "--endpoint", endpoint])
+    assert result.exit_code == 2, result.output
+    assert "is not a URL" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_a_dead_endpoint_is_one_line_and_exit_1():
     result = runner.invoke(app, ["findings", "--endpoint", "http://127.0.0.1:1"])
     assert result.exit_code == 1, result.output
