@@ -193,14 +193,13 @@ def inventory(
     from qrie_lib.inventory import ValidInventoryRequest
     from qrie_lib.models import parse_input
 
-    with user_errors():
-        checked_account(account)
     request: dict[str, Any] = {"service": service}
     if account:
         request["account_id"] = account
     if region:
         request["region"] = region
     with user_errors():
+        checked_account(account)
         parse_input(ValidInventoryRequest, request)  # refused here rather than by a failed execution
     run_and_follow(target(endpoint), "inventory", request, stack_name, wait, as_json)
 
@@ -297,11 +296,10 @@ def scan(
     from qrie_lib.models import parse_input
     from qrie_lib.scan import ScanRequest
 
-    with user_errors():
-        checked_account(account)
     asked = {"policy_id": policy, "service": service, "account_id": account, "full": full}
     request = {k: v for k, v in asked.items() if v}
     with user_errors():
+        checked_account(account)
         parse_input(ScanRequest, request)  # refused here rather than by a failed execution
     run_and_follow(target(endpoint), "scan", request, stack_name, wait, as_json)
 

@@ -29,14 +29,12 @@ from pydantic import BaseModel, Field
 from qrie_lib.errors import InvalidInput
 from qrie_lib.frameworks.registry import Framework, get_framework
 from qrie_lib.models import Account, AccountId, AccountStatus, Strict
-from qrie_lib.policies.registry import get_policy
 from qrie_lib.stores import Stores
 from qrie_lib.stores.coverage import Coverage, CoverageStore
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
-from qrie_lib.stores.resources import account_service
 from qrie_lib.timeutil import now_iso
-from qrie_lib.views import finding_row, findings_rows
+from qrie_lib.views import findings_rows
 
 LISTED = 100  # failing resources listed per control and account (all are counted)
 ACCOUNTS_PER_PAGE, MAX_ACCOUNTS_PER_PAGE = 10, 50
@@ -336,9 +334,9 @@ def report(stores: Stores, framework_id: str, account_id: str | None = None) -> 
 def page(stores: Stores, framework_id: str, q: ComplianceQuery) -> Report:
     """One account's report, or a page of the ACTIVE accounts': at most ``limit`` accounts, fewer
     when their outcomes would exceed ``PAGE_BYTES`` (accounts with many failing resources)."""
-    framework = get_framework(framework_id)
     if q.account is not None:
-        return _of_accounts(stores, framework, [_account(stores, q.account)])
+        return report(stores, framework_id, q.account)
+    framework = get_framework(framework_id)
     after = _after(q.next_token)
     accounts = sorted((a for a in stores.accounts.active() if a.account_id > after), key=_by_id)
     chosen = accounts[: q.limit]
@@ -359,22 +357,15 @@ def _of_accounts(stores: Stores, framework: Framework, accounts: Sequence[Accoun
 def _read(
     stores: Stores, framework: Framework, accounts: Sequence[Account]
 ) -> tuple[list[LaunchedPolicy], list[dict[str, Any]], dict[str, dict[str, Coverage]]]:
-    """What the report of a few accounts needs, their findings read from their own partitions (by
-    service of the framework's launched policies)."""
+    """What the report of a few accounts needs, their findings read from their own partitions."""
     launched = _launched(stores, framework)
     reported = {p.policy_id for p in launched if p.status is PolicyStatus.ACTIVE}
-    services = sorted({get_policy(p).service for p in reported})
-    findings = []
-    for account in accounts:
-        for service in services:
-            token, partition = None, account_service(account.account_id, service)
-            while True:
-                found, token = stores.findings.query_page(
-                    state=FindingState.ACTIVE, account_service=partition, token=token, limit=500
-                )
-                findings += [finding_row(f) for f in found if f.policy_id in reported]
-                if token is None:
-                    break
+    findings = [
+        row
+        for account in accounts
+        for row in findings_rows(stores, state=FindingState.ACTIVE, account_id=account.account_id)
+        if row["policy_id"] in reported
+    ]
     coverage = CoverageStore(stores.runs.client, stores.runs.table).get_many(a.account_id for a in accounts)
     return launched, findings, coverage
 

@@ -26,7 +26,7 @@ from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.recount import Recounted, recount
 from qrie_lib.schema import FINDINGS_BY_POLICY, policy_shard, policy_shards
 from qrie_lib.stores import Stores
-from qrie_lib.stores.dynamo import from_item, query_pages, to_item, values
+from qrie_lib.stores.dynamo import Write, conditional_write, from_item, query_pages, to_item, values
 from qrie_lib.stores.findings import FindingState
 from qrie_lib.stores.history import finding_key
 from qrie_lib.subjects import AWS_OWNED, shared, subject, subject_arn
@@ -124,15 +124,5 @@ def rekey(stores: Stores, key: str, policy_id: str, report: Migrated) -> None:
 
 def put_new(client: Any, table: str, item: dict[str, Any], key: str) -> bool:
     """Put ``item`` unless an item with its key exists; whether it was put."""
-    try:
-        client.put_item(
-            TableName=table,
-            Item=to_item(item),
-            ConditionExpression="attribute_not_exists(#k)",
-            ExpressionAttributeNames={"#k": key},
-        )
-    except ClientError as exc:
-        if error_code(exc) != "ConditionalCheckFailedException":
-            raise
-        return False
-    return True
+    condition = {"ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": key}}
+    return conditional_write(client, Write("Put", {"TableName": table, "Item": to_item(item), **condition}))
