@@ -247,29 +247,37 @@ def local_up(
     def say(line: str) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
-    local = serve(settings, port, state_dir=directory, say=say)
-    if directory:
-        say(f"state kept in [bold]{directory}[/]")
-    for run_id in local.interrupted:
-        say(f"run interrupted by the last stop, now FAILED: {run_id}")
-    if simulated_org and accounts and not settings.customers_separate:
-        SimulatedOrg(local.aws, accounts).create()
-    say(f"local AWS endpoint on [bold]{local.url}[/]")
-    for name, arn in local.machines.items():
-        say(f"  {name}: {arn}")
-    if settings.customers_separate:
-        say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
-    if schedules:
-        for name, when in local.start_scheduler(say).next_fires().items():
-            say(f"  schedule {name}: next {when:%Y-%m-%d %H:%M} UTC" if when else f"  schedule {name}: never")
-    local.report_events()
-    say(f"try: qrie inventory --endpoint {local.url}")
+    with user_errors():  # a state that cannot be read whole, or that another process keeps
+        local = serve(settings, port, state_dir=directory, say=say)
+    signal.signal(signal.SIGTERM, _interrupt)  # systemd, Docker and kill stop it as Ctrl-C does
     try:
+        if directory:
+            say(f"state kept in [bold]{directory}[/]")
+        for run_id in local.interrupted:
+            say(f"run interrupted by the last stop, now FAILED: {run_id}")
+        if simulated_org and accounts and not settings.customers_separate:
+            SimulatedOrg(local.aws, accounts).create()
+        say(f"local AWS endpoint on [bold]{local.url}[/]")
+        for name, arn in local.machines.items():
+            say(f"  {name}: {arn}")
+        if settings.customers_separate:
+            say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
+        if schedules:
+            for name, when in local.start_scheduler(say).next_fires().items():
+                next_fire = f"next {when:%Y-%m-%d %H:%M} UTC" if when else "never"
+                say(f"  schedule {name}: {next_fire}")
+        local.report_events()
+        say(f"try: qrie inventory --endpoint {local.url}")
         signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
         local.stop()
+        say(f"stopped; state kept in {directory}" if directory else "stopped; nothing kept (--ephemeral)")
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def default_state_dir() -> Path:
