@@ -5,9 +5,10 @@ returns, a commit torn by a kill was never acknowledged and is rolled back by SQ
 restart reads the current rows (nothing to replay or compact). ``locking_mode=EXCLUSIVE``: one
 process owns the file, and SQLite needs no shared-memory ``-shm`` file.
 
-Opening refuses a damaged file (``PRAGMA quick_check``, then every row's JSON and key as it is
-read) with ``CorruptState``, one line naming the file and what to do, and changes nothing on disk:
-the file is read from a private copy, since merely opening a WAL database writes beside it."""
+Opening refuses a damaged file (``PRAGMA quick_check``, a WAL that SQLite would read only in
+part, then every row's JSON and key as it is read) with ``CorruptState``, one line naming the file
+and what to do, and changes nothing on disk: the file is read from a private copy, since merely
+opening a WAL database writes beside it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import base64
 import json
 import shutil
 import sqlite3
+import struct
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +42,7 @@ WHAT_TO_DO = (
     "again, or start with --ephemeral"
 )
 Record = dict[str, Any]
+WAL_HEADER, FRAME_HEADER = 32, 24  # https://www.sqlite.org/fileformat2.html#walformat
 
 
 class CorruptState(QrieError):
@@ -164,14 +167,19 @@ def checked(path: Path) -> Iterator[Rows]:
         copy = Path(scratch) / FILE
         shutil.copyfile(path, copy)
         wal = path.with_name(f"{FILE}-wal")
-        if wal.exists():
-            shutil.copyfile(wal, copy.with_name(f"{FILE}-wal"))
+        log = wal.read_bytes() if wal.exists() else b""
+        copy.with_name(wal.name).write_bytes(log)
         db = None
         try:
             db = connect(copy, fsync=False)
             problems = [row[0] for row in db.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise refuse(path, f"SQLite finds it damaged ({problems[0]})")
+            frames_read = db.execute("PRAGMA wal_checkpoint").fetchone()[1]
+            page_size = db.execute("PRAGMA page_size").fetchone()[0]
+            if wal_damaged(log, frames_read, page_size):
+                lost = "SQLite would drop the transactions committed after it"
+                raise refuse(wal, f"damaged after frame {frames_read}: {lost}")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version != VERSION:
                 raise refuse(path, f"schema version {version}, not {VERSION}: not a state this qrie wrote")
@@ -181,3 +189,24 @@ def checked(path: Path) -> Iterator[Rows]:
         finally:
             if db is not None:
                 db.close()
+
+
+def wal_damaged(log: bytes, frames_read: int, page_size: int) -> bool:
+    """SQLite reads a WAL up to its first bad frame and silently ignores the rest. What it ignores
+    was never acknowledged when it is the tail of the last transaction (torn by a kill, or not
+    fully on disk at a power cut); it is damage when a transaction committed there is followed by
+    more frames (that commit was fsync'd before the next began)."""
+    size = FRAME_HEADER + page_size
+    count = (len(log) - WAL_HEADER) // size
+    if count <= frames_read:
+        return False
+    salts = log[WAL_HEADER + 8 : WAL_HEADER + 16]  # frame 1's: this generation of the WAL
+    committed = False
+    for number in range(frames_read + 1, count + 1):
+        header = log[WAL_HEADER + (number - 1) * size :][:FRAME_HEADER]
+        if header[8:16] != salts:
+            continue  # left from an earlier generation
+        if committed:
+            return True
+        committed = struct.unpack(">I", header[4:8])[0] != 0  # a commit frame holds the database size
+    return False

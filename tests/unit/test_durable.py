@@ -169,6 +169,44 @@ def test_a_damaged_page_refuses_the_start_and_changes_nothing(tmp_path):
     assert checksums(tmp_path) == before
 
 
+def killed(tmp_path: Path, rows: int) -> Path:
+    """A copy of the state directory as ``kill -9`` leaves it after ``rows`` writes: the WAL not
+    checkpointed."""
+    with operator(tmp_path / "live") as (aws, _):
+        for n in range(rows):
+            aws.client("dynamodb").put_item(TableName=RUNS, Item=row(n, Status="x" * 2000))
+        (tmp_path / "killed").mkdir()
+        for path in (tmp_path / "live").iterdir():
+            (tmp_path / "killed" / path.name).write_bytes(path.read_bytes())
+    return tmp_path / "killed"
+
+
+FRAME = 24 + 4096  # a WAL frame: its header and a page
+
+
+def test_a_damaged_frame_in_the_middle_of_the_wal_refuses_the_start_and_changes_nothing(tmp_path):
+    state = killed(tmp_path, 100)
+    wal = state / f"{FILE}-wal"
+    with wal.open("r+b") as file:  # SQLite alone would read up to the commit before it, and say ok
+        file.seek(32 + FRAME * 19 + 100)
+        file.write(b"\xff" * 10)
+    before = checksums(state)
+    with pytest.raises(
+        CorruptState,
+        match=rf"^{wal}: damaged after frame 1\d: SQLite would drop the transactions committed after it;",
+    ):
+        restore_only(state)
+    assert checksums(state) == before
+
+
+def test_a_transaction_torn_at_the_end_of_the_wal_was_never_acknowledged_and_is_dropped(tmp_path):
+    state = killed(tmp_path, 100)
+    wal = state / f"{FILE}-wal"
+    wal.write_bytes(wal.read_bytes()[: -FRAME // 2])  # killed while writing the last commit frame
+    with operator(state) as (aws, _):
+        assert set(run_rows(aws)) == {str(n) for n in range(99)}
+
+
 def test_the_directory_and_its_files_are_private_whatever_the_umask(tmp_path):
     fresh, loose = tmp_path / "fresh", tmp_path / "loose"
     loose.mkdir(mode=0o755)
