@@ -203,7 +203,8 @@ def wal_damaged(log: bytes, frames_read: int, page_size: int) -> bool:
     salts = log[WAL_HEADER + 8 : WAL_HEADER + 16]  # frame 1's: this generation of the WAL
     committed = False
     for number in range(frames_read + 1, count + 1):
-        header = log[WAL_HEADER + (number - 1) * size :][:FRAME_HEADER]
+        offset = WAL_HEADER + (number - 1) * size
+        header = log[offset : offset + FRAME_HEADER]
         if header[8:16] != salts:
             continue  # left from an earlier generation
         if committed:
