@@ -33,7 +33,7 @@ from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
 from orchestration import dynamodb_emulation, state_dir
 from orchestration.state_migration import migrate
-from orchestration.state_store import FILE, Record, Rows, StateStore, checked, refuse
+from orchestration.state_store import FILE, Record, Rows, StateStore, checked, create, refuse
 from qrie_lib import runs
 from qrie_lib.aws import Aws
 from qrie_lib.models import RunStatus
@@ -327,7 +327,9 @@ class DurableState:
             if moved is not None:
                 self.say(f"{self.directory}: the old write-ahead log ({moved} records) moved into {FILE}")
             path = self.directory / FILE
-            if path.exists():
+            if not path.exists():
+                create(path)
+            else:
                 with checked(path) as rows:
                     try:
                         load_into_backends(rows, self.scope)

@@ -63,6 +63,15 @@ def create_private(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Replace ``path`` atomically by ``data``, in a file only its owner can read."""
     partial = path.with_name(path.name + ".partial")

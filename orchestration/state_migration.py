@@ -8,11 +8,11 @@ dropped. Any other bad line refuses the start, naming the file and line, with no
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from orchestration.state_store import FILE, Record, StateStore, refuse
+from orchestration.state_dir import fsync_directory
+from orchestration.state_store import FILE, Record, create, refuse
 
 SNAPSHOT = "snapshot.jsonl"
 
@@ -22,24 +22,17 @@ def legacy_files(directory: Path) -> list[Path]:
 
 
 def migrate(directory: Path) -> int | None:
-    """Move an old state into ``state.sqlite3``: the number of records moved (None: nothing to move).
-    The new file is written aside and renamed into place: it exists only whole."""
+    """Move an old state into ``state.sqlite3``: the number of records moved (None: nothing to move)."""
     old = legacy_files(directory)
     if not old or (directory / FILE).exists():
         for path in old:  # left by a migration stopped after its rename
             path.unlink()
         return None
     records = list(_records(directory))  # all read (and checked) before anything is written
-    partial = directory / f"{FILE}.migrating"
-    for path in (partial, partial.with_name(f"{partial.name}-wal")):
-        path.unlink(missing_ok=True)
-    store = StateStore(partial)
-    store.write(records)
-    store.close()
-    os.replace(partial, directory / FILE)
+    create(directory / FILE, records)
     for path in old:
         path.unlink()
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return len(records)
 
 
@@ -93,11 +86,3 @@ def _well_formed(record: object) -> bool:
         body = record.get("body", 0)
         return record.get("purge") is True or ("id" in record and isinstance(body, str | None))
     return False
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

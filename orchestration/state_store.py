@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import sqlite3
 import struct
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from orchestration.state_dir import create_private
+from orchestration.state_dir import create_private, fsync_directory
 from qrie_lib.errors import QrieError
 
 FILE = "state.sqlite3"
@@ -62,17 +63,27 @@ def connect(path: Path, fsync: bool = True) -> sqlite3.Connection:
     return db
 
 
+def create(path: Path, records: list[Record] | None = None) -> None:
+    """A new state file holding ``records``, written aside and renamed into place: it exists
+    only whole (a kill while it is made leaves no half-made file to refuse at the next start)."""
+    partial = path.with_name(f"{path.name}.new")
+    for stale in (partial, partial.with_name(f"{partial.name}-wal")):
+        stale.unlink(missing_ok=True)
+    create_private(partial)  # SQLite gives its -wal file the database's mode
+    store = StateStore(partial)
+    store.db.executescript(";".join(SCHEMA))
+    store.write(records or [])
+    store.close()
+    os.replace(partial, path)
+    fsync_directory(path.parent)
+
+
 class StateStore:
     """Writes operator changes (after-images, as ``durable.OperatorChanges`` records them)."""
 
     def __init__(self, path: Path, fsync: bool = True) -> None:
-        new = not path.exists()
-        if new:
-            create_private(path)  # SQLite gives its -wal file the database's mode
         self.path = path
         self.db = connect(path, fsync)
-        if new:
-            self.db.executescript(";".join(SCHEMA))
 
     def write(self, records: list[Record]) -> None:
         """One transaction: the records of a DynamoDB transaction are kept all or none."""

@@ -23,7 +23,7 @@ import pytest
 
 from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.simulated_org import SEED_ROLE, account_id
-from orchestration.state_store import FILE, StateStore
+from orchestration.state_store import FILE, create
 from qrie_lib import executions
 from qrie_lib.aws import Aws
 from qrie_lib.settings import Settings
@@ -221,12 +221,12 @@ def fingerprint(directory: Path) -> dict[str, tuple[int, str]]:
 def test_a_damaged_row_in_the_middle_refuses_the_start_with_one_line_and_changes_nothing(tmp_path):
     state = tmp_path / "state"
     state.mkdir(mode=0o700)
-    store = StateStore(state / FILE)
+    records = []
     for n in range(3000):
         key = to_item({"RunId": "test/many", "Item": f"{n:05d}"})
         item = {**key, **to_item({"Status": "OK"})}
-        store.write([{"ddb": Settings().runs_table, "key": key, "item": item}])
-    store.close()
+        records.append({"ddb": Settings().runs_table, "key": key, "item": item})
+    create(state / FILE, records)
     data = (state / FILE).read_bytes()
     where = data.index(b'"Item":{"S":"01500"},"Status"')  # the item of row 1,501 (its key is another column)
     (state / FILE).write_bytes(data[:where] + b"#" * 10 + data[where + 10 :])

@@ -234,6 +234,15 @@ def test_the_directory_and_its_files_are_private_whatever_the_umask(tmp_path):
     ]
 
 
+def test_a_state_file_half_made_by_a_kill_at_the_first_start_is_made_again(tmp_path):
+    (tmp_path / f"{FILE}.new").write_bytes(b"SQLite format 3\x00")  # killed while it was created
+    with operator(tmp_path) as (aws, _):
+        aws.client("dynamodb").put_item(TableName=RUNS, Item=row(1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [FILE]
+    with operator(tmp_path) as (aws, _):
+        assert set(run_rows(aws)) == {"1"}
+
+
 def test_one_process_at_a_time(tmp_path):
     with operator(tmp_path), pytest.raises(StateInUse, match="in use by another qrie local up"):
         DurableState(tmp_path, SCOPE, say=lambda _: None).restore()
