@@ -32,7 +32,7 @@ from moto.s3.models import S3Backend, s3_backends
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
 from orchestration import dynamodb_emulation, state_dir
-from orchestration.state_migration import migrate
+from orchestration.state_migration import migrate, remove_legacy
 from orchestration.state_store import FILE, Record, Rows, StateStore, checked, create, refuse
 from qrie_lib import runs
 from qrie_lib.aws import Aws
@@ -335,6 +335,7 @@ class DurableState:
                         load_into_backends(rows, self.scope)
                     except (KeyError, TypeError, AttributeError, ValueError) as exc:
                         raise refuse(path, f"a row does not hold a DynamoDB item ({exc!r})") from None
+            remove_legacy(self.directory)  # migrated, and the new file read
             tightened = state_dir.tighten(self.directory)  # once it is read: a refusal changes nothing
             if tightened:
                 self.say(tightened)

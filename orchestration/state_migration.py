@@ -22,18 +22,19 @@ def legacy_files(directory: Path) -> list[Path]:
 
 
 def migrate(directory: Path) -> int | None:
-    """Move an old state into ``state.sqlite3``: the number of records moved (None: nothing to move)."""
-    old = legacy_files(directory)
-    if not old or (directory / FILE).exists():
-        for path in old:  # left by a migration stopped after its rename
-            path.unlink()
+    """Copy an old state into ``state.sqlite3``: the number of records copied (None: nothing to
+    copy). The old files stay until ``remove_legacy``, once the new file has been read."""
+    if not legacy_files(directory) or (directory / FILE).exists():
         return None
     records = list(_records(directory))  # all read (and checked) before anything is written
     create(directory / FILE, records)
-    for path in old:
+    return len(records)
+
+
+def remove_legacy(directory: Path) -> None:
+    for path in legacy_files(directory):
         path.unlink()
     fsync_directory(directory)
-    return len(records)
 
 
 def _records(directory: Path) -> Iterator[Record]:
@@ -43,8 +44,8 @@ def _records(directory: Path) -> Iterator[Record]:
         lines = _lines(snapshot, torn_last_line_allowed=False, header=True)
         generation = next(lines)["generation"]
         yield from lines
-    wal = directory / f"wal.{generation}.jsonl"
-    if wal.exists():  # a log of an older generation was already in the snapshot
+    wal = directory / f"wal.{generation}.jsonl"  # an older generation's log is in the snapshot
+    if wal.exists():
         yield from _lines(wal, torn_last_line_allowed=True)
 
 

@@ -82,7 +82,6 @@ class StateStore:
     """Writes operator changes (after-images, as ``durable.OperatorChanges`` records them)."""
 
     def __init__(self, path: Path, fsync: bool = True) -> None:
-        self.path = path
         self.db = connect(path, fsync)
 
     def write(self, records: list[Record]) -> None:
