@@ -226,7 +226,7 @@ def local_up(
     ] = None,
     schedules: Annotated[bool, typer.Option(help="Fire the declared schedules.")] = True,
 ) -> None:
-    """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C. Its operator
+    """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C or SIGTERM. Its operator
     state (tables, runs, item lists, events queue) is kept in --state-dir across restarts."""
     from qrie_lib.errors import InvalidInput
 
