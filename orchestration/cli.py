@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from orchestration import (
     cli_accounts,
@@ -29,9 +28,11 @@ from orchestration import (
 from orchestration.cli_common import (
     AsJson,
     Endpoint,
+    Results,
     StackName,
     console,
     fail,
+    out,
     print_json,
     progress_bar,
     target,
@@ -119,24 +120,25 @@ def port_in_use(port: int) -> str | None:
 
 
 def show_run(kind: str, result: dict[str, Any]) -> None:
+    """A run's outcome, on stdout (what ``--json`` prints, for people)."""
     colour = "green" if result["execution_status"] == "SUCCEEDED" else "red"
-    console.print(f"{kind}: [{colour}]{result['execution_status']}[/]")
+    out.print(f"{kind}: [{colour}]{result['execution_status']}[/]")
     run = result.get("run") or {}
     if run.get("resources_by_type"):
-        table = Table("resource type", "count")
+        table = Results("resource type", "count", ids=("resource type",))
         for resource_type, count in run["resources_by_type"].items():
             table.add_row(resource_type, str(count))
-        console.print(table)
+        out.print(table)
     if run.get("by_policy"):
-        table = Table("policy", "evaluated", "new", "resolved", "reopened", "active")
+        table = Results("policy", "evaluated", "new", "resolved", "reopened", "active", ids=("policy",))
         for policy_id, c in run["by_policy"].items():
             table.add_row(
                 policy_id, *(str(c[k]) for k in ("evaluated", "new", "resolved", "reopened", "active"))
             )
-        console.print(table)
+        out.print(table)
     for failed in run.get("failed_items", []):
         where = "/".join(str(failed[k]) for k in ("account_id", "service", "region") if k in failed)
-        console.print(f"  [red]failed[/] {where}: {failed['error']}: {failed['cause']}")
+        out.print(f"  [red]failed[/] {where}: {failed['error']}: {failed['cause']}")
 
 
 @app.command()
@@ -155,28 +157,46 @@ def demo(
     if as_json:
         print_json(result)
         return
+    show_demo(result)
+
+
+def show_demo(result: dict[str, Any]) -> None:
+    """The demo's summary on stdout, then what to try next on stderr (guidance, not results)."""
+    from orchestration.demo import NEXT_STEPS
+    from qrie_lib.policies.base import band
+    from qrie_lib.policies.registry import CATALOGUE
+
     show_run(
         "inventory", {"execution_status": result["inventory"]["execution_status"], "run": result["inventory"]}
     )
-    console.print(f"customer API calls: {result['inventory']['api_calls']}")
+    out.print(f"customer API calls: {result['inventory']['api_calls']}")
     scan = result["scan"]
-    console.print(f"scan: {scan['execution_status']}, findings {scan['findings']}")
-    table = Table("policy", "active findings")
-    for policy_id, n in scan["by_policy"].items():
-        table.add_row(policy_id, str(n))
-    console.print(table)
+    findings = ", ".join(f"{n} {state}" for state, n in scan["findings"].items())
+    out.print(f"scan: {scan['execution_status']}; findings: {findings}")
+    table = Results("severity", "policy", "active findings", ids=("policy",))
+    by_severity = sorted(scan["by_policy"].items(), key=lambda kv: (-CATALOGUE[kv[0]].severity, kv[0]))
+    for policy_id, n in by_severity:  # launched with the catalogue's severities
+        severity = CATALOGUE[policy_id].severity
+        table.add_row(f"{severity} {band(severity)}", policy_id, str(n))
+    out.print(table)
     events = result["events"]
-    console.print(
+    out.print(
         f"events: {events['processed']} processed, {events['failed']} failed; findings opened "
         f"{events['findings_opened']}, resolved {events['findings_resolved']};"
         f" p99 {events['p99_ms']} ms per event"
     )
     for change in events["changes"]:
-        console.print(f"  {change['change']} ({', '.join(change['events'])})")
+        out.print(f"  {change['change']} ({', '.join(change['events'])})")
         for policy in change["opened"]:
-            console.print(f"    [red]opened[/]   {policy}")
+            out.print(f"    [red]opened[/]   {policy}")
         for policy in change["resolved"]:
-            console.print(f"    [green]resolved[/] {policy}")
+            out.print(f"    [green]resolved[/] {policy}")
+    console.print("\n[bold]Next[/] (the demo kept nothing; these keep a Qrie running):", highlight=False)
+    width = max(len(command) for command, why in NEXT_STEPS if why)
+    for command, why in NEXT_STEPS:
+        console.print(
+            f"  {command.ljust(width)}  # {why}" if why else f"  {command}", highlight=False, markup=False
+        )
 
 
 @app.command()
@@ -245,7 +265,7 @@ def local_up(
     settings = Settings().model_copy(update={k: v for k, v in given.items() if v})
 
     def say(line: str) -> None:
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False)
 
     local = serve(settings, port, state_dir=directory, say=say)
     if directory:
@@ -318,7 +338,7 @@ def policies_list(
     if as_json:
         print_json(rows)
         return
-    table = Table("policy", "service", "severity", "status", "title")
+    table = Results("policy", "service", "severity", "status", "title", ids=("policy",))
     for r in rows:
         table.add_row(
             r["policy_id"],
@@ -327,7 +347,7 @@ def policies_list(
             r["status"],
             r["title"],
         )
-    console.print(table)
+    out.print(table)
 
 
 def catalogue_rows(endpoint: str | None) -> list[dict[str, Any]]:
@@ -523,7 +543,16 @@ def findings(
     if output is Format.json:
         print_json(rows)
     else:
-        table = Table("severity", "policy", "resource", "account", "region", "state", "first seen")
+        table = Results(
+            "severity",
+            "policy",
+            "resource",
+            "account",
+            "region",
+            "state",
+            "first seen",
+            ids=("policy", "resource", "account"),
+        )
         for r in rows:
             table.add_row(
                 f"{r['severity']} {band(r['severity'])}",
@@ -534,5 +563,5 @@ def findings(
                 r["state"],
                 r["first_seen"],
             )
-        console.print(table)
+        out.print(table)
         console.print(f"{len(rows)} findings")

@@ -6,9 +6,18 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from orchestration.cli_common import AsJson, Endpoint, console, fail, print_json, target, user_errors
+from orchestration.cli_common import (
+    AsJson,
+    Endpoint,
+    Results,
+    console,
+    fail,
+    out,
+    print_json,
+    target,
+    user_errors,
+)
 
 app = typer.Typer(help="Onboarded customer accounts.", no_args_is_help=True)
 
@@ -63,8 +72,8 @@ def add(
         new = {"account_id": account_id, "external_id": new_external_id()} | given
         account = (store.put if existing else store.add)(parse_input(Account, new))
     console.print(f"onboarded {account_id}")
-    if generated:
-        console.print(f"ExternalId (its role's trust policy must require it): {account.external_id}")
+    if generated:  # a result: the customer's role must require it
+        out.print(f"ExternalId (its role's trust policy must require it): {account.external_id}")
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -91,10 +100,10 @@ def list_accounts(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
     if as_json:
         print_json([a.model_dump() for a in accounts])
         return
-    table = Table("account", "name", "status", "OU", "regions")
+    table = Results("account", "name", "status", "OU", "regions", ids=("account",))
     for a in accounts:
         table.add_row(a.account_id, a.name, a.status, a.ou_path, ",".join(a.regions))
-    console.print(table)
+    out.print(table)
 
 
 @app.command("sync")
@@ -131,8 +140,8 @@ def sync(
 
 
 def show_sync(report: dict[str, Any]) -> None:
-    console.print(f"organisation {report['organization_id']}")
-    table = Table("account", "outcome", "detail")
+    out.print(f"organisation {report['organization_id']}")
+    table = Results("account", "outcome", "detail", ids=("account",))
     for account in report["onboarded"]:
         table.add_row(account, "[green]onboarded[/]", "")
     for p in report["pending"]:
@@ -146,9 +155,9 @@ def show_sync(report: dict[str, Any]) -> None:
             table.add_row(account, outcome, "")
     for s in report["skipped"]:
         table.add_row(s["account_id"], "skipped", s["reason"])
-    console.print(table)
+    out.print(table)
     if report["findings_out_of_scope"]:
-        console.print(f"{report['findings_out_of_scope']} findings resolved as OUT_OF_SCOPE (moved accounts)")
+        out.print(f"{report['findings_out_of_scope']} findings resolved as OUT_OF_SCOPE (moved accounts)")
 
 
 @app.command("remove")
@@ -183,7 +192,7 @@ def remove(
     if as_json:
         print_json(removed.__dict__)
         return
-    console.print(
+    out.print(
         f"removed {account_id}: {removed.findings_resolved} findings resolved (ACCOUNT_REMOVED), "
         f"{removed.resources_deleted} resources deleted"
     )
