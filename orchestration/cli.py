@@ -9,6 +9,7 @@ import json
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,6 +21,7 @@ from orchestration import (
     cli_api,
     cli_counters,
     cli_events,
+    cli_frameworks,
     cli_notifications,
     cli_onboarding,
     cli_schedules,
@@ -40,6 +42,7 @@ from orchestration.cli_common import (
 )
 from orchestration.cli_compliance import compliance
 from orchestration.cli_migrate import migrate
+from orchestration.cli_resources import resources
 from orchestration.cli_trends import history, trends
 
 if TYPE_CHECKING:
@@ -58,6 +61,8 @@ app.add_typer(cli_events.app, name="events")
 app.add_typer(cli_notifications.app, name="notifications")
 app.add_typer(cli_schedules.app, name="schedules")
 app.command("compliance")(compliance)
+app.add_typer(cli_frameworks.app, name="frameworks")
+app.command("resources")(resources)
 app.add_typer(cli_suppressions.app, name="suppressions")
 app.add_typer(cli_counters.app, name="counters")
 app.command("trends")(trends)
@@ -65,6 +70,23 @@ findings_app = typer.Typer(help="Findings, and one finding's history.")
 findings_app.command("history")(history)
 app.add_typer(findings_app, name="findings")
 app.command("migrate")(migrate)
+
+
+def print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"qrie {version('qrie')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def qrie(
+    version: Annotated[
+        bool, typer.Option("--version", callback=print_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Qrie: cloud security posture for many AWS accounts."""
 
 
 def run_and_follow(
@@ -327,13 +349,22 @@ def scan(
 @policies_app.command("list")
 def policies_list(
     launched_only: Annotated[bool, typer.Option("--launched", help="Only launched policies.")] = False,
+    framework: Annotated[
+        str | None, typer.Option(help="Only the policies citing a framework (qrie frameworks list).")
+    ] = None,
+    service: Annotated[str | None, typer.Option(help="Only one service's policies.")] = None,
+    severity: Annotated[
+        str | None, typer.Option(help="Only a band of effective severity: critical, high, medium or low.")
+    ] = None,
     endpoint: Endpoint = None,
     as_json: AsJson = False,
 ) -> None:
     """The catalogue, with each policy's launch state and effective severity."""
     from qrie_lib.policies.base import band
 
-    rows = catalogue_rows(endpoint)
+    with user_errors():
+        wanted = catalogue_filter(framework, service, severity)  # bad filters before any call
+    rows = [r for r in catalogue_rows(endpoint) if wanted(r)]
     rows = [r for r in rows if r["status"] != "AVAILABLE"] if launched_only else rows
     if as_json:
         print_json(rows)
@@ -350,24 +381,56 @@ def policies_list(
     out.print(table)
 
 
+def catalogue_filter(
+    framework: str | None, service: str | None, severity: str | None
+) -> Callable[[dict[str, Any]], bool]:
+    """Which catalogue rows ``policies list`` shows; an unknown framework, service or band is
+    InvalidInput (exit 2)."""
+    from qrie_lib.errors import InvalidInput
+    from qrie_lib.frameworks.registry import get_framework
+    from qrie_lib.policies.base import BANDS, band
+    from qrie_lib.policies.registry import CATALOGUE
+    from qrie_lib.services.registry import get_service
+
+    cited = get_framework(framework).cited_by if framework else None
+    if service:
+        get_service(service)
+    if severity and severity not in BANDS:
+        raise InvalidInput(f"severity: {severity!r} is not a band ({', '.join(BANDS)})")
+    return lambda row: (
+        (cited is None or bool(cited(CATALOGUE[row["policy_id"]])))
+        and service in (None, row["service"])
+        and severity in (None, band(row["effective_severity"]))
+    )
+
+
 def catalogue_rows(endpoint: str | None) -> list[dict[str, Any]]:
-    """The catalogue with each policy's launch state; the catalogue needs no AWS, so when the
-    launch state cannot be read (no credentials, no endpoint) it shows as UNKNOWN."""
+    """The catalogue with each policy's launch state; the catalogue needs no AWS, so without an
+    endpoint or AWS credentials it shows, launch state UNKNOWN, without a word; a launch state
+    that could not be read (a stack not deployed, an endpoint down) is warned about."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from qrie_lib import lifecycle
     from qrie_lib.policies.registry import CATALOGUE
     from qrie_lib.stores import Stores
 
-    try:
-        return lifecycle.catalogue_view(Stores.of(target(endpoint)))
-    except (BotoCoreError, ClientError) as exc:
-        console.print(f"[yellow]launch state unknown[/]: {type(exc).__name__}: {exc}", highlight=False)
+    if endpoint or aws_credentials():
+        try:
+            return lifecycle.catalogue_view(Stores.of(target(endpoint)))
+        except (BotoCoreError, ClientError) as exc:
+            console.print(f"[yellow]launch state unknown[/]: {type(exc).__name__}: {exc}", highlight=False)
     unknown = {"status": "UNKNOWN", "scope": None, "launched_at": None}
     return [
         policy.describe() | unknown | {"effective_severity": policy.severity}
         for _, policy in sorted(CATALOGUE.items())
     ]
+
+
+def aws_credentials() -> bool:
+    """Whether boto3 finds AWS credentials (environment, profile, instance role)."""
+    import boto3
+
+    return boto3.Session().get_credentials() is not None
 
 
 def checked_account(account_id: str | None) -> None:
@@ -512,6 +575,13 @@ def findings(
     output_format: Annotated[
         str, typer.Option("--format", help="table, json, csv, jsonl or ocsf (OCSF Detection Findings).")
     ] = "table",
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            help="A CI gate: exit 3, once the results are printed, when an ACTIVE finding is at or "
+            "above this band (critical, high, medium or low)."
+        ),
+    ] = None,
     endpoint: Endpoint = None,
 ) -> None:
     """Findings, read through the table's indexes (never a full scan)."""
@@ -534,12 +604,15 @@ def findings(
             "account_id": account,
             "policy_id": policy,
         }
+        gate = SeverityGate(fail_on, filters["state"])
         if output in (Format.csv, Format.jsonl, Format.ocsf):
             from qrie_lib.exports import stream
 
-            stream.write(sys.stdout, output.value, stream.pages(Stores.of(target(endpoint)), **filters))
+            pages = stream.pages(Stores.of(target(endpoint)), **filters)
+            stream.write(sys.stdout, output.value, map(gate.watch, pages))
+            gate.verdict()
             return
-        rows = findings_rows(Stores.of(target(endpoint)), **filters)
+        rows = gate.watch(findings_rows(Stores.of(target(endpoint)), **filters))
     if output is Format.json:
         print_json(rows)
     else:
@@ -565,3 +638,37 @@ def findings(
             )
         out.print(table)
         console.print(f"{len(rows)} findings")
+    gate.verdict()
+
+
+class SeverityGate:
+    """``qrie findings --fail-on BAND``, a CI gate: the ACTIVE findings at or above a severity band
+    among the results, counted as they are printed; ``verdict`` exits 3 if there are any."""
+
+    EXIT = 3  # not 1 (the command failed) nor 2 (bad usage): the command worked and found these
+
+    def __init__(self, band_name: str | None, state: Any) -> None:
+        from qrie_lib.errors import InvalidInput
+        from qrie_lib.stores.findings import FindingState
+        from qrie_lib.views import BAND_RANGES
+
+        self.band_name, self.hits = band_name, 0
+        if band_name is None:
+            return
+        if band_name not in BAND_RANGES:
+            raise InvalidInput(f"fail-on: {band_name!r} is not a band ({', '.join(BAND_RANGES)})")
+        if state is not FindingState.ACTIVE:
+            raise InvalidInput(f"fail-on gates open findings: it needs --state ACTIVE, not {state.value}")
+        self.floor = BAND_RANGES[band_name][0]
+
+    def watch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.band_name is not None:
+            self.hits += sum(r["state"] == "ACTIVE" and r["severity"] >= self.floor for r in rows)
+        return rows
+
+    def verdict(self) -> None:
+        if self.hits:
+            console.print(
+                f"[red]fail-on {self.band_name}[/]: {self.hits} ACTIVE findings at or above {self.band_name}"
+            )
+            raise typer.Exit(self.EXIT)
