@@ -90,20 +90,39 @@ def parse_tags(text: str) -> dict[str, str]:
 
 
 @app.command("list")
-def list_accounts(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
-    """List onboarded accounts."""
+def list_accounts(
+    show_external_ids: Annotated[
+        bool, typer.Option("--show-external-ids", help="Print each ExternalId in clear (a secret).")
+    ] = False,
+    endpoint: Endpoint = None,
+    as_json: AsJson = False,
+) -> None:
+    """List onboarded accounts; ExternalIds masked unless --show-external-ids."""
     from qrie_lib.stores.accounts import AccountsStore
 
     aws = target(endpoint)
     with user_errors():
         accounts = AccountsStore(aws.client("dynamodb"), aws.settings.accounts_table).list()
+    rows = [a.model_dump() for a in accounts]
+    if not show_external_ids:
+        rows = [r | {"external_id": masked(r["external_id"])} for r in rows]
     if as_json:
-        print_json([a.model_dump() for a in accounts])
+        print_json(rows)
         return
-    table = Results("account", "name", "status", "OU", "regions", ids=("account",))
-    for a in accounts:
-        table.add_row(a.account_id, a.name, a.status, a.ou_path, ",".join(a.regions))
+    table = Results("account", "name", "status", "OU", "regions", "ExternalId", ids=("account", "ExternalId"))
+    for r in rows:
+        table.add_row(
+            r["account_id"], r["name"], r["status"], r["ou_path"], ",".join(r["regions"]), r["external_id"]
+        )
     out.print(table)
+
+
+def masked(external_id: str | None) -> str | None:
+    """An ExternalId is the confused-deputy secret: printed, only its last four characters, so
+    two can be told apart without either being copied from a screen or a log."""
+    if not external_id:
+        return external_id
+    return "****" + (external_id[-4:] if len(external_id) >= 16 else "")
 
 
 @app.command("sync")
