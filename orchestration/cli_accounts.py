@@ -109,11 +109,10 @@ def list_accounts(
     if as_json:
         print_json(rows)
         return
-    table = Results("account", "name", "status", "OU", "regions", "ExternalId", ids=("account", "ExternalId"))
+    table = Results("account", "name", "status", "OU", "regions", "ExternalId", ids=("account",))
     for r in rows:
-        table.add_row(
-            r["account_id"], r["name"], r["status"], r["ou_path"], ",".join(r["regions"]), r["external_id"]
-        )
+        cells = (r["name"], r["status"], r["ou_path"], ",".join(r["regions"]), r["external_id"])
+        table.add_row(r["account_id"], *(c or "" for c in cells))
     out.print(table)
 
 
