@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # Results (tables, JSON, CSV) go to stdout, so `qrie findings > f.txt` and `| grep` see them;
 # progress, status and warnings go to stderr. Lines of text are never hard-wrapped (soft_wrap):
 # an id or ARN in them stays whole, to be copied; tables fit the terminal (``Results``).
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 # Piped or redirected, results have no width limit: a file or a pipe has no columns to fit.
 UNLIMITED = 1 << 16
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else UNLIMITED)
