@@ -24,6 +24,7 @@ from orchestration import (
     cli_notifications,
     cli_onboarding,
     cli_schedules,
+    cli_securityhub,
     cli_suppressions,
 )
 from orchestration.cli_common import (
@@ -59,6 +60,7 @@ app.add_typer(cli_schedules.app, name="schedules")
 app.command("compliance")(compliance)
 app.add_typer(cli_suppressions.app, name="suppressions")
 app.add_typer(cli_counters.app, name="counters")
+app.add_typer(cli_securityhub.app, name="securityhub")
 app.command("trends")(trends)
 findings_app = typer.Typer(help="Findings, and one finding's history.")
 findings_app.command("history")(history)
@@ -134,9 +136,20 @@ def show_run(kind: str, result: dict[str, Any]) -> None:
                 policy_id, *(str(c[k]) for k in ("evaluated", "new", "resolved", "reopened", "active"))
             )
         console.print(table)
+    if run.get("changes"):
+        show_changes(run["changes"])
     for failed in run.get("failed_items", []):
         where = "/".join(str(failed[k]) for k in ("account_id", "service", "region") if k in failed)
         console.print(f"  [red]failed[/] {where}: {failed['error']}: {failed['cause']}")
+
+
+def show_changes(changes: dict[str, dict[str, int | None]]) -> None:
+    """What a scan changed, by severity (``qrie_lib.scan.changes``); unchanged: still open as before."""
+    kinds = ("opened", "resolved", "suppressed", "unchanged")
+    table = Table("severity", *kinds, title="findings")
+    for name, counts in changes.items():
+        table.add_row(name, *("-" if counts[k] is None else str(counts[k]) for k in kinds))
+    console.print(table)
 
 
 @app.command()
@@ -405,9 +418,13 @@ def policies_launch(
     severity: SeverityOption = None,
     endpoint: Endpoint = None,
     stack_name: StackName = None,
-    wait: Annotated[bool, typer.Option(help="Follow the scan it starts.")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="Follow the scan it starts to its end (--no-wait: return at once).")
+    ] = True,
+    as_json: AsJson = False,
 ) -> None:
-    """Launch policies and start a scan for them (one scan, whatever their number)."""
+    """Launch policies and start a scan for them (one scan, whatever their number), followed like
+    qrie scan; exits non-zero if it failed."""
     from qrie_lib import lifecycle
     from qrie_lib.errors import InvalidInput
     from qrie_lib.policies.registry import CATALOGUE
@@ -422,7 +439,7 @@ def policies_launch(
     console.print(f"launched {len(launched)} policies")
     # Several policies with a scope: a full scan, which also resolves their findings out of scope.
     request = {"policy_id": ids[0]} if not launch_all and len(ids) == 1 else {"full": True} if scope else {}
-    run_and_follow(aws, "scan", request, stack_name, wait, as_json=False)
+    run_and_follow(aws, "scan", request, stack_name, wait, as_json)
 
 
 @policies_app.command("update")
@@ -476,10 +493,11 @@ def choice(kind: type[StrEnum], value: str, option: str) -> Any:
 
 class Format(StrEnum):
     table = "table"
-    json = "json"
-    csv = "csv"  # csv, jsonl and ocsf stream page by page (qrie_lib.exports.stream)
+    json = "json"  # every format but the table streams page by page (qrie_lib.exports.stream)
+    csv = "csv"
     jsonl = "jsonl"
     ocsf = "ocsf"
+    asff = "asff"
 
 
 @findings_app.callback(invoke_without_command=True)
@@ -490,7 +508,11 @@ def findings(
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
     policy: Annotated[str | None, typer.Option(help="One policy id.")] = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="table, json, csv, jsonl or ocsf (OCSF Detection Findings).")
+        str,
+        typer.Option(
+            "--format",
+            help="table, json, csv, jsonl, ocsf (OCSF Detection Findings) or asff (Security Hub's format).",
+        ),
     ] = "table",
     endpoint: Endpoint = None,
 ) -> None:
@@ -514,25 +536,36 @@ def findings(
             "account_id": account,
             "policy_id": policy,
         }
-        if output in (Format.csv, Format.jsonl, Format.ocsf):
+        aws = target(endpoint)
+        if output is not Format.table:
             from qrie_lib.exports import stream
 
-            stream.write(sys.stdout, output.value, stream.pages(Stores.of(target(endpoint)), **filters))
+            fmt = asff_format(aws) if output is Format.asff else output.value
+            stream.write(sys.stdout, fmt, stream.pages(Stores.of(aws), **filters))
             return
-        rows = findings_rows(Stores.of(target(endpoint)), **filters)
-    if output is Format.json:
-        print_json(rows)
-    else:
-        table = Table("severity", "policy", "resource", "account", "region", "state", "first seen")
-        for r in rows:
-            table.add_row(
-                f"{r['severity']} {band(r['severity'])}",
-                r["policy_id"],
-                r["arn"],
-                r["account_id"],
-                r["region"],
-                r["state"],
-                r["first_seen"],
-            )
-        console.print(table)
-        console.print(f"{len(rows)} findings")
+        rows = findings_rows(Stores.of(aws), **filters)
+    table = Table("severity", "policy", "resource", "account", "region", "state", "first seen")
+    for r in rows:
+        table.add_row(
+            f"{r['severity']} {band(r['severity'])}",
+            r["policy_id"],
+            r["arn"],
+            r["account_id"],
+            r["region"],
+            r["state"],
+            r["first_seen"],
+        )
+    console.print(table)
+    console.print(f"{len(rows)} findings")
+
+
+def asff_format(aws: Aws) -> Any:
+    """ASFF for the Security Hub of the account the CLI targets (its default product)."""
+    from qrie_lib.exports import stream
+    from qrie_lib.exports.asff import product_arn
+    from qrie_lib.timeutil import now_iso
+
+    identity = aws.client("sts").get_caller_identity()
+    partition = identity["Arn"].split(":")[1]
+    product = product_arn(partition, aws.settings.region, identity["Account"])
+    return stream.asff(product, identity["Account"], now_iso())

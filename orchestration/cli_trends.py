@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from orchestration.cli_common import AsJson, Endpoint, console, print_json, target, user_errors
+from orchestration.cli_common import AsJson, Endpoint, console, fail, print_json, target, user_errors
 
 
 def trends(
@@ -61,6 +61,9 @@ def history(
     with user_errors():
         q = parse_input(finding_history.HistoryQuery, {"arn": arn, "policy": policy, "account": account})
         rows = finding_history.finding_history(Stores.of(target(endpoint)), q)
+    if not rows:  # every finding has a history from its opening: none means no such finding
+        where = f" in account {account}" if account else ""
+        raise fail("UnknownFinding", f"no finding of {policy} on {arn}{where} (qrie findings lists them)")
     if as_json:
         print_json(rows)
         return

@@ -68,7 +68,7 @@ def asff_finding(row: dict[str, Any], *, product: str, operator_account: str, no
         "CreatedAt": row["first_seen"],
         "UpdatedAt": now,
         "FirstObservedAt": row["first_seen"],
-        "LastObservedAt": row["last_evaluated"],
+        "LastObservedAt": row.get("last_confirmed") or row["last_evaluated"],
         "Severity": severity,
         "FindingProviderFields": {"Severity": severity, "Types": types},
         "Title": policy.title[:256],
@@ -77,6 +77,7 @@ def asff_finding(row: dict[str, Any], *, product: str, operator_account: str, no
         "ProductFields": {
             "qrie/PolicyId": policy.policy_id,
             "qrie/AccountId": row["account_id"],
+            **({"qrie/AccountName": row["account_name"]} if row.get("account_name") else {}),
             "qrie/State": row["state"],
             **({"qrie/ResolvedReason": row["resolved_reason"]} if row.get("resolved_reason") else {}),
             "qrie/ReopenCount": str(row.get("reopen_count", 0)),

@@ -7,20 +7,25 @@ import io
 import json
 from typing import Any
 
-# The finding row's columns (qrie_lib.views.finding_row) but the evidence, a nested map.
+# The described finding row's columns (qrie_lib.exports.described) but the evidence, a nested map.
 CSV_FIELDS = (
     "arn",
     "policy_id",
+    "title",
     "state",
     "severity",
     "account_id",
+    "account_name",
     "region",
     "resource_type",
     "first_seen",
     "last_evaluated",
+    "last_confirmed",
     "resolved_at",
     "resolved_reason",
     "reopen_count",
+    "compliance",
+    "remediation",
 )
 
 
@@ -30,7 +35,9 @@ def csv_header() -> str:
 
 def csv_line(row: dict[str, Any]) -> str:
     buffer = io.StringIO()
-    csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore").writerow(row)
+    compliance = row.get("compliance")
+    cells = row | ({"compliance": "; ".join(compliance)} if isinstance(compliance, list) else {})
+    csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore").writerow(cells)
     return buffer.getvalue()
 
 
