@@ -11,20 +11,21 @@ from typing import Any
 CSV_FIELDS = (
     "arn",
     "policy_id",
-    "title",
     "state",
     "severity",
     "account_id",
-    "account_name",
     "region",
     "resource_type",
     "first_seen",
     "last_evaluated",
-    "last_confirmed",
     "resolved_at",
     "resolved_reason",
     "reopen_count",
-    "compliance",
+    # after the columns of earlier versions, so a reader of those still finds its columns
+    "last_confirmed",
+    "account_name",
+    "title",
+    "compliance",  # references joined with "; "
     "remediation",
 )
 
