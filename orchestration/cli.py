@@ -562,10 +562,7 @@ def findings(
 def asff_format(aws: Aws) -> Any:
     """ASFF for the Security Hub of the account the CLI targets (its default product)."""
     from qrie_lib.exports import stream
-    from qrie_lib.exports.asff import product_arn
+    from qrie_lib.exports.asff import default_product
     from qrie_lib.timeutil import now_iso
 
-    identity = aws.client("sts").get_caller_identity()
-    partition = identity["Arn"].split(":")[1]
-    product = product_arn(partition, aws.settings.region, identity["Account"])
-    return stream.asff(product, identity["Account"], now_iso())
+    return stream.asff(*default_product(aws), now_iso())

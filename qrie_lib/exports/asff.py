@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from qrie_lib.aws import Aws
 from qrie_lib.exports.ids import finding_uid
 from qrie_lib.policies.base import band
 from qrie_lib.policies.registry import get_policy
@@ -40,6 +41,13 @@ RESOURCE_TYPES = {
 def product_arn(partition: str, region: str, account: str) -> str:
     """The operator account's default product: custom findings import into it."""
     return f"arn:{partition}:securityhub:{region}:{account}:product/{account}/default"
+
+
+def default_product(aws: Aws) -> tuple[str, str]:
+    """(the default product's ARN, the account) of the account ``aws`` calls AWS as."""
+    identity = aws.client("sts").get_caller_identity()
+    partition = identity["Arn"].split(":")[1]
+    return product_arn(partition, aws.settings.region, identity["Account"]), identity["Account"]
 
 
 def content_digest(row: dict[str, Any]) -> str:
