@@ -25,6 +25,7 @@ from orchestration import (
     cli_notifications,
     cli_onboarding,
     cli_schedules,
+    cli_securityhub,
     cli_suppressions,
 )
 from orchestration.cli_common import (
@@ -65,6 +66,7 @@ app.add_typer(cli_frameworks.app, name="frameworks")
 app.command("resources")(resources)
 app.add_typer(cli_suppressions.app, name="suppressions")
 app.add_typer(cli_counters.app, name="counters")
+app.add_typer(cli_securityhub.app, name="securityhub")
 app.command("trends")(trends)
 findings_app = typer.Typer(help="Findings, and one finding's history.")
 findings_app.command("history")(history)
@@ -158,9 +160,20 @@ def show_run(kind: str, result: dict[str, Any]) -> None:
                 policy_id, *(str(c[k]) for k in ("evaluated", "new", "resolved", "reopened", "active"))
             )
         out.print(table)
+    if run.get("changes"):
+        show_changes(run["changes"])
     for failed in run.get("failed_items", []):
         where = "/".join(str(failed[k]) for k in ("account_id", "service", "region") if k in failed)
         out.print(f"  [red]failed[/] {where}: {failed['error']}: {failed['cause']}")
+
+
+def show_changes(changes: dict[str, dict[str, int | None]]) -> None:
+    """What a scan changed, by severity (``qrie_lib.scan.changes``); unchanged: still open as before."""
+    kinds = ("opened", "resolved", "suppressed", "unchanged")
+    table = Results("severity", *kinds, title="findings")
+    for name, counts in changes.items():
+        table.add_row(name, *("-" if counts[k] is None else str(counts[k]) for k in kinds))
+    out.print(table)
 
 
 @app.command()
@@ -496,9 +509,13 @@ def policies_launch(
     severity: SeverityOption = None,
     endpoint: Endpoint = None,
     stack_name: StackName = None,
-    wait: Annotated[bool, typer.Option(help="Follow the scan it starts.")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="Follow the scan it starts to its end (--no-wait: return at once).")
+    ] = True,
+    as_json: AsJson = False,
 ) -> None:
-    """Launch policies and start a scan for them (one scan, whatever their number)."""
+    """Launch policies and start a scan for them (one scan, whatever their number), followed like
+    qrie scan; exits non-zero if it failed."""
     from qrie_lib import lifecycle
     from qrie_lib.errors import InvalidInput
     from qrie_lib.policies.registry import CATALOGUE
@@ -513,7 +530,7 @@ def policies_launch(
     console.print(f"launched {len(launched)} policies")
     # Several policies with a scope: a full scan, which also resolves their findings out of scope.
     request = {"policy_id": ids[0]} if not launch_all and len(ids) == 1 else {"full": True} if scope else {}
-    run_and_follow(aws, "scan", request, stack_name, wait, as_json=False)
+    run_and_follow(aws, "scan", request, stack_name, wait, as_json)
 
 
 @policies_app.command("update")
@@ -567,10 +584,11 @@ def choice(kind: type[StrEnum], value: str, option: str) -> Any:
 
 class Format(StrEnum):
     table = "table"
-    json = "json"
-    csv = "csv"  # csv, jsonl and ocsf stream page by page (qrie_lib.exports.stream)
+    json = "json"  # every format but the table streams page by page (qrie_lib.exports.stream)
+    csv = "csv"
     jsonl = "jsonl"
     ocsf = "ocsf"
+    asff = "asff"
 
 
 @findings_app.callback(invoke_without_command=True)
@@ -581,7 +599,11 @@ def findings(
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
     policy: Annotated[str | None, typer.Option(help="One policy id.")] = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="table, json, csv, jsonl or ocsf (OCSF Detection Findings).")
+        str,
+        typer.Option(
+            "--format",
+            help="table, json, csv, jsonl, ocsf (OCSF Detection Findings) or asff (Security Hub's format).",
+        ),
     ] = "table",
     fail_on: Annotated[
         str | None,
@@ -613,39 +635,37 @@ def findings(
             "policy_id": policy,
         }
         gate = SeverityGate(fail_on, filters["state"])
-        if output in (Format.csv, Format.jsonl, Format.ocsf):
+        aws = target(endpoint)
+        if output is not Format.table:
             from qrie_lib.exports import stream
 
-            pages = stream.pages(Stores.of(target(endpoint)), **filters)
-            stream.write(sys.stdout, output.value, map(gate.watch, pages))
+            fmt = asff_format(aws) if output is Format.asff else output.value
+            stream.write(sys.stdout, fmt, map(gate.watch, stream.pages(Stores.of(aws), **filters)))
             gate.verdict()
             return
-        rows = gate.watch(findings_rows(Stores.of(target(endpoint)), **filters))
-    if output is Format.json:
-        print_json(rows)
-    else:
-        table = Results(
-            "severity",
-            "policy",
-            "resource",
-            "account",
-            "region",
-            "state",
-            "first seen",
-            ids=("policy", "resource", "account"),
+        rows = gate.watch(findings_rows(Stores.of(aws), **filters))
+    table = Results(
+        "severity",
+        "policy",
+        "resource",
+        "account",
+        "region",
+        "state",
+        "first seen",
+        ids=("policy", "resource", "account"),
+    )
+    for r in rows:
+        table.add_row(
+            f"{r['severity']} {band(r['severity'])}",
+            r["policy_id"],
+            r["arn"],
+            r["account_id"],
+            r["region"],
+            r["state"],
+            r["first_seen"],
         )
-        for r in rows:
-            table.add_row(
-                f"{r['severity']} {band(r['severity'])}",
-                r["policy_id"],
-                r["arn"],
-                r["account_id"],
-                r["region"],
-                r["state"],
-                r["first_seen"],
-            )
-        out.print(table)
-        console.print(f"{len(rows)} findings")
+    out.print(table)
+    console.print(f"{len(rows)} findings")
     gate.verdict()
 
 
@@ -680,3 +700,12 @@ class SeverityGate:
                 f"[red]fail-on {self.band_name}[/]: {self.hits} ACTIVE findings at or above {self.band_name}"
             )
             raise typer.Exit(self.EXIT)
+
+
+def asff_format(aws: Aws) -> Any:
+    """ASFF for the Security Hub of the account the CLI targets (its default product)."""
+    from qrie_lib.exports import stream
+    from qrie_lib.exports.asff import default_product
+    from qrie_lib.timeutil import now_iso
+
+    return stream.asff(*default_product(aws), now_iso())

@@ -68,9 +68,12 @@ def listing(
 ) -> None:
     """The suppression rules."""
     from qrie_lib import suppressions
+    from qrie_lib.policies.registry import get_policy
     from qrie_lib.stores import Stores
 
     with user_errors():
+        if policy not in (None, suppressions.ALL):
+            get_policy(policy)  # UnknownPolicy (did you mean ...), rather than no rules
         rows = suppressions.listing(Stores.of(target(endpoint)), policy, status and status.upper())
     if as_json:
         print_json(rows)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from orchestration.cli_common import AsJson, Endpoint, Results, out, print_json, target, user_errors
+from orchestration.cli_common import AsJson, Endpoint, Results, fail, out, print_json, target, user_errors
 
 
 def trends(
@@ -62,6 +62,9 @@ def history(
     with user_errors():
         q = parse_input(finding_history.HistoryQuery, {"arn": arn, "policy": policy, "account": account})
         rows = finding_history.finding_history(Stores.of(target(endpoint)), q)
+    if not rows:  # every finding has a history from its opening: none means no such finding
+        where = f" in account {account}" if account else ""
+        raise fail("UnknownFinding", f"no finding of {policy} on {arn}{where} (qrie findings lists them)")
     if as_json:
         print_json(rows)
         return

@@ -78,8 +78,8 @@ def seed_trail(
         cloudtrail.start_logging(Name="org-audit")
 
 
-# CIS v1.5's pattern for unauthorized API calls: v3.0.0 joins its terms with || (a careless copy).
-STALE_PATTERN = (
+# CIS 4.1's pattern as some tools write it (the exclusions joined with &&): it passes the control.
+AND_FORM_PATTERN = (
     '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") && '
     '($.sourceIPAddress!="delivery.logs.amazonaws.com") && ($.eventName!="HeadBucket") }'
 )
@@ -87,23 +87,23 @@ STALE_PATTERN = (
 
 def seed_monitoring(session: AccountSession, acct: str, n: int, region: str) -> str:
     """The trail's log group, a filter per CIS 4.x control with an alarm notifying a subscribed
-    topic; odd accounts: one filter with a stale pattern, alarmed to a topic nobody subscribed to."""
+    topic; odd accounts: only 4.1's filter, in another form, alarmed to a topic nobody subscribed to."""
     group = "cloudtrail/org-audit"
     session.client("logs", region).create_log_group(logGroupName=group)
     sns = session.client("sns", region)
     topic = sns.create_topic(Name="security-alerts")["TopicArn"]
     logs, cloudwatch = session.client("logs", region), session.client("cloudwatch", region)
     if n % 2:
-        controls = {"4.1": (CONTROLS["4.1"][0], "", frozenset({STALE_PATTERN}))}
+        filters = {"4.1": (CONTROLS["4.1"][0], AND_FORM_PATTERN)}
     else:
-        controls = CONTROLS
+        filters = {control: (suffix, patterns.printed) for control, (suffix, _, patterns) in CONTROLS.items()}
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=f"arn:aws:sqs:{region}:{acct}:security-alerts")
-    for control, (suffix, _, patterns) in controls.items():
+    for control, (suffix, pattern) in filters.items():
         metric = f"{suffix}Metric"
         logs.put_metric_filter(
             logGroupName=group,
             filterName=suffix,
-            filterPattern=sorted(patterns)[0],
+            filterPattern=pattern,
             metricTransformations=[{"metricName": metric, "metricNamespace": NAMESPACE, "metricValue": "1"}],
         )
         cloudwatch.put_metric_alarm(

@@ -33,14 +33,16 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_input(model: type[M], data: Any) -> M:
-    """Validate a task input; the message names each bad field so operators can fix it."""
+    """Validate a task input; the message names each bad field so operators can fix it, in the
+    words of the input (the field, what is wrong), not the model's class or pydantic's."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
         )
-        raise InvalidInput(f"{model.__name__}: {problems}") from None
+        raise InvalidInput(problems) from None
 
 
 class AccountStatus(StrEnum):

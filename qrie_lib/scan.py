@@ -40,8 +40,8 @@ from qrie_lib.evaluation import (
 )
 from qrie_lib.inventory import RemainingMs
 from qrie_lib.models import Account, AccountId, Strict, parse_input
-from qrie_lib.policies.base import Policy
-from qrie_lib.policies.registry import CATALOGUE, get_policy
+from qrie_lib.policies.base import BANDS, Policy, band
+from qrie_lib.policies.registry import CATALOGUE, get_policy, unknown_policy
 from qrie_lib.schema import RESOURCES_CHANGED, policy_shards
 from qrie_lib.scope import PolicyScope
 from qrie_lib.services.registry import SERVICES, service_of_type
@@ -83,7 +83,7 @@ class ScanRequest(Strict):
     @classmethod
     def known_policy(cls, value: str | None) -> str | None:
         if value is not None and value not in CATALOGUE:
-            raise ValueError(f"unknown policy {value!r}")
+            raise ValueError(unknown_policy(value))
         return value
 
     @field_validator("service")
@@ -439,14 +439,58 @@ def finalize(event: Any, aws: Aws | None = None) -> dict[str, Any]:
             by_policy[policy_id][kind] += n
             if "account_id" in row:  # a findings shard's item belongs to no one account
                 by_account[row["account_id"]][kind] += n
+    header = stores.runs.header(run_id) or {}
     summary |= {
         "by_policy": {pid: _totals(c) for pid, c in sorted(by_policy.items())},
         "findings": _totals(sum(by_policy.values(), Counter())),
+        "changes": changes(stores, header.get("Input") or {}, by_policy),
     }
     runs.finish(
         stores, run_id, summary | {"by_account": {a: _totals(c) for a, c in sorted(by_account.items())}}
     )
     return summary
+
+
+def changes(
+    stores: Stores, request: dict[str, Any], by_policy: dict[str, Counter[str]]
+) -> dict[str, dict[str, int | None]]:
+    """What the run changed, by severity band (of each policy's effective severity): findings it
+    opened (new, reopened, no longer suppressed), resolved and suppressed, from its own counters;
+    and the open findings it left as they were: those open now in its scope (the finding counters:
+    the launched policies' rows, or the account's) less those it opened. An incremental scan reads
+    only what changed, so its own counters cannot tell; for a scope the counters do not hold (an
+    account and a policy or service), unchanged is None."""
+    launched = {p.policy_id: p for p in stores.policies.list()}
+    moved = {name: Counter[str]() for name in ("opened", "resolved", "suppressed")}
+    for policy_id, counts in by_policy.items():
+        if policy_id not in launched or policy_id not in CATALOGUE:
+            continue  # no longer launched, or no longer in the catalogue: no severity to band by
+        name = band(launched[policy_id].severity)
+        moved["opened"][name] += counts[NEW] + counts[REOPENED] + counts[UNSUPPRESSED]
+        moved["resolved"][name] += counts[RESOLVED] + counts[OUT_OF_SCOPE] + counts[SUSPENDED]
+        moved["suppressed"][name] += counts[SUPPRESSED_KIND]
+    open_now = open_in_scope(stores, request, launched)
+    return {
+        name: {kind: moved[kind][name] for kind in moved}
+        | {"unchanged": None if open_now is None else max(0, open_now[name] - moved["opened"][name])}
+        for name in BANDS
+    }
+
+
+def open_in_scope(
+    stores: Stores, request: dict[str, Any], launched: dict[str, LaunchedPolicy]
+) -> Counter[str] | None:
+    """ACTIVE findings by band now, in a scan request's scope, from the finding counters."""
+    account, policy_id, service = (request.get(k) for k in ("account_id", "policy_id", "service"))
+    if account and (policy_id or service):
+        return None
+    if account:
+        cells = stores.counters.account(account)
+    else:
+        ids = [policy_id] if policy_id else [p for p in launched if p in CATALOGUE]
+        ids = [p for p in ids if not service or get_policy(p).service == service]
+        cells = sum(stores.counters.policies(ids).values(), Counter())
+    return Counter({name: cells[f"{FindingState.ACTIVE.value}|{name}"] for name in BANDS})
 
 
 def _totals(counts: Counter[str]) -> dict[str, int]:

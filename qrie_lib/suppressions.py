@@ -21,7 +21,7 @@ from qrie_lib import executions
 from qrie_lib.aws import Aws
 from qrie_lib.errors import InvalidInput, UnknownSuppression
 from qrie_lib.models import AccountId, Strict, parse_input
-from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.policies.registry import CATALOGUE, unknown_policy
 from qrie_lib.stores import Stores
 from qrie_lib.stores.policies import PolicyStatus
 from qrie_lib.stores.suppressions import ALL, RuleStatus, Suppression, new_rule_id
@@ -48,7 +48,7 @@ class SuppressionRequest(Strict):
     @classmethod
     def known_policy(cls, value: str) -> str:
         if value != ALL and value not in CATALOGUE:
-            raise ValueError(f"unknown policy {value!r}; a catalogue id or {ALL}")
+            raise ValueError(f"{unknown_policy(value)}; a catalogue id or {ALL}")
         return value
 
     @field_validator("reason", "owner")

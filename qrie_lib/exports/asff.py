@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from qrie_lib.aws import Aws
 from qrie_lib.exports.ids import finding_uid
 from qrie_lib.policies.base import band
 from qrie_lib.policies.registry import get_policy
@@ -42,6 +43,13 @@ def product_arn(partition: str, region: str, account: str) -> str:
     return f"arn:{partition}:securityhub:{region}:{account}:product/{account}/default"
 
 
+def default_product(aws: Aws) -> tuple[str, str]:
+    """(the default product's ARN, the account) of the account ``aws`` calls AWS as."""
+    identity = aws.client("sts").get_caller_identity()
+    partition = identity["Arn"].split(":")[1]
+    return product_arn(partition, aws.settings.region, identity["Account"]), identity["Account"]
+
+
 def content_digest(row: dict[str, Any]) -> str:
     """What a Security Hub record says about the finding, as a hash: an export sends a finding
     only when this differs from the digest recorded when it was last sent."""
@@ -68,7 +76,7 @@ def asff_finding(row: dict[str, Any], *, product: str, operator_account: str, no
         "CreatedAt": row["first_seen"],
         "UpdatedAt": now,
         "FirstObservedAt": row["first_seen"],
-        "LastObservedAt": row["last_evaluated"],
+        "LastObservedAt": row.get("last_confirmed") or row["last_evaluated"],
         "Severity": severity,
         "FindingProviderFields": {"Severity": severity, "Types": types},
         "Title": policy.title[:256],
@@ -77,6 +85,7 @@ def asff_finding(row: dict[str, Any], *, product: str, operator_account: str, no
         "ProductFields": {
             "qrie/PolicyId": policy.policy_id,
             "qrie/AccountId": row["account_id"],
+            **({"qrie/AccountName": row["account_name"]} if row.get("account_name") else {}),
             "qrie/State": row["state"],
             **({"qrie/ResolvedReason": row["resolved_reason"]} if row.get("resolved_reason") else {}),
             "qrie/ReopenCount": str(row.get("reopen_count", 0)),

@@ -3,9 +3,11 @@ models Prowler uses, so every record is validated by them as it is made.
 
 Mapping: ``finding_info.uid`` is the id Security Hub gets too (``ids.finding_uid``); ACTIVE is
 activity Create / status New, RESOLVED activity Close / status Resolved (``status_detail`` says
-why); severity bands map to ``severity_id`` and the 0–100 severity is the ``risk_score``; the
-affected resource, its account and region follow the cloud profile; CIS references and the
-lifecycle counters go in ``unmapped`` (OCSF's place for attributes without a schema field)."""
+why); severity bands map to ``severity_id`` and the 0–100 severity is the ``risk_score``; first
+seen is ``FirstSeen``, last seen (and ``time``) when a scan last confirmed it, modified when it
+last changed (``LastEvaluated``); the affected resource, its account (``cloud.account.name`` the
+account's name, its id when it has none) and region follow the cloud profile; CIS references and
+the lifecycle counters go in ``unmapped`` (OCSF's place for attributes without a schema field)."""
 
 from __future__ import annotations
 
@@ -57,7 +59,9 @@ def detection_finding(row: dict[str, Any]) -> DetectionFinding:
         row["state"], (ActivityID.Other, DetectionFindingTypeID.Other, StatusID.Other)
     )
     severity_id = SEVERITY_IDS[band(row["severity"])]
-    first, last = _epoch_ms(row["first_seen"]), _epoch_ms(row["last_evaluated"])
+    first, changed = _epoch_ms(row["first_seen"]), _epoch_ms(row["last_evaluated"])
+    # Last seen: when a scan last confirmed it, which an unchanged re-scan does without a write.
+    last = _epoch_ms(row.get("last_confirmed") or row["last_evaluated"])
     partition = row["arn"].split(":")[1] if row["arn"].startswith("arn:") else "aws"
     return DetectionFinding(
         activity_id=activity,
@@ -83,12 +87,16 @@ def detection_finding(row: dict[str, Any]) -> DetectionFinding:
             created_time=first,
             first_seen_time=first,
             last_seen_time=last,
-            modified_time=last,
+            modified_time=changed,
         ),
         cloud=Cloud(
             provider="AWS",
             region=row["region"],
-            account=Account(name=row["account_id"], uid=row["account_id"], type_id=TypeID.AWS_Account),
+            account=Account(
+                name=row.get("account_name") or row["account_id"],  # the schema requires a name
+                uid=row["account_id"],
+                type_id=TypeID.AWS_Account,
+            ),
         ),
         resources=[
             ResourceDetails(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qrie_lib.aws import Aws
-from qrie_lib.exports.asff import asff_finding, content_digest, product_arn
+from qrie_lib.exports.asff import asff_finding, content_digest, default_product
 from qrie_lib.exports.walk import by_keys, by_policy, row_of
 from qrie_lib.stores import Stores
 from qrie_lib.stores.dynamo import Write, conditional_write, to_item, values
@@ -58,10 +58,7 @@ class SecurityHubExport:
     def __init__(self, aws: Aws, stores: Stores, sleep: Callable[[float], None] = time.sleep) -> None:
         self.aws, self.stores, self.sleep = aws, stores, sleep
         self.client = aws.client("securityhub")
-        identity = aws.client("sts").get_caller_identity()
-        self.account = identity["Account"]
-        partition = identity["Arn"].split(":")[1]
-        self.product = product_arn(partition, aws.settings.region, self.account)
+        self.product, self.account = default_product(aws)
         self.result = ExportResult()
 
     # ---- what to send -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-# The finding row's columns (qrie_lib.views.finding_row) but the evidence, a nested map.
+# The described finding row's columns (qrie_lib.exports.described) but the evidence, a nested map.
 CSV_FIELDS = (
     "arn",
     "policy_id",
@@ -21,6 +21,12 @@ CSV_FIELDS = (
     "resolved_at",
     "resolved_reason",
     "reopen_count",
+    # after the columns of earlier versions, so a reader of those still finds its columns
+    "last_confirmed",
+    "account_name",
+    "title",
+    "compliance",  # references joined with "; "
+    "remediation",
 )
 
 
@@ -30,7 +36,9 @@ def csv_header() -> str:
 
 def csv_line(row: dict[str, Any]) -> str:
     buffer = io.StringIO()
-    csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore").writerow(row)
+    compliance = row.get("compliance")
+    cells = row | ({"compliance": "; ".join(compliance)} if isinstance(compliance, list) else {})
+    csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore").writerow(cells)
     return buffer.getvalue()
 
 

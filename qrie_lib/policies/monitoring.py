@@ -5,18 +5,31 @@ Each control's audit: an active multi-region trail (logging, management events R
 delivering to a CloudWatch Logs group; a metric filter on that group with the benchmark's pattern;
 an alarm on the filter's metric (namespace and name); an SNS topic among the alarm's actions with at
 least one confirmed subscription. Patterns compare exactly, except for whitespace outside quoted
-values; where the benchmark's remediation writes a pattern differently from its audit (quotes in
-4.1, the event source of 4.13) or the audit offers two (4.2), each is accepted."""
+values; where the benchmark's remediation writes a pattern differently from its audit (the event
+source of 4.13) or the audit offers two (4.2), each is accepted.
+
+4.1 is judged by what its pattern matches instead (``filter_patterns``): v3.0.0 prints it as
+``{ ($.errorCode = *UnauthorizedOperation) || ($.errorCode = AccessDenied*) ||
+($.sourceIPAddress!=delivery.logs.amazonaws.com) || ($.eventName!=HeadBucket) }``. Read literally,
+the last two terms match nearly every event, which is not the control (unauthorized API calls);
+they name the S3 log delivery's HeadBucket noise that may be left out. So the reference is the
+unauthorized calls the pattern's error terms match, less that noise, and a filter passes when it
+matches at least all of those: the printed form, its ``... || ... && ... && ...`` variant and the
+plain two-term form (Security Hub's CloudWatch.2) pass; a filter missing ``AccessDenied*`` or
+``*UnauthorizedOperation`` calls fails."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import product
 from typing import Any
 
 from qrie_lib.models import Resource
 from qrie_lib.policies.base import COMPLIANT, Policy, Related, Verdict, missing, not_evaluated, violation
 from qrie_lib.policies.cloudtrail import SELECTOR_NEEDS, STATUS_NEED, multi_region_logging, unknown
+from qrie_lib.policies.filter_patterns import covers
 from qrie_lib.services.cloudtrail import COVERAGE, TRAIL
 from qrie_lib.services.cloudwatch import ALARM
 from qrie_lib.services.logs import METRIC_FILTER
@@ -37,8 +50,63 @@ def canonical(pattern: str) -> str:
     return "".join(parts)
 
 
-def either(*patterns: str) -> frozenset[str]:
-    return frozenset(canonical(p) for p in patterns)
+@dataclass(frozen=True)
+class Patterns:
+    """Which metric filter patterns meet a control; ``printed`` is the benchmark's own (what the
+    simulated organisation writes)."""
+
+    printed: str
+    accepts: Callable[[str], bool]
+
+    def __call__(self, pattern: str) -> bool:
+        return self.accepts(pattern)
+
+
+def either(*patterns: str) -> Patterns:
+    """The benchmark's pattern(s), whitespace aside."""
+    accepted = frozenset(canonical(p) for p in patterns)
+    return Patterns(patterns[0], lambda pattern: canonical(pattern) in accepted)
+
+
+# CIS 4.1: the unauthorized calls its pattern is about (error codes AWS returns on a denied call),
+# less the log delivery's HeadBucket it leaves out; probes vary each field the pattern reads.
+UNAUTHORIZED_CALLS = (
+    '{ (($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*")) && '
+    '($.sourceIPAddress != "delivery.logs.amazonaws.com") && ($.eventName != "HeadBucket") }'
+)
+CALL_PROBES = tuple(
+    {
+        "eventVersion": "1.09",
+        "eventSource": source,
+        "eventName": name,
+        "sourceIPAddress": address,
+        "userIdentity": {"type": identity},
+        **({"errorCode": code} if code else {}),
+    }
+    for code, address, (source, name), identity in product(
+        (
+            "Client.UnauthorizedOperation",
+            "UnauthorizedOperation",
+            "AccessDenied",
+            "AccessDeniedException",
+            "ThrottlingException",
+            None,
+        ),
+        ("203.0.113.7", "delivery.logs.amazonaws.com", "ec2.amazonaws.com"),
+        (
+            ("s3.amazonaws.com", "HeadBucket"),
+            ("s3.amazonaws.com", "GetBucketAcl"),
+            ("ec2.amazonaws.com", "RunInstances"),
+            ("iam.amazonaws.com", "CreateUser"),
+        ),
+        ("IAMUser", "AssumedRole", "AWSService"),
+    )
+)
+
+
+def covering(printed: str, reference: str) -> Patterns:
+    """Patterns that match at least every probe event the reference matches."""
+    return Patterns(printed, lambda pattern: covers(pattern, reference, CALL_PROBES))
 
 
 ROUTES = (
@@ -93,16 +161,15 @@ IAM_POLICY_EVENTS = "||".join(
 NO_MFA = '{ ($.eventName = "ConsoleLogin") && ($.additionalEventData.MFAUsed != "Yes")'
 
 
-# control → (policy id suffix, what is monitored, the benchmark's v3.0.0 patterns)
-CONTROLS: dict[str, tuple[str, str, frozenset[str]]] = {
+# control → (policy id suffix, what is monitored, which patterns meet the benchmark's v3.0.0)
+CONTROLS: dict[str, tuple[str, str, Patterns]] = {
     "4.1": (
         "UnauthorizedApiCalls",
         "unauthorized API calls",
-        either(
+        covering(
             "{ ($.errorCode = *UnauthorizedOperation) || ($.errorCode = AccessDenied*) || "
             "($.sourceIPAddress!=delivery.logs.amazonaws.com) || ($.eventName!=HeadBucket) }",
-            '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") || '
-            '($.sourceIPAddress!="delivery.logs.amazonaws.com") || ($.eventName!="HeadBucket") }',
+            UNAUTHORIZED_CALLS,
         ),
     ),
     "4.2": (
@@ -223,7 +290,7 @@ def log_group(trail: Resource) -> dict[str, str] | None:
 
 
 def trail_monitoring(
-    trail: Resource, group: dict[str, str], patterns: frozenset[str], related: Related
+    trail: Resource, group: dict[str, str], accepts: Patterns, related: Related
 ) -> dict[str, Any]:
     """How far the audit gets on one trail's log group: its matching filters, their alarms, and the
     alarms' topics with and without a confirmed subscriber (None: a topic's subscriptions unknown)."""
@@ -232,7 +299,7 @@ def trail_monitoring(
         for f in related.every(METRIC_FILTER)
         if f.region == group["region"]
         and f.configuration.get("LogGroupName") == group["name"]
-        and canonical(f.configuration.get("FilterPattern") or "") in patterns
+        and accepts(f.configuration.get("FilterPattern") or "")
     ]
     metrics = {
         (t.get("MetricNamespace"), t.get("MetricName"))
@@ -261,11 +328,11 @@ def trail_monitoring(
     }
 
 
-def monitored(patterns: frozenset[str]) -> Callable[[Resource, Related], Verdict]:
+def monitored(accepts: Patterns) -> Callable[[Resource, Related], Verdict]:
     def rule(_: Resource, related: Related) -> Verdict:
         trails = related.every(TRAIL)
         active = [(t, g) for t in trails if multi_region_logging(t) and (g := log_group(t))]
-        reached = [trail_monitoring(t, g, patterns, related) for t, g in active]
+        reached = [trail_monitoring(t, g, accepts, related) for t, g in active]
         if any(count for r in reached for count in r["Topics"].values()):
             return COMPLIANT
         gaps = [g for t in trails for g in unknown(t, STATUS_NEED | SELECTOR_NEEDS)]
@@ -286,7 +353,7 @@ def monitored(patterns: frozenset[str]) -> Callable[[Resource, Related], Verdict
     return rule
 
 
-def policy(control: str, suffix: str, what: str, patterns: frozenset[str]) -> Policy:
+def policy(control: str, suffix: str, what: str, accepts: Patterns) -> Policy:
     return Policy(
         policy_id=f"CloudTrail{suffix}NotMonitored",
         service="cloudtrail",
@@ -303,7 +370,7 @@ def policy(control: str, suffix: str, what: str, patterns: frozenset[str]) -> Po
             "aws cloudwatch put-metric-alarm on its metric (Sum >= 1 over 300 s) with --alarm-actions TOPIC; "
             "aws sns subscribe --topic-arn TOPIC and confirm the subscription."
         ),
-        rule=monitored(patterns),
+        rule=monitored(accepts),
         compliance=(f"CIS AWS Foundations v3.0 {control}",),
         related_all=(TRAIL, METRIC_FILTER, ALARM, TOPIC),
     )

@@ -7,6 +7,7 @@ import base64
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -15,8 +16,20 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from qrie_lib.aws import error_code, is_throttling
 
+
+class _Deserializer(TypeDeserializer):
+    """DynamoDB numbers as they were written: one written as an integer (a port, a count) is an
+    ``int``, not a ``Decimal`` that a JSON view would turn into ``22.0``; others stay ``Decimal``
+    (exact, and writable back, which a float is not)."""
+
+    def _deserialize_n(self, value: str) -> int | Decimal:
+        number = super()._deserialize_n(value)
+        exponent = number.as_tuple().exponent
+        return int(number) if isinstance(exponent, int) and exponent >= 0 else number
+
+
 _ser = TypeSerializer()
-_de = TypeDeserializer()
+_de = _Deserializer()
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:

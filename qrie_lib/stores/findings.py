@@ -106,7 +106,9 @@ def finding_from_item(item: dict[str, Any]) -> Finding:
 
 
 def finding_item(finding: Finding) -> dict[str, Any]:
-    item = {FIELDS[k]: v for k, v in finding.model_dump(mode="json").items()}
+    # The evidence as the policy gave it: a JSON dump would make AWS's numbers (Decimal) strings.
+    fields = finding.model_dump(mode="json", exclude={"evidence"}) | {"evidence": finding.evidence}
+    item = {FIELDS[k]: v for k, v in fields.items()}
     return item | {"ARN": finding.subject, "PolicyShard": policy_shard(finding.policy_id, finding.subject)}
 
 

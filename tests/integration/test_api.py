@@ -217,6 +217,17 @@ def test_unknown_policies_are_404_and_write_nothing(h):
     assert "not launched" in assert_rejected(h, 404, "DELETE", f"/policies/{never}")
 
 
+def test_a_mistyped_policy_is_named_in_the_user_s_words(h):
+    meant = "unknown policy 'S3BucketPublc' (did you mean 'S3BucketPublic'?)"
+    assert assert_rejected(h, 404, "GET", "/policies/S3BucketPublc") == meant
+    assert assert_rejected(h, 404, "GET", "/findings", policy="S3BucketPublc") == meant
+    rule = {"policy_id": "S3BucketPublc", "reason": "r", "owner": "o", "expires_at": "2030-01-01"}
+    message = assert_rejected(h, 400, "POST", "/suppressions", rule)
+    assert message.startswith(f"policy_id: {meant}")
+    assert "SuppressionRequest" not in message
+    assert "Value error" not in message
+
+
 def test_policies_list_show_and_status_filter(h, everything):
     status, body = call("GET", "/policies")
     assert status == 200

@@ -191,13 +191,69 @@ def test_section_4_patterns_tolerate_whitespace_only():
     assert canonical('($.errorMessage = "Failed authentication")') != canonical(
         '($.errorMessage="Failedauthentication")'
     )
-    # 4.4 written with spaces, 4.1 as the audit (unquoted) and the remediation (quoted) write it
-    iam = CONTROLS["4.4"][2]
-    spaced = (
-        "{ ($.eventName = DeleteGroupPolicy) || "
-        + next(iter(iam))[len("{($.eventName=DeleteGroupPolicy)||") :]
-    )
-    assert canonical(spaced) in iam
-    assert len(CONTROLS["4.1"][2]) == 2
-    assert len(CONTROLS["4.13"][2]) == 2
+    # 4.4 written with spaces, and squeezed
+    accepts = CONTROLS["4.4"][2]
+    spaced = "{ " + " || ".join(f"($.eventName = {name})" for name in IAM_POLICY_EVENTS_NAMES) + " }"
+    assert accepts(spaced)
+    assert accepts(canonical(spaced))
+    assert not accepts(spaced.replace("DeleteGroupPolicy", "DeleteGroupPolicies"))
     assert len(CONTROLS) == 15
+
+
+IAM_POLICY_EVENTS_NAMES = ("DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy", "PutGroupPolicy",
+    "PutRolePolicy", "PutUserPolicy", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion",
+    "DeletePolicyVersion", "AttachRolePolicy", "DetachRolePolicy", "AttachUserPolicy", "DetachUserPolicy",
+    "AttachGroupPolicy", "DetachGroupPolicy")  # fmt: skip
+
+# CIS 4.1 as v3.0.0's audit prints it (unquoted), as its remediation does (quoted), the form some
+# tools write (the exclusions joined with &&), and Security Hub CloudWatch.2's two-term form.
+UNAUTHORIZED_AS_PRINTED = (
+    "{ ($.errorCode = *UnauthorizedOperation) || ($.errorCode = AccessDenied*) || "
+    "($.sourceIPAddress!=delivery.logs.amazonaws.com) || ($.eventName!=HeadBucket) }"
+)
+UNAUTHORIZED_QUOTED = (
+    '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") || '
+    '($.sourceIPAddress!="delivery.logs.amazonaws.com") || ($.eventName!="HeadBucket") }'
+)
+UNAUTHORIZED_AND_FORM = (
+    '{($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") && '
+    '($.sourceIPAddress != "delivery.logs.amazonaws.com") && ($.eventName != "HeadBucket")}'
+)
+UNAUTHORIZED_TWO_TERMS = '{($.errorCode="*UnauthorizedOperation") || ($.errorCode="AccessDenied*")}'
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        UNAUTHORIZED_AS_PRINTED,
+        UNAUTHORIZED_QUOTED,
+        UNAUTHORIZED_AND_FORM,
+        UNAUTHORIZED_TWO_TERMS,
+        # fully parenthesised, as Terraform modules write it
+        '{(($.errorCode="*UnauthorizedOperation") || ($.errorCode="AccessDenied*")) && '
+        '(($.sourceIPAddress!="delivery.logs.amazonaws.com") && ($.eventName!="HeadBucket"))}',
+    ],
+)
+def test_cis_4_1_passes_a_filter_matching_every_unauthorized_call_of_the_benchmark(pattern):
+    p = "CloudTrailUnauthorizedApiCallsNotMonitored"
+    assert verdict(p, COVER, **monitoring(pattern)) is True
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        '{ ($.errorCode = "AccessDenied*") }',  # no EC2 UnauthorizedOperation
+        '{ ($.errorCode = "*UnauthorizedOperation") }',  # no AccessDenied
+        '{ ($.errorCode = "AccessDenied") || ($.errorCode = "*UnauthorizedOperation") }',  # no ...Exception
+        # the && form with the exclusions mistyped: it now leaves out ordinary callers
+        '{($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") && '
+        '($.sourceIPAddress = "delivery.logs.amazonaws.com")}',
+        '{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") && '
+        '($.userIdentity.type = "IAMUser") }',
+        "{ ($.errorCode = *UnauthorizedOperation) || ($.errorCode = AccessDenied* }",  # unbalanced
+        "AccessDenied",  # a text pattern, not JSON
+    ],
+)
+def test_cis_4_1_fails_a_filter_that_misses_some_of_the_benchmark_s_events(pattern):
+    p = "CloudTrailUnauthorizedApiCallsNotMonitored"
+    assert verdict(p, COVER, **monitoring(pattern)) is False
