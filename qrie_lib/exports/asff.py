@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from qrie_lib.exports.ids import finding_uid
+from qrie_lib.frameworks.registry import FSBP_STANDARDS_ID, cites_cis, security_control_ids
 from qrie_lib.policies.base import band
 from qrie_lib.policies.registry import get_policy
 
@@ -56,7 +57,8 @@ def asff_finding(row: dict[str, Any], *, product: str, operator_account: str, no
     label = band(row["severity"]).upper()
     resolved = row["state"] != "ACTIVE"
     severity = {"Label": label, "Original": str(row["severity"])}
-    types = [CIS_TYPE if policy.compliance else BEST_PRACTICE_TYPE]
+    types = [CIS_TYPE if cites_cis(policy) else BEST_PRACTICE_TYPE]
+    controls = security_control_ids(policy)
     partition = row["arn"].split(":")[1] if row["arn"].startswith("arn:") else "aws"
     return {
         "SchemaVersion": SCHEMA_VERSION,
@@ -93,6 +95,15 @@ def asff_finding(row: dict[str, Any], *, product: str, operator_account: str, no
         "Compliance": {
             "Status": "PASSED" if resolved else "FAILED",
             **({"RelatedRequirements": list(policy.compliance)[:32]} if policy.compliance else {}),
+            # The Security Hub control the policy implements (a policy implements one FSBP control at most).
+            **(
+                {
+                    "SecurityControlId": controls[0],
+                    "AssociatedStandards": [{"StandardsId": FSBP_STANDARDS_ID}],
+                }
+                if controls
+                else {}
+            ),
         },
         "RecordState": "ARCHIVED" if resolved else "ACTIVE",
     }
