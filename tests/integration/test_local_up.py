@@ -21,6 +21,7 @@ from orchestration import cloudtrail
 from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.simulated_org import SEED_ROLE, WORLD, account_id
 from qrie_lib.aws import Aws
+from qrie_lib.frameworks.registry import get_framework
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.settings import Settings
 
@@ -80,6 +81,17 @@ def findings(endpoint: str, *filters: str) -> set[tuple[str, str, str]]:
     return {(r["policy_id"], r["account_id"], r["arn"]) for r in rows}
 
 
+def fsbp_statuses(endpoint: str) -> dict[str, dict[str, str]]:
+    """``qrie compliance aws-fsbp``: every control listed; one no policy implements is never PASS."""
+    report = qrie_json(endpoint, "compliance", "aws-fsbp", "--format", "json")
+    assert [c["id"] for c in report["controls"]] == [c.id for c in get_framework("aws-fsbp").controls]
+    for control in report["controls"]:
+        if not control["policy_ids"]:
+            assert control["status"] == "NOT_EVALUATED", control["id"]
+            assert {r["code"] for o in control["accounts"].values() for r in o["reasons"]} == {"NO_POLICY"}
+    return {c["id"]: {a: o["status"] for a, o in c["accounts"].items()} for c in report["controls"]}
+
+
 def test_a_user_session_against_qrie_local_up(endpoint, tmp_path):
     accounts = qrie_json(endpoint, "accounts", "list", "--json")
     assert [(a["account_id"], a["ou_path"]) for a in accounts] == [(A1, "/root/prod/"), (A2, "/root/dev/")]
@@ -105,6 +117,9 @@ def test_a_user_session_against_qrie_local_up(endpoint, tmp_path):
     assert ("S3BucketPublicWriteAcl", A1, "arn:aws:s3:::sim01-public-assets") in active
     assert ("S3BucketPublicWriteAcl", A2, "arn:aws:s3:::sim02-public-assets") not in active
     assert findings(endpoint, "--account", A2) == {f for f in active if f[1] == A2}
+    fsbp = fsbp_statuses(endpoint)
+    assert fsbp["S3.5"] == {A1: "FAIL", A2: "FAIL"}  # no simulated bucket policy denies plain HTTP
+    assert fsbp["EC2.13"][A1] == "PASS"
 
     # A person opens SSH to the world on the "web" group; CloudTrail's record goes through the queue.
     for key, value in FAKE_CREDENTIALS.items():
@@ -134,3 +149,4 @@ def test_a_user_session_against_qrie_local_up(endpoint, tmp_path):
     drained = qrie_json(endpoint, "events", "drain", "--json")
     assert (drained["processed"], drained["failed"]) == (1, 0), drained
     assert web in findings(endpoint, *ssh_open)
+    assert fsbp_statuses(endpoint)["EC2.13"][A1] == "FAIL"
