@@ -104,6 +104,7 @@ FRAMEWORKS: dict[str, Framework] = unique(
 )
 
 
+CIS = "cis-aws-3.0"
 FSBP = "aws-fsbp"  # AWS Foundational Security Best Practices: its control ids are Security Hub's
 FSBP_STANDARDS_ID = "standards/aws-foundational-security-best-practices/v/1.0.0"  # ASFF's StandardsId
 
@@ -114,7 +115,7 @@ def security_control_ids(policy: Policy) -> list[str]:
 
 
 def cites_cis(policy: Policy) -> bool:
-    return bool(FRAMEWORKS["cis-aws-3.0"].cited_by(policy))
+    return bool(FRAMEWORKS[CIS].cited_by(policy))
 
 
 def get_framework(framework_id: str) -> Framework:
