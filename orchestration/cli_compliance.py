@@ -23,7 +23,7 @@ class ReportFormat(StrEnum):
 
 
 def compliance(
-    framework: Annotated[str, typer.Argument(help="A framework id, e.g. cis-aws-3.0.")],
+    framework: Annotated[str, typer.Argument(help="A framework id: cis-aws-3.0 or aws-fsbp.")],
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
     output: Annotated[Path | None, typer.Option(help="Write the report to this file.")] = None,
@@ -82,11 +82,12 @@ def table_text(report: Report) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("control", "level", "assessment", *(a.account_id for a in report.accounts))
+    graded = "severity" if any(c.severity for c in report.controls) else "level"
+    table = Table("control", graded, "assessment", *(a.account_id for a in report.accounts))
     for c in report.controls:
         table.add_row(
             f"{c.id} {c.title}",
-            c.profile.removeprefix("Level "),
+            c.profile.removeprefix("Level ") if c.profile else (c.severity or ""),
             c.assessment,
             *(status_text(c.accounts[a.account_id]) for a in report.accounts),
         )

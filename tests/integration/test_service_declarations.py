@@ -23,6 +23,8 @@ ACTION_OF_OPERATION = {
     # clients named unlike their IAM service prefix
     "efs.DescribeFileSystems": "elasticfilesystem:DescribeFileSystems",
     "accessanalyzer.ListAnalyzers": "access-analyzer:ListAnalyzers",
+    "elbv2.DescribeLoadBalancers": "elasticloadbalancing:DescribeLoadBalancers",
+    "elbv2.DescribeLoadBalancerAttributes": "elasticloadbalancing:DescribeLoadBalancerAttributes",
 }
 
 
