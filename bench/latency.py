@@ -133,7 +133,7 @@ class LatencyProxy:
                 if self.command != "HEAD":
                     self.wfile.write(payload)
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward  # noqa: N815
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
 
         return Handler
 
@@ -185,25 +185,18 @@ def reachable(port: int) -> bool:
 
 def seed_accounts(emulator_url: str, accounts: int) -> dict[str, str]:
     """Seed ``accounts`` fixture accounts in the emulator; their ExternalIds by account id."""
-    import boto3
+    from qrie_lib.aws import Aws
 
-    sts = boto3.client("sts", region_name=REGION, endpoint_url=emulator_url)
+    emulator = Aws(Settings(endpoint_url=emulator_url, region=REGION))
     external_ids = {}
     for n in range(1, accounts + 1):
         acct = account_id(n)
-        creds = sts.assume_role(RoleArn=f"arn:aws:iam::{acct}:role/seed", RoleSessionName="seed")["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=REGION,
-        )
+        session = emulator.in_account(acct, "seed")  # an administrator's access (moto's AssumeRole)
         external_ids[acct] = new_external_id()
-        clients = {s: session.client(s, endpoint_url=emulator_url) for s in ("iam", "s3", "ec2", "kms")}
-        clients["iam"].create_role(
+        session.client("iam").create_role(
             RoleName=Settings().role_name, AssumeRolePolicyDocument=trust_policy(OPERATOR, external_ids[acct])
         )
-        seed_fixture(clients, n)
+        seed_fixture({s: session.client(s) for s in ("iam", "s3", "ec2", "kms")}, n)
     return external_ids
 
 
@@ -305,7 +298,9 @@ def measure(proxy: LatencyProxy, external_ids: dict[str, str], delay_ms: float) 
         assert aws is not None
         stores = Stores.of(aws)
         for acct, external_id in external_ids.items():
-            stores.accounts.put(Account(account_id=acct, name=acct, regions=[REGION], external_id=external_id))
+            stores.accounts.put(
+                Account(account_id=acct, name=acct, regions=[REGION], external_id=external_id)
+            )
         proxy.delay_s = delay_ms / 1000
         proxy.log.clear()
         start = time.perf_counter()
@@ -323,7 +318,9 @@ def measure(proxy: LatencyProxy, external_ids: dict[str, str], delay_ms: float) 
             raise RuntimeError(f"scan {scan.status}: {scan.cause}")
         findings = {
             f"{item['PolicyId']['S']} {item['ARN']['S']}": item["State"]["S"]
-            for page in aws.client("dynamodb").get_paginator("scan").paginate(TableName=settings.findings_table)
+            for page in aws.client("dynamodb")
+            .get_paginator("scan")
+            .paginate(TableName=settings.findings_table)
             for item in page["Items"]
         }
     busy = sum(c.end - c.start for c in calls)
