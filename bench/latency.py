@@ -17,13 +17,14 @@ import argparse
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -90,15 +91,31 @@ def signing_key(headers: Any) -> str:
 
 
 class LatencyProxy:
-    """Forwards every request to ``upstream`` after ``delay_s``, logging it (``log``)."""
+    """Forwards every request to one of the ``upstreams`` after ``delay_s``, logging it (``log``).
 
-    def __init__(self, upstream: str, port: int, delay_s: float = 0.0) -> None:
-        self.upstream = upstream.removeprefix("http://")
+    With several upstreams (emulator processes), an account's calls all go to one: an AssumeRole
+    goes to the role's account's emulator, and the calls signed with the keys it returned follow.
+    One moto process answers one call at a time (its GIL), and AWS answers in parallel."""
+
+    def __init__(self, upstreams: list[str], port: int, delay_s: float = 0.0) -> None:
+        self.upstreams = [u.removeprefix("http://") for u in upstreams]
         self.delay_s = delay_s
         self.log = CallLog()
         self.url = f"http://127.0.0.1:{port}"
+        self._key_upstream: dict[str, str] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
+
+    def route(self, key: str, body: bytes) -> str:
+        if key in self._key_upstream:
+            return self._key_upstream[key]
+        role = re.search(rb"RoleArn=arn%3Aaws%3Aiam%3A%3A(\d{12})", body)
+        return self.upstreams[int(role.group(1)) % len(self.upstreams) if role else 0]
+
+    def learn(self, upstream: str, payload: bytes) -> None:
+        """The keys an AssumeRole answered are its account's: their calls go to the same upstream."""
+        for key in re.findall(rb"<AccessKeyId>([^<]+)</AccessKeyId>", payload):
+            self._key_upstream[key.decode()] = upstream
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -112,18 +129,21 @@ class LatencyProxy:
             def forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 key = signing_key(self.headers)
+                target = proxy.route(key, body)
                 start = proxy.log.begin(key)
                 try:
                     time.sleep(proxy.delay_s)
-                    upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
+                    upstream = http.client.HTTPConnection(target, timeout=60)
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                    headers["Host"] = self.headers.get("Host", proxy.upstream)
+                    headers["Host"] = self.headers.get("Host", target)
                     upstream.request(self.command, self.path, body=body, headers=headers)
                     answer = upstream.getresponse()
                     payload = answer.read()
                     upstream.close()
                 finally:
                     proxy.log.end(key, start)
+                if b"AssumeRoleResponse" in payload:
+                    proxy.learn(target, payload)
                 self.send_response(answer.status)
                 for name, value in answer.getheaders():
                     if name.lower() not in HOP_BY_HOP:
@@ -147,25 +167,28 @@ class LatencyProxy:
 
 
 @contextmanager
-def customer_emulator(port: int) -> Iterator[str]:
-    """A moto server in its own process (its CPU apart from the runtime's), standing in for AWS,
-    with the runtime's emulation of what moto lacks (AssumeRole's ExternalId, ExpectedBucketOwner...)."""
+def customer_emulators(ports: list[int]) -> Iterator[list[str]]:
+    """moto servers, each in its own process (their CPU apart from the runtime's), standing in
+    for AWS, with the runtime's emulation of what moto lacks (AssumeRole's ExternalId, ...)."""
     serve = "import sys; from orchestration import emulation; emulation.install(sys.argv[1]);"
     serve += " from moto.server import main; main(sys.argv[2:])"
-    command = [sys.executable, "-c", serve, Settings().role_name, "-H", "127.0.0.1", "-p", str(port)]
     env = {**os.environ, **FAKE_CREDENTIALS, "MOTO_AMIS_PATH": str(amis_path())}
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with ExitStack() as stack:
+        for port in ports:
+            command = [sys.executable, "-c", serve, Settings().role_name, "-H", "127.0.0.1", "-p", str(port)]
+            proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            stack.callback(stopped, proc)
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not reachable(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the customer emulator on port {port} did not start")
+        while not all(reachable(port) for port in ports):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the customer emulators on ports {ports} did not start")
             time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        yield [f"http://127.0.0.1:{port}" for port in ports]
+
+
+def stopped(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
 
 
 def amis_path() -> Path:
@@ -183,11 +206,11 @@ def reachable(port: int) -> bool:
 # ---- the fixture: what each customer account holds -------------------------------------------
 
 
-def seed_accounts(emulator_url: str, accounts: int) -> dict[str, str]:
-    """Seed ``accounts`` fixture accounts in the emulator; their ExternalIds by account id."""
+def seed_accounts(url: str, accounts: int) -> dict[str, str]:
+    """Seed ``accounts`` fixture accounts at ``url``; their ExternalIds by account id."""
     from qrie_lib.aws import Aws
 
-    emulator = Aws(Settings(endpoint_url=emulator_url, region=REGION))
+    emulator = Aws(Settings(endpoint_url=url, region=REGION))
     external_ids = {}
     for n in range(1, accounts + 1):
         acct = account_id(n)
@@ -345,16 +368,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay-ms", type=float, default=100.0, help="added to every customer call")
     parser.add_argument("--accounts", type=int, default=5, help="fixture-sized customer accounts")
-    parser.add_argument("--port", type=int, default=4630, help="the emulator's; the proxy takes the next")
+    parser.add_argument("--port", type=int, default=4630, help="the proxy's; the emulators take the next")
+    parser.add_argument(
+        "--emulators", type=int, default=0, help="emulator processes (default one per account, at most 8)"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args()
-    if args.delay_ms < 0 or args.accounts < 1:
-        parser.error("--delay-ms must be >= 0 and --accounts >= 1")
+    if args.delay_ms < 0 or args.accounts < 1 or args.emulators < 0:
+        parser.error("--delay-ms and --emulators must be >= 0, --accounts >= 1")
+    emulators = args.emulators or min(args.accounts, 8)
 
     os.environ.update(FAKE_CREDENTIALS)
-    with customer_emulator(args.port) as emulator, LatencyProxy(emulator, args.port + 1) as proxy:
+    ports = [args.port + 1 + i for i in range(emulators)]
+    with customer_emulators(ports) as upstreams, LatencyProxy(upstreams, args.port) as proxy:
         print(f"seeding {args.accounts} accounts ...", file=sys.stderr, flush=True)
-        external_ids = seed_accounts(emulator, args.accounts)
+        external_ids = seed_accounts(proxy.url, args.accounts)  # through the proxy: it learns the routes
         print("inventory at +0 ms (the reference) ...", file=sys.stderr, flush=True)
         reference = measure(proxy, external_ids, 0.0)
         print(f"inventory at +{args.delay_ms:g} ms ...", file=sys.stderr, flush=True)
