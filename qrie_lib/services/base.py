@@ -209,6 +209,10 @@ class ResourceCalls:
                 return None
             raise
 
+    def denied(self, name: str) -> bool:
+        """Whether the call ``name`` was denied (its answer unknown, not absent)."""
+        return any(e["call"] == name for e in self.errors)
+
     @property
     def none_answered(self) -> bool:
         return self.made > 0 and len(self.errors) == self.made
