@@ -225,6 +225,9 @@ def local_up(
         str | None, typer.Option(help="The AWS profile for customer accounts (with --customers aws).")
     ] = None,
     schedules: Annotated[bool, typer.Option(help="Fire the declared schedules.")] = True,
+    cloudtrail: Annotated[
+        bool, typer.Option(help="Poll the accounts' CloudTrail event history for changes (every minute).")
+    ] = True,
 ) -> None:
     """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C. Its operator
     state (tables, runs, item lists, events queue) is kept in --state-dir across restarts."""
@@ -262,6 +265,9 @@ def local_up(
     if schedules:
         for name, when in local.start_scheduler(say).next_fires().items():
             say(f"  schedule {name}: next {when:%Y-%m-%d %H:%M} UTC" if when else f"  schedule {name}: never")
+    if cloudtrail:
+        local.start_poller(say)
+        say("  cloudtrail: polling each account's event history every minute (CloudTrail is ~5 min late)")
     local.report_events()
     say(f"try: qrie inventory --endpoint {local.url}")
     try:

@@ -135,7 +135,12 @@ def trail_touch(detail: dict[str, Any]) -> Iterable[Touch]:
 SERVICE = Service(
     name="cloudtrail",
     regional=True,
-    read_actions=("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"),
+    read_actions=(
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
+        "cloudtrail:LookupEvents",  # qrie local up's poller of the event history (no EventBridge there)
+    ),
     kinds=(
         ResourceKind(TRAIL, list_trails, describe_trail, trail_arn),
         ResourceKind(COVERAGE, list_coverage, describe_coverage, coverage_arn, account_level=True),
