@@ -1,6 +1,7 @@
-"""Inventory at real latency: a customer emulator (a moto server in its own process, holding
-fixture-sized customer accounts) behind a proxy that adds a fixed delay to every customer call,
-and Qrie's embedded runtime with ``customers`` pointing at the proxy.
+"""Inventory at real latency: customer emulators (moto servers, each in its own process, holding
+fixture-sized customer accounts, one process per account up to 8) behind a proxy that adds a
+fixed delay to every customer call, and Qrie's embedded runtime with ``customers`` pointing at
+the proxy.
 
 One run inventories the accounts twice on fresh operator state: at +0 ms (the reference) and at
 ``--delay-ms``, scans both with the whole catalogue and checks the findings are the same. Prints
@@ -8,7 +9,11 @@ the wall of each inventory, customer calls (and per resource), the most and the 
 flight (all accounts, and the most of one account), and the wall the same calls would take one
 after another.
 
-    python -m bench.latency [--delay-ms 100] [--accounts 5] [--json]
+    python -m bench.latency [--delay-ms 100] [--accounts 5] [--emulators N] [--json]
+
+``--json`` prints one object: the delayed run's figures (``inventory_wall_s``, ``customer_calls``,
+``max_in_flight``, ``serial_wall_s``, ...), the reference's under ``reference``, and
+``findings_match_reference``. Exits 1 if the findings differ or the inventory failed.
 """
 
 from __future__ import annotations
