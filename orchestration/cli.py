@@ -228,6 +228,13 @@ def local_up(
     cloudtrail: Annotated[
         bool, typer.Option(help="Poll the accounts' CloudTrail event history for changes (every minute).")
     ] = True,
+    self_account: Annotated[
+        bool,
+        typer.Option(
+            "--self",
+            help="With --customers aws: also scan the account of your own credentials, with them (no role).",
+        ),
+    ] = False,
 ) -> None:
     """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C. Its operator
     state (tables, runs, item lists, events queue) is kept in --state-dir across restarts."""
@@ -236,6 +243,8 @@ def local_up(
     with user_errors():
         if customers not in ("simulated", "aws"):
             raise InvalidInput(f"customers: {customers!r} is not one of simulated, aws")
+        if self_account and customers != "aws":
+            raise InvalidInput("--self: only with --customers aws (the account of your AWS credentials)")
     busy = port_in_use(port)
     if busy:
         raise fail("PortInUse", f"127.0.0.1:{port}: {busy}; choose another with --port", 1)
@@ -244,7 +253,11 @@ def local_up(
     from qrie_lib.settings import Settings
 
     directory = None if ephemeral else (state_dir or default_state_dir())
-    given = {"customers": "aws" if customers == "aws" else None, "customer_profile": customer_profile}
+    given = {
+        "customers": "aws" if customers == "aws" else None,
+        "customer_profile": customer_profile,
+        "customer_self": self_account,
+    }
     settings = Settings().model_copy(update={k: v for k, v in given.items() if v})
 
     def say(line: str) -> None:
@@ -262,6 +275,9 @@ def local_up(
         say(f"  {name}: {arn}")
     if settings.customers_separate:
         say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
+    if settings.customer_self:
+        with user_errors():
+            say(f"  your own account {onboard_self(local.aws)}: read with your credentials, no role (--self)")
     if schedules:
         for name, when in local.start_scheduler(say).next_fires().items():
             say(f"  schedule {name}: next {when:%Y-%m-%d %H:%M} UTC" if when else f"  schedule {name}: never")
@@ -276,6 +292,18 @@ def local_up(
         pass
     finally:
         local.stop()
+
+
+def onboard_self(aws: Any) -> str:
+    """The customer side's own account in the accounts table (once); its id."""
+    from qrie_lib.models import Account
+    from qrie_lib.stores import Stores
+
+    account_id = aws.self_account()
+    accounts = Stores.of(aws).accounts
+    if accounts.get(account_id) is None:
+        accounts.put(Account(account_id=account_id, name="self", regions=list(aws.settings.regions)))
+    return account_id
 
 
 def default_state_dir() -> Path:

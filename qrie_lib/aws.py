@@ -108,6 +108,7 @@ class Aws:
         self._recent_accounts: OrderedDict[str, None] = OrderedDict()  # least recently used first
         self._slots: dict[str, threading.BoundedSemaphore] = {}  # calls in flight per customer account
         self._count_lock = threading.Lock()
+        self._self_account: str | None = None
         self.calls: Counter[str] = Counter()  # every call, "service.Operation"
         self.customer_calls: Counter[str] = Counter()  # those through customers' read-only role
 
@@ -137,7 +138,13 @@ class Aws:
     ) -> Any:
         """A client in a customer account, through its read-only role (``role_arn``, default the
         ``role_name`` role) and the ExternalId (the account's own; never assumed without one: the
-        role's confused-deputy protection)."""
+        role's confused-deputy protection). With ``customer_self``, the customer side's own account is
+        reached with its own credentials, no role."""
+        if self.settings.customer_self and account_id == self.self_account():
+            key = (account_id, "#self", service, region or self.settings.region)
+            return self._cached(
+                key, self._customer_session, self.settings.customer_endpoint_url, read_only=True
+            )
         external_id = external_id or self.settings.external_id
         if not external_id:
             raise AccountAccessDenied(
@@ -145,6 +152,12 @@ class Aws:
             )
         role = role_arn.split(":role/", 1)[1] if role_arn else self.settings.role_name
         return self.role_client(account_id, role, service, region, external_id, read_only=True)
+
+    def self_account(self) -> str:
+        """The account of the customer side's own credentials (asked once)."""
+        if self._self_account is None:
+            self._self_account = self.customer_sts().get_caller_identity()["Account"]
+        return self._self_account
 
     def role_client(
         self,

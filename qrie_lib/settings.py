@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # aws``); or a URL (another emulator standing in for AWS).
     customers: str = Field("operator", pattern=r"^(operator|aws|https?://\S+)$")
     customer_profile: str | None = None  # the customer side's credentials; None: the default chain
+    # The customer side's own account (that of ``customer_profile``'s credentials) is read with those
+    # credentials, no role assumed: how a single account starts (``qrie local up --self``).
+    customer_self: bool = False
 
     # Cross-account access.
     role_name: str = "QrieReadOnly"
