@@ -280,6 +280,16 @@ def local_up(
         str | None, typer.Option(help="The AWS profile for customer accounts (with --customers aws).")
     ] = None,
     schedules: Annotated[bool, typer.Option(help="Fire the declared schedules.")] = True,
+    cloudtrail: Annotated[
+        bool, typer.Option(help="Poll the accounts' CloudTrail event history for changes (every minute).")
+    ] = True,
+    self_account: Annotated[
+        bool,
+        typer.Option(
+            "--self",
+            help="With --customers aws: also scan the account of your own credentials, with them (no role).",
+        ),
+    ] = False,
 ) -> None:
     """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C or SIGTERM. Its operator
     state (tables, runs, item lists, events queue) is kept in --state-dir across restarts."""
@@ -288,6 +298,8 @@ def local_up(
     with user_errors():
         if customers not in ("simulated", "aws"):
             raise InvalidInput(f"customers: {customers!r} is not one of simulated, aws")
+        if self_account and customers != "aws":
+            raise InvalidInput("--self: only with --customers aws (the account of your AWS credentials)")
     busy = port_in_use(port)
     if busy:
         raise fail("PortInUse", f"127.0.0.1:{port}: {busy}; choose another with --port", 1)
@@ -296,7 +308,11 @@ def local_up(
     from qrie_lib.settings import Settings
 
     directory = None if ephemeral else (state_dir or default_state_dir())
-    given = {"customers": "aws" if customers == "aws" else None, "customer_profile": customer_profile}
+    given = {
+        "customers": "aws" if customers == "aws" else None,
+        "customer_profile": customer_profile,
+        "customer_self": self_account,
+    }
     settings = Settings().model_copy(update={k: v for k, v in given.items() if v})
 
     def say(line: str) -> None:
@@ -317,10 +333,17 @@ def local_up(
             say(f"  {name}: {arn}")
         if settings.customers_separate:
             say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
+        if settings.customer_self:
+            with user_errors():
+                own = onboard_self(local.aws)
+            say(f"  your own account {own}: read with your credentials, no role (--self)")
         if schedules:
             for name, when in local.start_scheduler(say).next_fires().items():
                 next_fire = f"next {when:%Y-%m-%d %H:%M} UTC" if when else "never"
                 say(f"  schedule {name}: {next_fire}")
+        if cloudtrail:
+            local.start_poller(say)
+            say("  cloudtrail: polling each account's event history every minute (CloudTrail is ~5 min late)")
         local.report_events()
         say(f"try: qrie inventory --endpoint {local.url}")
         signal.pause()
@@ -333,6 +356,18 @@ def local_up(
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def onboard_self(aws: Any) -> str:
+    """The customer side's own account in the accounts table (once); its id."""
+    from qrie_lib.models import Account
+    from qrie_lib.stores import Stores
+
+    account_id = aws.self_account()
+    accounts = Stores.of(aws).accounts
+    if accounts.get(account_id) is None:
+        accounts.put(Account(account_id=account_id, name="self", regions=list(aws.settings.regions)))
+    return account_id
 
 
 def default_state_dir() -> Path:

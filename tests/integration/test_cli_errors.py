@@ -42,6 +42,7 @@ def one_line_error(output: str, name: str) -> None:
         (["findings", "--policy", "Nope"], "UnknownPolicy"),
         (["findings", "--state", "OPEN"], "InvalidInput"),
         (["scan", "--account", "12"], "InvalidInput"),
+        (["local", "up", "--self"], "InvalidInput"),  # --self needs --customers aws
     ],
 )
 def test_a_bad_argument_is_one_line_and_exit_2(args, name):
