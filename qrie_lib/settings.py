@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     # flight at once (the Distributed Map's children), and work items of one account at once.
     accounts_in_flight: int = Field(10, ge=1, le=10_000)
     items_per_account_in_flight: int = Field(2, ge=1, le=40)
+    # Accounts per page of a run: each page is one bounded Page call and one Distributed Map run
+    # (pages run one after another), so no invocation reads the whole organisation.
+    accounts_per_page: int = Field(1000, ge=1, le=10_000)
+    # How long an inventory holds the lease that keeps a second one from starting; a run that died
+    # without releasing it blocks the next ones this long at most.
+    inventory_lease_hours: float = Field(6, gt=0, le=48)
 
     # Exports and notifications (qrie_lib.exports, qrie_lib.notifications).
     securityhub_export: bool = False  # import findings into the operator account's Security Hub
