@@ -62,7 +62,13 @@ TASKS: tuple[TaskSpec, ...] = (
         tables_written=("runs",),
         uses_items_bucket=True,
     ),
-    TaskSpec("InventoryExpand", "tasks.inventory_expand.handler", 60, 256, tables_read=("accounts", "resources", "runs")),
+    TaskSpec(
+        "InventoryExpand",
+        "tasks.inventory_expand.handler",
+        60,
+        256,
+        tables_read=("accounts", "resources", "runs"),
+    ),
     TaskSpec(
         "InventoryCollect",
         "tasks.inventory_collect.handler",
