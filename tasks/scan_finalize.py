@@ -8,9 +8,9 @@ from tasks.common import emit_run_metrics, logger, metrics
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = scan.finalize(event)
     if summary := result["summary"]:
         emit_run_metrics("scan", RunItems=summary["items"], RunItemsFailed=summary["failed"])
+        metrics.flush_metrics()  # only the run's last call has metrics
     return result
