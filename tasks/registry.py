@@ -26,6 +26,7 @@ class TaskSpec:
     publishes_notifications: bool = False  # the notifications topic (qrie_lib.notifications)
     imports_findings: bool = False  # Security Hub BatchImportFindings, when the deployment enables it
     reads_organization: bool = False  # Organizations reads, or AssumeRole into organizations_role_arn
+    configures_runs: bool = False  # reads a run's concurrency and page size (set per deployment)
 
     @property
     def function_name(self) -> str:
@@ -52,6 +53,7 @@ TASKS: tuple[TaskSpec, ...] = (
         256,
         tables_read=("accounts",),  # the one account a request names
         tables_written=("runs",),  # the header and the lease
+        configures_runs=True,
     ),
     TaskSpec(
         "RunPage",
@@ -61,6 +63,7 @@ TASKS: tuple[TaskSpec, ...] = (
         tables_read=("accounts",),
         tables_written=("runs",),
         uses_items_bucket=True,
+        configures_runs=True,
     ),
     TaskSpec(
         "InventoryExpand",
@@ -94,6 +97,7 @@ TASKS: tuple[TaskSpec, ...] = (
         256,
         tables_read=("accounts", "policies"),
         tables_written=("runs",),
+        configures_runs=True,
     ),
     TaskSpec("ScanExpand", "tasks.scan_expand.handler", 60, 256, tables_read=("accounts", "policies")),
     TaskSpec(
