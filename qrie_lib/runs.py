@@ -37,6 +37,7 @@ from qrie_lib.models import (
     parse_input,
 )
 from qrie_lib.stores import Stores
+from qrie_lib.stores.runs import ACCOUNT as SUMMARY
 from qrie_lib.stores.runs import total_counts
 from qrie_lib.timeutil import iso, now_iso
 
@@ -238,6 +239,7 @@ def failed_item(item: dict[str, Any], error: str, cause: str) -> dict[str, Any]:
 class Totals:
     """What Finalize has read so far; it travels in the state between Finalize calls."""
 
+    groups: int = 0  # summary rows: the accounts and the ``*`` group
     accounts: int = 0
     failed_accounts: int = 0
     items: int = 0
@@ -252,7 +254,8 @@ class Totals:
         self.counts = counts
         shown = list(self.failed_items or [])
         for row in rows:
-            self.accounts += 1
+            self.groups += 1
+            self.accounts += row["Item"] != f"{SUMMARY}{NO_ACCOUNT}"
             self.items += int(row.get("Items", 0))
             self.failed += int(row.get("Failed", 0))
             self.failed_accounts += row.get("Status") != RunStatus.SUCCEEDED.value
@@ -297,7 +300,8 @@ def finalize(
         stores.runs.create(run_id, kind, request_, request.execution_id)
         header = {}
     planned = sum(int(n) for n in header.get("Pages", {}).values())
-    missing = max(0, planned - totals.accounts)  # children that never summarized: failed
+    missing = max(0, planned - totals.groups)  # children that never summarized: failed
+    totals.groups += missing
     totals.accounts += missing
     totals.failed_accounts += missing
     totals.items += missing
