@@ -179,7 +179,7 @@ def failure_of(error: dict[str, Any]) -> tuple[str, str]:
     return str(error.get("Error", "Unknown")), cause[:1000]
 
 
-AccountHook = Callable[[SummarizeInput, list[dict[str, Any]], Stores], "list[str] | None"]
+AccountHook = Callable[[SummarizeInput, list[dict[str, Any]], Stores], list[str] | None]
 
 
 def summarize(event: Any, kind: str, hook: AccountHook, aws: Aws | None = None) -> dict[str, Any]:
@@ -201,7 +201,7 @@ def summarize(event: Any, kind: str, hook: AccountHook, aws: Aws | None = None) 
     if request.failure is not None:
         error, cause = failure_of(request.failure)
         failed.append({"account_id": group, "error": error, "cause": cause})
-    items = max(len(planned), len(rows)) or int(request.failure is not None)
+    items = max(len(planned), len(rows), len(failed))  # an account that failed as a whole counts one
     status = RunStatus.FAILED if failed else RunStatus.SUCCEEDED
     summary = {
         "Status": status.value,
