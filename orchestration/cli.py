@@ -95,7 +95,9 @@ def run_and_follow(
     aws: Aws, kind: str, request: dict[str, Any], stack_name: str | None, wait: bool, as_json: bool
 ) -> None:
     """Start an execution and, with ``wait``, follow it; exits 1 if it failed (2 if it refused its
-    input), naming the error in one line."""
+    input), naming the error in one line. A run that succeeded with some failed items, or was
+    skipped (another inventory holds the lease), exits 0 with a warning: what could run did, and
+    each failure is listed with its reason (the run alarms, not the exit code, watch their share)."""
     from qrie_lib import executions
 
     with user_errors():
@@ -105,7 +107,7 @@ def run_and_follow(
             if as_json:
                 print_json({"execution_arn": arn})
             return
-        with progress_bar(f"{kind} items") as bar:
+        with progress_bar(f"{kind} accounts") as bar:
             task = bar.add_task(kind, total=None)
             outcome = executions.follow(
                 aws, kind, arn, lambda done, total: bar.update(task, completed=done, total=total)
@@ -116,10 +118,16 @@ def run_and_follow(
         print_json(result)
     else:
         show_run(kind, result)
+    status = (result.get("run") or {}).get("status")
+    if outcome.succeeded and status in WARNED:
+        console.print(f"[yellow]warning[/]: {kind} run {status}: {result['run'].get('message')}")
     if not outcome.succeeded:
         error = result.get("error") or result["execution_status"]
         cause = result["cause"] or f"{kind} execution {result['execution_status']}"
         raise fail(error, cause, 2 if error == "InvalidInput" else 1)
+
+
+WARNED = ("SUCCEEDED_WITH_FAILURES", "SKIPPED")  # exit 0 with a warning (qrie_lib.models.RunStatus)
 
 
 def readable_cause(cause: str | None) -> str | None:
@@ -145,9 +153,10 @@ def port_in_use(port: int) -> str | None:
 
 def show_run(kind: str, result: dict[str, Any]) -> None:
     """A run's outcome, on stdout (what ``--json`` prints, for people)."""
-    colour = "green" if result["execution_status"] == "SUCCEEDED" else "red"
-    out.print(f"{kind}: [{colour}]{result['execution_status']}[/]")
     run = result.get("run") or {}
+    status = run.get("status") or result["execution_status"]  # the run's own outcome when it has one
+    colour = "yellow" if status in WARNED else "green" if status == "SUCCEEDED" else "red"
+    out.print(f"{kind}: [{colour}]{status}[/]")
     if run.get("resources_by_type"):
         table = Results("resource type", "count", ids=("resource type",))
         for resource_type, count in run["resources_by_type"].items():
@@ -184,7 +193,7 @@ def demo(
     """Run the whole pipeline on a simulated organisation, embedded (no AWS account, no Docker)."""
     from orchestration.demo import run_demo
 
-    with progress_bar("inventory items") as bar:
+    with progress_bar("inventory accounts") as bar:
         task = bar.add_task("inventory", total=None)
         result = run_demo(
             accounts, say=console.print, progress=lambda d, t: bar.update(task, completed=d, total=t)

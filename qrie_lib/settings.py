@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     # on up to customer_calls_per_account // items_per_account_in_flight threads, so the Map's items
     # of one account stay within it in AWS too; one process also caps each account's calls at it.
     customer_calls_per_account: int = Field(10, ge=1, le=100)
+    # Accounts per page of a run: each page is one bounded Page call and one Distributed Map run
+    # (pages run one after another), so no invocation reads the whole organisation.
+    accounts_per_page: int = Field(1000, ge=1, le=10_000)
+    # How long an inventory holds the lease that keeps a second one from starting; a run that died
+    # without releasing it blocks the next ones this long at most.
+    inventory_lease_hours: float = Field(6, gt=0, le=48)
 
     # Exports and notifications (qrie_lib.exports, qrie_lib.notifications).
     securityhub_export: bool = False  # import findings into the operator account's Security Hub
