@@ -225,14 +225,30 @@ def local_up(
         str | None, typer.Option(help="The AWS profile for customer accounts (with --customers aws).")
     ] = None,
     schedules: Annotated[bool, typer.Option(help="Fire the declared schedules.")] = True,
+    latency: Annotated[
+        str,
+        typer.Option(
+            help="'aws': the tasks' operator calls take AWS's typical latency on their Lambda clock "
+            "(not slept: it counts towards their timeouts and profiles); 'none': they take what "
+            "the emulator takes."
+        ),
+    ] = "aws",
+    latency_override: Annotated[
+        str | None, typer.Option(help="Seconds per call, e.g. 'dynamodb.Query=0.012,s3=0.05'.")
+    ] = None,
 ) -> None:
     """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C. Its operator
     state (tables, runs, item lists, events queue) is kept in --state-dir across restarts."""
+    from orchestration import latency as latencies
     from qrie_lib.errors import InvalidInput
 
     with user_errors():
         if customers not in ("simulated", "aws"):
             raise InvalidInput(f"customers: {customers!r} is not one of simulated, aws")
+        if latency not in ("aws", "none"):
+            raise InvalidInput(f"latency: {latency!r} is not one of aws, none")
+        overrides = latencies.parse(latency_override or "")
+    charged = latencies.Latency().overridden(overrides) if latency == "aws" else None
     busy = port_in_use(port)
     if busy:
         raise fail("PortInUse", f"127.0.0.1:{port}: {busy}; choose another with --port", 1)
@@ -247,7 +263,7 @@ def local_up(
     def say(line: str) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
-    local = serve(settings, port, state_dir=directory, say=say)
+    local = serve(settings, port, state_dir=directory, say=say, latency=charged)
     if directory:
         say(f"state kept in [bold]{directory}[/]")
     for run_id in local.interrupted:

@@ -76,6 +76,7 @@ def strip_account_host_prefix(request: Any, **_: Any) -> None:
 # Accounts whose credentials and clients stay cached (~0.35 MB a client, ~45 clients an account):
 # a warm Lambda, or the local runtime, serving thousands of accounts would otherwise keep them all.
 MAX_CACHED_ACCOUNTS = 32
+OPERATOR = ("", "")  # the (account, role) of an operator client's cache key
 
 
 class Aws:
@@ -104,6 +105,9 @@ class Aws:
         self._role_sessions: dict[tuple[str, str], boto3.Session] = {}
         self._recent_accounts: OrderedDict[str, None] = OrderedDict()  # least recently used first
         self.calls: Counter[str] = Counter()  # every call, "service.Operation"
+        # botocore (event, handler) pairs on every operator client: the local runtime's latency,
+        # grants and call profiles (orchestration.operator_calls)
+        self._operator_hooks: list[tuple[str, Any]] = []
         self.customer_calls: Counter[str] = Counter()  # those through customers' read-only role
 
     @classmethod
@@ -119,7 +123,7 @@ class Aws:
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A client in the operator account."""
-        key = ("", "", service, region or self.settings.region)
+        key = (*OPERATOR, service, region or self.settings.region)
         return self._cached(key, self._session, self.settings.endpoint_url)
 
     def customer_client(
@@ -164,6 +168,14 @@ class Aws:
         key = (account_id, role_name, service, region or self.settings.region)
         return self._cached(key, session, self.settings.customer_endpoint_url, read_only)
 
+    def observe_operator_calls(self, event: str, handler: Any) -> None:
+        """Register a botocore event handler on every operator client, made already or later."""
+        with self._lock:
+            self._operator_hooks.append((event, handler))
+            for key, client in self._clients.items():
+                if key[:2] == OPERATOR:
+                    client.meta.events.register(event, handler)
+
     def in_account(self, account_id: str, role_name: str) -> AccountSession:
         """Session-like access to an account through a role: ``.client(service, region)``."""
         return AccountSession(self, account_id, role_name)
@@ -185,6 +197,8 @@ class Aws:
                 client.meta.events.register("before-call", self._count)
                 if read_only:
                     client.meta.events.register("before-call", self._count_customer)
+                for event, handler in self._operator_hooks if key[:2] == OPERATOR else ():
+                    client.meta.events.register(event, handler)
                 if endpoint_url and service == "s3control":
                     client.meta.events.register("before-sign.s3-control", strip_account_host_prefix)
                 self._clients[key] = client
