@@ -29,6 +29,8 @@ class Profile:
     real_s: float = 0.0  # on this machine, the handler's whole run
     real_in_calls_s: float = 0.0  # of which waiting on the operator emulator's answers
     simulated_s: float = 0.0  # AWS latency charged for those calls
+    locked_s: float = 0.0  # locally, of real_s: holding the runtime's one-at-a-time handler lock
+    unlocked_s: float = 0.0  # locally, of real_s: customer I/O with the lock let go (not its waits)
     error: str = ""
 
     @property

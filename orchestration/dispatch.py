@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestration.call_profile import Profile
+from qrie_lib.concurrency import HandlerLock, install_handler_lock
 from tasks.registry import BY_FUNCTION_NAME, TaskSpec
 
 Clock = Callable[[], float]  # seconds, monotonic
@@ -65,6 +66,32 @@ class LocalContext:
         return self.clock() + self.charged_s > self.deadline
 
 
+class TimedHandlerLock(HandlerLock):
+    """The handler lock, keeping how long this thread held it and waited to take it back after
+    customer I/O: an invocation's share of the runtime's one-at-a-time work (``Profile.locked_s``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._times = threading.local()
+
+    def start(self) -> None:
+        self._times.held_s = self._times.waited_s = 0.0
+
+    def times(self) -> tuple[float, float]:
+        return getattr(self._times, "held_s", 0.0), getattr(self._times, "waited_s", 0.0)
+
+    def __enter__(self) -> TimedHandlerLock:
+        asked = time.perf_counter()
+        super().__enter__()
+        self._times.since = time.perf_counter()
+        self._times.waited_s = getattr(self._times, "waited_s", 0.0) + self._times.since - asked
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._times.held_s = getattr(self._times, "held_s", 0.0) + time.perf_counter() - self._times.since
+        super().__exit__(*exc)
+
+
 class LambdaTimedOut(BaseException):  # not an Exception: no handler's `except Exception` catches it
     """Raised at a handler's next AWS call once its time is up: AWS would have stopped it there."""
 
@@ -85,16 +112,19 @@ CURRENT: contextvars.ContextVar[Invocation | None] = contextvars.ContextVar("qri
 class Dispatch:
     """Counts invocations per function, so tests can prove the patch took effect.
 
-    Handlers run one at a time: moto's backends are not thread-safe (a DynamoDB transaction
-    deep-copies the table while another thread writes it), and the engine runs Map iterations
-    in threads. The state machine's concurrency is unchanged; only the in-process Lambdas queue."""
+    Handlers run one at a time, except where they make customer calls only: moto's backends are
+    not thread-safe (a DynamoDB transaction deep-copies the table while another thread writes it),
+    and the engine runs Map iterations in threads. A handler lets go of the lock inside
+    ``qrie_lib.concurrency.customer_io()`` (an inventory page's listing and describes), so the
+    Map's concurrency (accounts, items per account) holds for customer calls, while operator reads
+    and writes stay serial."""
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self.clock = clock
         self.invocations: dict[str, int] = {}
         # one per invocation, in the order they ended (the latest, in a long-running `local up`)
         self.profiles: deque[Profile] = deque(maxlen=MAX_PROFILES)
-        self._lock = threading.Lock()
+        self._lock = TimedHandlerLock()
         self._original: Any = None
         self._original_client_for: Any = None
 
@@ -123,10 +153,12 @@ class Dispatch:
             return dispatch.invoke(function_name, body, response_headers)
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+        install_handler_lock(self._lock)
 
     def uninstall(self) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
 
+        install_handler_lock(None)
         if self._original is not None:
             LambdaSimpleBackend.invoke = self._original  # type: ignore[method-assign]
         if self._original_client_for is not None:
@@ -148,6 +180,7 @@ class Dispatch:
         try:
             with self._lock:
                 started = time.perf_counter()  # its own time, not the wait for its turn
+                self._lock.start()
                 try:
                     result = spec.load()(event, context)
                 finally:
@@ -173,6 +206,8 @@ class Dispatch:
     def _record(self, invocation: Invocation, real_s: float, error: str) -> None:
         profile = invocation.profile
         profile.real_s, profile.simulated_s, profile.error = real_s, invocation.context.charged_s, error
+        profile.locked_s, waited_s = self._lock.times()
+        profile.unlocked_s = max(0.0, real_s - profile.locked_s - waited_s)
         self.profiles.append(profile)
 
 

@@ -7,6 +7,8 @@ credential source (``customer_profile``). Unless ``customers`` separates them, b
 same (AWS in a deployment; the local endpoint with its simulated organisation).
 
 Clients get botocore's adaptive retries (client-side rate limiting plus backoff on throttling).
+A customer account has at most ``customer_calls_per_account`` calls in flight from this process
+(its retries and their backoff included), however many threads call it.
 Customer-account clients use credentials from AssumeRole with the ExternalId, refreshed by
 botocore's own ``RefreshableCredentials`` shortly before they expire, and cached per account for
 the life of the process (a warm Lambda container reuses them). Every call made through a client
@@ -15,6 +17,7 @@ built here is counted, so runs and benchmarks can report AWS calls per resource.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -104,6 +107,8 @@ class Aws:
         self._clients: dict[tuple[str, str, str, str], Any] = {}
         self._role_sessions: dict[tuple[str, str], boto3.Session] = {}
         self._recent_accounts: OrderedDict[str, None] = OrderedDict()  # least recently used first
+        self._slots: dict[str, threading.BoundedSemaphore] = {}  # calls in flight per customer account
+        self._count_lock = threading.Lock()
         self.calls: Counter[str] = Counter()  # every call, "service.Operation"
         # botocore (event, handler) pairs on every operator client: the local runtime's latency,
         # grants and call profiles (orchestration.operator_calls)
@@ -197,6 +202,12 @@ class Aws:
                 client.meta.events.register("before-call", self._count)
                 if read_only:
                     client.meta.events.register("before-call", self._count_customer)
+                    slot = self._slots.setdefault(
+                        key[0], threading.BoundedSemaphore(self.settings.customer_calls_per_account)
+                    )
+                    client.meta.events.register("before-call", functools.partial(_take, slot))
+                    client.meta.events.register("after-call", _give_back)
+                    client.meta.events.register("after-call-error", _give_back)
                 for event, handler in self._operator_hooks if key[:2] == OPERATOR else ():
                     client.meta.events.register(event, handler)
                 if endpoint_url and service == "s3control":
@@ -205,10 +216,12 @@ class Aws:
             return client
 
     def _count(self, model: Any, **_: Any) -> None:
-        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+        with self._count_lock:  # calls come from several threads
+            self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
     def _count_customer(self, model: Any, **_: Any) -> None:
-        self.customer_calls[f"{model.service_model.service_name}.{model.name}"] += 1
+        with self._count_lock:
+            self.customer_calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
     # ---- cross-account access ----------------------------------------------------------------
 
@@ -272,6 +285,21 @@ class Aws:
             del self._role_sessions[session_key]
         for key in [k for k in self._clients if k[0] == account_id]:
             del self._clients[key]
+
+
+SLOT = "qrie_account_slot"  # the request context's key for the slot a call holds
+
+
+def _take(slot: threading.BoundedSemaphore, context: dict[str, Any], **_: Any) -> None:
+    """Before a customer call: wait for one of its account's slots (released when it answers)."""
+    slot.acquire()
+    context[SLOT] = slot
+
+
+def _give_back(context: dict[str, Any], **_: Any) -> None:
+    slot = context.pop(SLOT, None)
+    if slot is not None:
+        slot.release()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pydantic import field_validator
 
 from qrie_lib import runs
 from qrie_lib.aws import Aws, error_code, get_aws, is_throttling
+from qrie_lib.concurrency import customer_io
 from qrie_lib.errors import AccountAccessDenied, InvalidInput, Throttled
 from qrie_lib.evaluation import resolve_deleted
 from qrie_lib.models import (
@@ -152,7 +153,8 @@ def collect(event: Any, remaining_ms: RemainingMs, aws: Aws | None = None) -> di
             if not lists(kind, item, account, settings):
                 cursor = Cursor(kind=cursor.kind + 1)
                 continue
-            page = kind.list_page(ctx, cursor.token)
+            with customer_io():  # customer calls only: the local runtime's other handlers go on
+                page = kind.list_page(ctx, cursor.token)
             written = stores.resources.upsert(page.resources, request.run_id)
             stores.resources.mark_seen(page.unread, request.run_id)
             counts[kind.resource_type] += len(page.resources) + len(page.unread)

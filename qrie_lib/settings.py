@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # flight at once (the Distributed Map's children), and work items of one account at once.
     accounts_in_flight: int = Field(10, ge=1, le=10_000)
     items_per_account_in_flight: int = Field(2, ge=1, le=40)
+    # Customer calls in flight at once in one account (its API quota, not Qrie, is the limit; a
+    # throttled call backs off with botocore's adaptive retries). An item describes its resources
+    # on up to customer_calls_per_account // items_per_account_in_flight threads, so the Map's items
+    # of one account stay within it in AWS too; one process also caps each account's calls at it.
+    customer_calls_per_account: int = Field(10, ge=1, le=100)
 
     # Exports and notifications (qrie_lib.exports, qrie_lib.notifications).
     securityhub_export: bool = False  # import findings into the operator account's Security Hub
@@ -73,6 +78,11 @@ class Settings(BaseSettings):
     console_client_id: str | None = None
     console_auth_domain: str | None = None  # https://<prefix>.auth.<region>.amazoncognito.com
     console_url: str | None = None  # https://<api>/v1/console, the callback's base
+
+    @property
+    def describe_threads(self) -> int:
+        """Threads one work item describes its resources on (``concurrency.fan_out``)."""
+        return max(1, self.customer_calls_per_account // self.items_per_account_in_flight)
 
     @property
     def customers_separate(self) -> bool:

@@ -93,7 +93,7 @@ def list_trails(ctx: CollectContext, token: str | None) -> Page:
     describe_time = now_iso()
     trails = {t["TrailARN"]: t for t in home_trails(ctx) if t.get("TrailARN")}
     arns, next_token = slice_page(list(trails), token, ctx.page_size)
-    found = [read_trail(ctx, trails[arn], describe_time) for arn in arns]
+    found = ctx.each(lambda arn: read_trail(ctx, trails[arn], describe_time), arns)
     return Page([r for r in found if r is not None], next_token)
 
 

@@ -137,7 +137,7 @@ def list_buckets(ctx: CollectContext, token: str | None) -> Page:
     buckets = require(ctx.client("s3").list_buckets(), "Buckets", "ListBuckets")
     regions = {b["Name"]: b.get("BucketRegion") for b in buckets}
     names, next_token = slice_page(list(regions), token, ctx.page_size)
-    read = [r for r in (read_bucket(ctx, n, regions[n]) for n in names) if r is not None]
+    read = [r for r in ctx.each(lambda n: read_bucket(ctx, n, regions[n]), names) if r is not None]
     return Page(
         [resource for resource, unread in read if not unread],
         next_token,
