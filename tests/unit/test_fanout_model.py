@@ -27,7 +27,7 @@ def test_slots_bound_how_many_run_at_once() -> None:
 def inputs(customer_s: float = 1.0, locked_s: float = 0.5) -> Inputs:
     cost = ItemCost(
         fixed={"invocations": 1, "sweeps": 1, "customer_s": customer_s, "locked_s": locked_s},
-        per_resource={m: 0.0 for m in METRICS},
+        per_resource=dict.fromkeys(METRICS, 0.0),
     )
     return Inputs(
         items={kind: {"s3": cost} for kind in ("inventory", "full_scan", "daily_scan")},
