@@ -63,6 +63,8 @@ class Inputs:
     plan_compute_per_account_s: float  # before: Plan's compute per account it lists items of
     finalize_writes_per_account: dict[str, float]  # before: Finalize's writes per account, by kind
     engine_transition_s: float  # the local engine's time per state transition
+    engine_task_s: float  # ... and per Lambda Task, beside the handler's own time
+    local_bookkeeping_s: dict[str, dict[str, float]]  # locally measured Plan and Finalize, per run kind
     rows_per_query: int  # run rows a Query page returns
     # A scan's findings-shard items (policies × shards, whatever the accounts): how many, and the
     # metrics of one; and its Report at the end (AWS seconds, local locked seconds).
@@ -89,6 +91,7 @@ class Deployment:
     finalize_rows: int = 500
     daily_change: float = 0.02  # of resources changed between two daily scans
     cold_start_s: float = 1.0  # one on each wave's critical path (estimate)
+    task_overhead_s: float = 0.0  # per invocation, beside its handler (the local engine's)
     mode: str = "aws"  # or "local"
 
 
@@ -153,13 +156,13 @@ def item_process(
     result.gb_s += per_call * calls * MEMORY_GB["item"]
     for _ in range(calls):
         if lock is None:
-            yield delay(per_call + d.transition_s * transitions / calls)
+            yield delay(per_call + d.transition_s * transitions / calls + d.task_overhead_s)
         else:  # the local runtime: its share under the handler lock, its customer I/O without
             locked, unlocked = metrics["locked_s"] / calls, metrics["customer_s"] / calls
             yield lock.acquire()
             yield delay(locked / 2)
             yield lock.release()
-            yield delay(unlocked + d.transition_s * transitions / calls)
+            yield delay(unlocked + d.transition_s * transitions / calls + d.task_overhead_s)
             yield lock.acquire()
             yield delay(locked / 2)
             yield lock.release()
@@ -259,6 +262,8 @@ def simulate(inputs: Inputs, kind: str, design: str, d: Deployment) -> RunResult
     run = RunResult(wall_s=0.0)
     items = account_items(inputs, kind, d)
     tasks = bookkeeping_tasks(inputs, kind, design, d, len(items), run)
+    if d.mode == "local" and design == "before":  # measured, rather than from their calls
+        tasks.update(inputs.local_bookkeeping_s.get(kind, {}))
     available = max(1, d.lambda_concurrency - d.reserved)
     if d.mode == "local":
         run.wall_s = _local_run(inputs, items, kind, design, d, tasks, run)

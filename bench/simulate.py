@@ -196,13 +196,44 @@ def metrics_of(found: list[Any], resources: int = 0, service: str = "") -> dict[
         "resources": resources,
         "invocations": len(found) - len(sweeps),
         "sweeps": len(sweeps),
-        "compute_s": sum(max(0.0, p.real_s - p.real_in_calls_s - p.unlocked_s) for p in found),
+        "compute_s": sum(compute_s(p) for p in found),
         "aws_operator_s": sum(p.simulated_s for p in found),
         "locked_s": sum(p.locked_s for p in found),
         "customer_s": sum(p.unlocked_s for p in found),
         "items": sum(p.items for p in found),
         "write_units": sum(p.write_units for p in found),
     }
+
+
+def resources_by_item(aws: Any) -> Counter[tuple[str, str, str]]:
+    """Resources stored per (account, service, region)."""
+    found: Counter[tuple[str, str, str]] = Counter()
+    paginator = aws.client("dynamodb").get_paginator("scan")
+    for page in paginator.paginate(TableName=aws.settings.resources_table):
+        for row in page["Items"]:
+            found[(row["AccountId"]["S"], row["Service"]["S"], row["Region"]["S"])] += 1
+    return found
+
+
+def time_by_function(profiles: dict[str, list[Any]]) -> dict[str, Any]:
+    """Where each run's time went locally: per function, its invocations' real and locked time."""
+    return {
+        kind: {
+            name: {
+                "invocations": sum(1 for p in found if p.function == name),
+                "real_s": round(sum(p.real_s for p in found if p.function == name), 2),
+                "locked_s": round(sum(p.locked_s for p in found if p.function == name), 2),
+            }
+            for name in sorted({p.function for p in found})
+        }
+        for kind, found in profiles.items()
+    }
+
+
+def compute_s(profile: Any) -> float:
+    """Its own work: its time holding the handler lock, less its operator calls' answers (its
+    waits for the lock, and its customer I/O, are not)."""
+    return max(0.0, profile.locked_s - profile.real_in_calls_s)
 
 
 def shard_rows(profiles: list[Any]) -> dict[str, Any] | None:
@@ -268,12 +299,8 @@ def calibrate(accounts: int, delay_ms: float, base_port: int) -> dict[str, Any]:
             walls["daily_scan"], profiles["daily_scan"] = timed("scan", {})
             proxy.delay_s = 0.0
             engine_s = engine_transition_s(runtime)
-            resources: Counter[tuple[str, str, str]] = Counter()
-            for page in (
-                aws.client("dynamodb").get_paginator("scan").paginate(TableName=settings.resources_table)
-            ):
-                for row in page["Items"]:
-                    resources[(row["AccountId"]["S"], row["Service"]["S"], row["Region"]["S"])] += 1
+            task_s = engine_task_s(runtime)
+            resources = resources_by_item(aws)
     rows = {kind: item_rows(found, resources, kind) for kind, found in profiles.items()}
     shards = {kind: shard_rows(found) for kind, found in profiles.items()}
     per_service: Counter[str] = Counter()
@@ -286,6 +313,7 @@ def calibrate(accounts: int, delay_ms: float, base_port: int) -> dict[str, Any]:
         "regional": {name: service.regional for name, service in SERVICES.items()},
         "resource_share": {name: per_service[name] / total for name in SERVICES},
         "engine_transition_s": engine_s,
+        "engine_task_s": task_s,
         "shard_items": {kind: found for kind, found in shards.items() if found},
         "report_s": {kind: report_times(found) for kind, found in profiles.items() if kind != "inventory"},
         **bookkeeping,
@@ -304,6 +332,7 @@ def calibrate(accounts: int, delay_ms: float, base_port: int) -> dict[str, Any]:
             "emulator_call_s": sum(p.real_in_calls_s for p in calls)
             / max(1, sum(sum(p.calls.values()) for p in calls)),
             "design": local_design(),
+            "by_function": time_by_function(profiles),
         },
     }
 
@@ -313,7 +342,7 @@ def bookkeeping_inputs(profiles: dict[str, list[Any]], accounts: int) -> dict[st
         return [p for p in profiles[kind] if word in p.function and not p.item]
 
     def compute(found: list[Any]) -> float:
-        return sum(max(0.0, p.real_s - p.real_in_calls_s - p.unlocked_s) for p in found)
+        return sum(compute_s(p) for p in found)
 
     scan_plans = named("full_scan", "plan") + named("daily_scan", "plan")
     task_s = statistics.median(compute([p]) for p in scan_plans) if scan_plans else 0.05
@@ -323,7 +352,12 @@ def bookkeeping_inputs(profiles: dict[str, list[Any]], accounts: int) -> dict[st
     writes = {
         kind: sum(sum(p.items_written.values()) for p in named(kind, "finalize")) / accounts for kind in RUNS
     }
+    local = {
+        kind: {word: sum(p.locked_s for p in named(kind, word)) for word in ("plan", "finalize")}
+        for kind in RUNS
+    }
     return {
+        "local_bookkeeping_s": local,
         "task_compute_s": task_s,
         "row_compute_s": max(0.0, compute(finalize) - task_s * len(finalize)) / rows_read,
         "plan_compute_per_account_s": max(0.0, compute(named("inventory", "plan")) - task_s) / accounts,
@@ -336,17 +370,39 @@ def engine_transition_s(runtime: Any, states: int = 100) -> float:
     """The local Step Functions engine's time per state: a chain of Pass states, timed."""
     chain = {f"S{n}": {"Type": "Pass", "Next": f"S{n + 1}"} for n in range(states - 1)}
     chain[f"S{states - 1}"] = {"Type": "Pass", "End": True}
+    return timed_execution(runtime, "calibration-pass-chain", chain, "S0") / states
+
+
+def engine_task_s(runtime: Any, tasks: int = 30) -> float:
+    """The local engine's own time per Lambda Task state (invoke, dispatch, answer), beside the
+    handler's: a chain of Tasks invoking the console authorizer (no AWS calls), timed, less the
+    handlers' time."""
+    from orchestration.provision import function_arn
+    from tasks.registry import BY_NAME
+
+    name = BY_NAME["ConsoleAuthorizer"].function_name
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke"}
+    task["Parameters"] = {"FunctionName": function_arn(runtime.aws, name), "Payload": {}}
+    chain = {f"T{n}": {**task, "Next": f"T{n + 1}"} for n in range(tasks - 1)}
+    chain[f"T{tasks - 1}"] = {**task, "End": True}
+    before = len(runtime.dispatch.profiles)
+    wall = timed_execution(runtime, "calibration-task-chain", chain, "T0")
+    handlers = sum(p.real_s for p in list(runtime.dispatch.profiles)[before:])
+    return max(0.0, wall - handlers) / tasks
+
+
+def timed_execution(runtime: Any, name: str, states: dict[str, Any], start_at: str) -> float:
     sfn = runtime.aws.client("stepfunctions")
     arn = sfn.create_state_machine(
-        name="calibration-pass-chain",
-        definition=json.dumps({"StartAt": "S0", "States": chain}),
+        name=name,
+        definition=json.dumps({"StartAt": start_at, "States": states}),
         roleArn="arn:aws:iam::123456789012:role/qrie-states",
     )["stateMachineArn"]
     start = time.perf_counter()
     execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
     while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
         time.sleep(0.01)
-    return (time.perf_counter() - start) / states
+    return time.perf_counter() - start
 
 
 def local_design() -> str:
@@ -369,6 +425,7 @@ def calibration_prediction(inputs: Inputs, calibration: dict[str, Any]) -> dict[
         customer_latency_s=delay_s,
         measured_delay_s=delay_s,
         transition_s=inputs.engine_transition_s,
+        task_overhead_s=inputs.engine_task_s,
         query_s=calibration["emulator_call_s"],
         write_s=calibration["emulator_call_s"],
         s3_s=calibration["emulator_call_s"],

@@ -39,6 +39,8 @@ def inputs(customer_s: float = 1.0, locked_s: float = 0.5) -> Inputs:
         finalize_writes_per_account={},
         engine_transition_s=0.0,
         rows_per_query=100,
+        engine_task_s=0.0,
+        local_bookkeeping_s={},
         shard_items={},
         report_s={},
     )
