@@ -126,6 +126,7 @@ def deployment_of(args: argparse.Namespace, design: str, inputs_delay_s: float) 
         measured_delay_s=inputs_delay_s,
         transition_s=args.transition_ms / 1000,
         daily_change=args.daily_change,
+        page_accounts=args.page_accounts,
     )
 
 
@@ -250,6 +251,10 @@ def report_times(profiles: list[Any]) -> dict[str, float]:
     return {"aws_s": sum(p.aws_s for p in found), "locked_s": sum(p.locked_s for p in found)}
 
 
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def calibrate(accounts: int, delay_ms: float, base_port: int) -> dict[str, Any]:
     """Measure the model's inputs and the runs' walls on the local runtime (see the module doc)."""
     from bench.latency import REGION, LatencyProxy, customer_emulator, seed_accounts
@@ -262,9 +267,6 @@ def calibrate(accounts: int, delay_ms: float, base_port: int) -> dict[str, Any]:
     from qrie_lib.services.registry import SERVICES
     from qrie_lib.settings import Settings
     from qrie_lib.stores import Stores
-
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
 
     os.environ.update(FAKE_CREDENTIALS)  # the customer side's own (the emulator takes any)
     with customer_emulator(base_port) as emulator, LatencyProxy(emulator, base_port + 1) as proxy:
@@ -294,7 +296,10 @@ def calibrate(accounts: int, delay_ms: float, base_port: int) -> dict[str, Any]:
             timed("scan", {"full": True})
             proxy.delay_s = delay_ms / 1000
             walls, profiles = {}, {}
+            proxy.log.clear()
             walls["inventory"], profiles["inventory"] = timed("inventory", {"service": "all"})
+            # a customer call's time through the proxy: its delay and the loaded emulator's answer
+            call_s = statistics.mean(c.end - c.start for c in proxy.log.calls)
             walls["full_scan"], profiles["full_scan"] = timed("scan", {"full": True})
             walls["daily_scan"], profiles["daily_scan"] = timed("scan", {})
             proxy.delay_s = 0.0
@@ -326,6 +331,7 @@ def calibrate(accounts: int, delay_ms: float, base_port: int) -> dict[str, Any]:
             "regions": 1,
             "resources_per_account": total / accounts,
             "delay_ms": delay_ms,
+            "customer_call_s": call_s,
             "accounts_in_flight": settings.accounts_in_flight,
             "per_account": settings.items_per_account_in_flight,
             "measured_wall_s": walls,
@@ -412,10 +418,15 @@ def local_design() -> str:
     return "after" if "Page" in json.loads(asl.raw("inventory"))["States"] else "before"
 
 
+def measured_call_s(calibration: dict[str, Any]) -> float:
+    """What a customer call took in the calibration: the items' customer time is that many calls."""
+    return calibration.get("customer_call_s", calibration["delay_ms"] / 1000)
+
+
 def calibration_prediction(inputs: Inputs, calibration: dict[str, Any]) -> dict[str, float]:
     """The model's walls for the calibration runs: same accounts, delay, concurrency and design,
     on the local runtime (its handler lock, its engine, its emulator's call times)."""
-    delay_s = calibration["delay_ms"] / 1000
+    delay_s = measured_call_s(calibration)
     local = Deployment(
         accounts=calibration["accounts"],
         regions=calibration["regions"],
@@ -474,6 +485,7 @@ def main() -> None:
         "--transition-ms", type=float, default=25.0, help="Step Functions, per state (estimate)"
     )
     parser.add_argument("--daily-change", type=float, default=0.02, help="share of resources changed per day")
+    parser.add_argument("--page-accounts", type=int, default=1_000, help="after: accounts per page (Map run)")
     parser.add_argument("--calibrate", action="store_true", help="measure the inputs on the local runtime")
     parser.add_argument("--calibration-accounts", type=int, default=50)
     parser.add_argument("--delay-ms", type=float, default=100.0, help="the proxy's delay per customer call")
@@ -498,7 +510,7 @@ def main() -> None:
     designs = ("before", "after") if args.design == "both" else (args.design,)
     results = {
         d: figures(
-            inputs, d, deployment_of(args, d, calibration["delay_ms"] / 1000), round(errors["inventory"], 3)
+            inputs, d, deployment_of(args, d, measured_call_s(calibration)), round(errors["inventory"], 3)
         )
         for d in designs
     }
