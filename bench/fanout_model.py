@@ -80,7 +80,7 @@ class Deployment:
     accounts_in_flight: int
     per_account: int
     customer_latency_s: float  # per customer call, on AWS; the measured items' customer time scales
-    measured_delay_s: float  # the delay the items' customer time was measured at
+    measured_delay_s: float  # a customer call's time when the items' customer time was measured
     transition_s: float = 0.025  # Step Functions, per state transition (no published figure)
     query_s: float = 0.008  # orchestration.latency's DynamoDB Query
     write_s: float = 0.005  # ... single-item writes and reads
