@@ -10,12 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
-
 from orchestration import grants
 from orchestration.dispatch import CURRENT, LambdaTimedOut
 from orchestration.latency import Latency
-from qrie_lib.aws import Aws
+from qrie_lib.aws import Aws, refused
 
 PARAMS = "qrie_params"  # where a request's API parameters wait for its answer
 SENT_AT = "qrie_sent_at"
@@ -36,7 +34,7 @@ class OperatorCalls:
         if CURRENT.get() is not None:
             context[PARAMS] = dict(params)
 
-    def _before(self, model: Any, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict] | None:
+    def _before(self, model: Any, context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
         invocation = CURRENT.get()
         if invocation is None:
             return None
@@ -48,15 +46,11 @@ class OperatorCalls:
         if invocation.context.timed_out():  # this call would not have returned in time
             raise LambdaTimedOut
         context[SENT_AT] = time.perf_counter()
-        refused = self.check_grants and grants.refusal(
+        refusal = self.check_grants and grants.refusal(
             invocation.spec, self.settings, service, operation, params
         )
-        if refused:  # answered here, as AWS would: the client raises its modelled error
-            code = grants.denied_code(service)
-            return AWSResponse("", 403, {}, None), {
-                "Error": {"Code": code, "Message": refused},
-                "ResponseMetadata": {"HTTPStatusCode": 403},
-            }
+        if refusal:  # answered here, as AWS would: the client raises its modelled error
+            return refused(grants.denied_code(service), refusal)
         return None
 
     def _after(self, model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
@@ -65,6 +66,13 @@ def retry_throttling(attempts: int = 5):
         wait=wait_exponential_jitter(multiplier=0.2, max=5),
         reraise=True,
     )
+
+
+def refused(code: str, message: str) -> tuple[AWSResponse, dict[str, Any]]:
+    """An answer a ``before-call`` hook returns instead of sending the request: the client raises
+    the service's modelled error for ``code`` (the local runtime's IAM, orchestration.grants)."""
+    parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+    return AWSResponse("", 403, {}, None), parsed
 
 
 def strip_account_host_prefix(request: Any, **_: Any) -> None:
