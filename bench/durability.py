@@ -1,11 +1,11 @@
-"""What durable operator state (``orchestration/durable.py``) costs.
+"""What durable operator state (``orchestration/durable.py``, kept in SQLite by ``state_store``) costs.
 
 - Writes per second through the DynamoDB API (in process, moto's request handling included),
-  with the change hooks but no log (``--ephemeral``), with the log but no fsync, and with the
-  log fsync'd before each answer (the default): the ratio of each to the first, same run.
-- Restart time and state size for N resources: from the log alone (every write replayed), and
-  from a snapshot (what ``qrie local up`` leaves after a clean stop, or after every
-  ``SNAPSHOT_EVERY`` records).
+  with the change hooks but nothing kept (``--ephemeral``), kept in SQLite without fsync
+  (``synchronous=OFF``), and kept with ``synchronous=FULL`` (the default: on disk before the
+  answer): the ratio of each to the first, same run.
+- Restart time and file size for N resources: reading and checking the file alone
+  (``quick_check``, every row's JSON), and the whole restart (rows loaded into moto).
 
     python -m bench.durability [--writes 2000] [--resources 1000 10000]
 """
@@ -28,6 +28,7 @@ from moto.dynamodb.models import dynamodb_backends
 
 from orchestration.durable import DurableState, OperatorChanges, Scope
 from orchestration.provision import create_bucket, create_queues, create_tables
+from orchestration.state_store import FILE, checked
 from qrie_lib.aws import Aws
 from qrie_lib.settings import Settings
 from qrie_lib.stores.dynamo import to_item
@@ -78,7 +79,7 @@ def timed(action: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-MODES = ("hooks only (--ephemeral)", "log, no fsync", "log + fsync (default)")
+MODES = ("hooks only (--ephemeral)", "SQLite, synchronous=OFF", "SQLite, synchronous=FULL (default)")
 
 
 def writes_per_second(writes: int, rounds: int = 5) -> dict[str, float]:
@@ -89,12 +90,11 @@ def writes_per_second(writes: int, rounds: int = 5) -> dict[str, float]:
         aws, scope = operator()
         ddb = aws.client("dynamodb")
         durables = {
-            mode: DurableState(Path(directory) / str(n), scope, fsync="fsync" in mode)
+            mode: DurableState(Path(directory) / str(n), scope, fsync="FULL" in mode, say=lambda _: None)
             for n, mode in enumerate(MODES[1:])
         }
         for durable in durables.values():
             durable.restore()
-            durable.log.open()
         per_round = writes // rounds
         for r in range(rounds):
             for m, mode in enumerate(MODES):
@@ -105,7 +105,7 @@ def writes_per_second(writes: int, rounds: int = 5) -> dict[str, float]:
                 seconds[mode] += timed(lambda i=items: [put(ddb, item) for item in i])
                 hooks.uninstall()
         for durable in durables.values():
-            durable.log.close()
+            durable.close()
     return {mode: per_round * rounds / s for mode, s in seconds.items()}
 
 
@@ -114,32 +114,32 @@ def put(ddb: Any, item: dict[str, Any]) -> None:
 
 
 def restart(resources: int) -> dict[str, float]:
-    """Fill the resources table through the hooks (every write logged), then restart from the
-    log, snapshot, and restart from the snapshot."""
+    """Fill the resources table through the hooks (every write kept), stop, then time reading
+    and checking the file alone, and a whole restart."""
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
         with mock_aws():
             _, scope = operator()
-            durable = DurableState(directory, scope, fsync=False, snapshot_every=10**9)
+            durable = DurableState(directory, scope, fsync=False, say=lambda _: None)
             durable.restore()
             durable.install()
             backend = dynamodb_backends[ACCOUNT][SETTINGS.region]
             for n in range(resources):  # the backend directly: the HTTP layer is not what is measured
                 backend.put_item(SETTINGS.resources_table, to_item(resource(n)))
             durable.changes.uninstall()
-            durable.log.close()
-        figures = {"log bytes": float(durable.log.size_bytes())}
+            durable.close()
+        figures = {"file bytes": float((directory / FILE).stat().st_size)}
+
+        def read_and_check() -> None:
+            with checked(directory / FILE) as rows:
+                assert sum(1 for _ in rows.items(scope.tables)) == resources
+
+        figures["read and check s"] = timed(read_and_check)
         with mock_aws():
             _, scope = operator()
-            durable = DurableState(directory, scope)
-            figures["restart from the log s"] = timed(durable.restore)
-            figures["snapshot s"] = timed(durable.snapshot)
-            figures["snapshot bytes"] = float(durable.log.size_bytes())
-            durable.log.close()
-        with mock_aws():
-            _, scope = operator()
-            durable = DurableState(directory, scope)
-            figures["restart from the snapshot s"] = timed(durable.restore)
+            durable = DurableState(directory, scope, say=lambda _: None)
+            figures["restart s"] = timed(durable.restore)
+            durable.close()
             table = dynamodb_backends[ACCOUNT][SETTINGS.region].tables[SETTINGS.resources_table]
             assert sum(len(v) for v in table.items.values()) == resources
         return figures
@@ -156,14 +156,12 @@ def main() -> None:
     base = next(iter(rates.values()))
     print(f"PutItem through the DynamoDB API, {args.writes} writes of ~1.3 KB items:")
     for mode, rate in rates.items():
-        print(f"  {mode:28} {rate:8.0f} writes/s  ratio {rate / base:.2f}")
+        print(f"  {mode:36} {rate:8.0f} writes/s  ratio {rate / base:.2f}")
     for n in args.resources:
         figures = restart(n)
         print(
-            f"{n:>7} resources: log {figures['log bytes'] / 1e6:.1f} MB, restart from it"
-            f" {figures['restart from the log s']:.2f} s; snapshot {figures['snapshot bytes'] / 1e6:.1f} MB"
-            f" written in {figures['snapshot s']:.2f} s, restart from it"
-            f" {figures['restart from the snapshot s']:.2f} s"
+            f"{n:>7} resources: {FILE} {figures['file bytes'] / 1e6:.1f} MB; read and checked in"
+            f" {figures['read and check s']:.2f} s; restart {figures['restart s']:.2f} s"
         )
 
 

@@ -9,18 +9,19 @@ import json
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from orchestration import (
     cli_accounts,
     cli_api,
     cli_counters,
     cli_events,
+    cli_frameworks,
     cli_notifications,
     cli_onboarding,
     cli_schedules,
@@ -29,9 +30,11 @@ from orchestration import (
 from orchestration.cli_common import (
     AsJson,
     Endpoint,
+    Results,
     StackName,
     console,
     fail,
+    out,
     print_json,
     progress_bar,
     target,
@@ -39,6 +42,7 @@ from orchestration.cli_common import (
 )
 from orchestration.cli_compliance import compliance
 from orchestration.cli_migrate import migrate
+from orchestration.cli_resources import resources
 from orchestration.cli_trends import history, trends
 
 if TYPE_CHECKING:
@@ -57,6 +61,8 @@ app.add_typer(cli_events.app, name="events")
 app.add_typer(cli_notifications.app, name="notifications")
 app.add_typer(cli_schedules.app, name="schedules")
 app.command("compliance")(compliance)
+app.add_typer(cli_frameworks.app, name="frameworks")
+app.command("resources")(resources)
 app.add_typer(cli_suppressions.app, name="suppressions")
 app.add_typer(cli_counters.app, name="counters")
 app.command("trends")(trends)
@@ -64,6 +70,23 @@ findings_app = typer.Typer(help="Findings, and one finding's history.")
 findings_app.command("history")(history)
 app.add_typer(findings_app, name="findings")
 app.command("migrate")(migrate)
+
+
+def print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"qrie {version('qrie')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def qrie(
+    version: Annotated[
+        bool, typer.Option("--version", callback=print_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Qrie: cloud security posture for many AWS accounts."""
 
 
 def run_and_follow(
@@ -119,24 +142,25 @@ def port_in_use(port: int) -> str | None:
 
 
 def show_run(kind: str, result: dict[str, Any]) -> None:
+    """A run's outcome, on stdout (what ``--json`` prints, for people)."""
     colour = "green" if result["execution_status"] == "SUCCEEDED" else "red"
-    console.print(f"{kind}: [{colour}]{result['execution_status']}[/]")
+    out.print(f"{kind}: [{colour}]{result['execution_status']}[/]")
     run = result.get("run") or {}
     if run.get("resources_by_type"):
-        table = Table("resource type", "count")
+        table = Results("resource type", "count", ids=("resource type",))
         for resource_type, count in run["resources_by_type"].items():
             table.add_row(resource_type, str(count))
-        console.print(table)
+        out.print(table)
     if run.get("by_policy"):
-        table = Table("policy", "evaluated", "new", "resolved", "reopened", "active")
+        table = Results("policy", "evaluated", "new", "resolved", "reopened", "active", ids=("policy",))
         for policy_id, c in run["by_policy"].items():
             table.add_row(
                 policy_id, *(str(c[k]) for k in ("evaluated", "new", "resolved", "reopened", "active"))
             )
-        console.print(table)
+        out.print(table)
     for failed in run.get("failed_items", []):
         where = "/".join(str(failed[k]) for k in ("account_id", "service", "region") if k in failed)
-        console.print(f"  [red]failed[/] {where}: {failed['error']}: {failed['cause']}")
+        out.print(f"  [red]failed[/] {where}: {failed['error']}: {failed['cause']}")
 
 
 @app.command()
@@ -155,28 +179,46 @@ def demo(
     if as_json:
         print_json(result)
         return
+    show_demo(result)
+
+
+def show_demo(result: dict[str, Any]) -> None:
+    """The demo's summary on stdout, then what to try next on stderr (guidance, not results)."""
+    from orchestration.demo import NEXT_STEPS
+    from qrie_lib.policies.base import band
+    from qrie_lib.policies.registry import CATALOGUE
+
     show_run(
         "inventory", {"execution_status": result["inventory"]["execution_status"], "run": result["inventory"]}
     )
-    console.print(f"customer API calls: {result['inventory']['api_calls']}")
+    out.print(f"customer API calls: {result['inventory']['api_calls']}")
     scan = result["scan"]
-    console.print(f"scan: {scan['execution_status']}, findings {scan['findings']}")
-    table = Table("policy", "active findings")
-    for policy_id, n in scan["by_policy"].items():
-        table.add_row(policy_id, str(n))
-    console.print(table)
+    findings = ", ".join(f"{n} {state}" for state, n in scan["findings"].items())
+    out.print(f"scan: {scan['execution_status']}; findings: {findings}")
+    table = Results("severity", "policy", "active findings", ids=("policy",))
+    by_severity = sorted(scan["by_policy"].items(), key=lambda kv: (-CATALOGUE[kv[0]].severity, kv[0]))
+    for policy_id, n in by_severity:  # launched with the catalogue's severities
+        severity = CATALOGUE[policy_id].severity
+        table.add_row(f"{severity} {band(severity)}", policy_id, str(n))
+    out.print(table)
     events = result["events"]
-    console.print(
+    out.print(
         f"events: {events['processed']} processed, {events['failed']} failed; findings opened "
         f"{events['findings_opened']}, resolved {events['findings_resolved']};"
         f" p99 {events['p99_ms']} ms per event"
     )
     for change in events["changes"]:
-        console.print(f"  {change['change']} ({', '.join(change['events'])})")
+        out.print(f"  {change['change']} ({', '.join(change['events'])})")
         for policy in change["opened"]:
-            console.print(f"    [red]opened[/]   {policy}")
+            out.print(f"    [red]opened[/]   {policy}")
         for policy in change["resolved"]:
-            console.print(f"    [green]resolved[/] {policy}")
+            out.print(f"    [green]resolved[/] {policy}")
+    console.print("\n[bold]Next[/] (the demo kept nothing; these keep a Qrie running):", highlight=False)
+    width = max(len(command) for command, why in NEXT_STEPS if why)
+    for command, why in NEXT_STEPS:
+        console.print(
+            f"  {command.ljust(width)}  # {why}" if why else f"  {command}", highlight=False, markup=False
+        )
 
 
 @app.command()
@@ -237,7 +279,7 @@ def local_up(
         str | None, typer.Option(help="Seconds per call, e.g. 'dynamodb.Query=0.012,s3=0.05'.")
     ] = None,
 ) -> None:
-    """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C. Its operator
+    """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C or SIGTERM. Its operator
     state (tables, runs, item lists, events queue) is kept in --state-dir across restarts."""
     from orchestration import latency as latencies
     from qrie_lib.errors import InvalidInput
@@ -261,31 +303,39 @@ def local_up(
     settings = Settings().model_copy(update={k: v for k, v in given.items() if v})
 
     def say(line: str) -> None:
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False)
 
-    local = serve(settings, port, state_dir=directory, say=say, latency=charged)
-    if directory:
-        say(f"state kept in [bold]{directory}[/]")
-    for run_id in local.interrupted:
-        say(f"run interrupted by the last stop, now FAILED: {run_id}")
-    if simulated_org and accounts and not settings.customers_separate:
-        SimulatedOrg(local.aws, accounts).create()
-    say(f"local AWS endpoint on [bold]{local.url}[/]")
-    for name, arn in local.machines.items():
-        say(f"  {name}: {arn}")
-    if settings.customers_separate:
-        say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
-    if schedules:
-        for name, when in local.start_scheduler(say).next_fires().items():
-            say(f"  schedule {name}: next {when:%Y-%m-%d %H:%M} UTC" if when else f"  schedule {name}: never")
-    local.report_events()
-    say(f"try: qrie inventory --endpoint {local.url}")
+    with user_errors():  # a state that cannot be read whole, or that another process keeps
+        local = serve(settings, port, state_dir=directory, say=say, latency=charged)
+    signal.signal(signal.SIGTERM, _interrupt)  # systemd, Docker and kill stop it as Ctrl-C does
     try:
+        if directory:
+            say(f"state kept in [bold]{directory}[/]")
+        for run_id in local.interrupted:
+            say(f"run interrupted by the last stop, now FAILED: {run_id}")
+        if simulated_org and accounts and not settings.customers_separate:
+            SimulatedOrg(local.aws, accounts).create()
+        say(f"local AWS endpoint on [bold]{local.url}[/]")
+        for name, arn in local.machines.items():
+            say(f"  {name}: {arn}")
+        if settings.customers_separate:
+            say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
+        if schedules:
+            for name, when in local.start_scheduler(say).next_fires().items():
+                next_fire = f"next {when:%Y-%m-%d %H:%M} UTC" if when else "never"
+                say(f"  schedule {name}: {next_fire}")
+        local.report_events()
+        say(f"try: qrie inventory --endpoint {local.url}")
         signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
         local.stop()
+        say(f"stopped; state kept in {directory}" if directory else "stopped; nothing kept (--ephemeral)")
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def default_state_dir() -> Path:
@@ -323,18 +373,27 @@ def scan(
 @policies_app.command("list")
 def policies_list(
     launched_only: Annotated[bool, typer.Option("--launched", help="Only launched policies.")] = False,
+    framework: Annotated[
+        str | None, typer.Option(help="Only the policies citing a framework (qrie frameworks list).")
+    ] = None,
+    service: Annotated[str | None, typer.Option(help="Only one service's policies.")] = None,
+    severity: Annotated[
+        str | None, typer.Option(help="Only a band of effective severity: critical, high, medium or low.")
+    ] = None,
     endpoint: Endpoint = None,
     as_json: AsJson = False,
 ) -> None:
     """The catalogue, with each policy's launch state and effective severity."""
     from qrie_lib.policies.base import band
 
-    rows = catalogue_rows(endpoint)
+    with user_errors():
+        wanted = catalogue_filter(framework, service, severity)  # bad filters before any call
+    rows = [r for r in catalogue_rows(endpoint) if wanted(r)]
     rows = [r for r in rows if r["status"] != "AVAILABLE"] if launched_only else rows
     if as_json:
         print_json(rows)
         return
-    table = Table("policy", "service", "severity", "status", "title")
+    table = Results("policy", "service", "severity", "status", "title", ids=("policy",))
     for r in rows:
         table.add_row(
             r["policy_id"],
@@ -343,27 +402,59 @@ def policies_list(
             r["status"],
             r["title"],
         )
-    console.print(table)
+    out.print(table)
+
+
+def catalogue_filter(
+    framework: str | None, service: str | None, severity: str | None
+) -> Callable[[dict[str, Any]], bool]:
+    """Which catalogue rows ``policies list`` shows; an unknown framework, service or band is
+    InvalidInput (exit 2)."""
+    from qrie_lib.errors import InvalidInput
+    from qrie_lib.frameworks.registry import get_framework
+    from qrie_lib.policies.base import BANDS, band
+    from qrie_lib.policies.registry import CATALOGUE
+    from qrie_lib.services.registry import get_service
+
+    cited = get_framework(framework).cited_by if framework else None
+    if service:
+        get_service(service)
+    if severity and severity not in BANDS:
+        raise InvalidInput(f"severity: {severity!r} is not a band ({', '.join(BANDS)})")
+    return lambda row: (
+        (cited is None or bool(cited(CATALOGUE[row["policy_id"]])))
+        and service in (None, row["service"])
+        and severity in (None, band(row["effective_severity"]))
+    )
 
 
 def catalogue_rows(endpoint: str | None) -> list[dict[str, Any]]:
-    """The catalogue with each policy's launch state; the catalogue needs no AWS, so when the
-    launch state cannot be read (no credentials, no endpoint) it shows as UNKNOWN."""
+    """The catalogue with each policy's launch state; the catalogue needs no AWS, so without an
+    endpoint or AWS credentials it shows, launch state UNKNOWN, without a word; a launch state
+    that could not be read (a stack not deployed, an endpoint down) is warned about."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from qrie_lib import lifecycle
     from qrie_lib.policies.registry import CATALOGUE
     from qrie_lib.stores import Stores
 
-    try:
-        return lifecycle.catalogue_view(Stores.of(target(endpoint)))
-    except (BotoCoreError, ClientError) as exc:
-        console.print(f"[yellow]launch state unknown[/]: {type(exc).__name__}: {exc}", highlight=False)
+    if endpoint or aws_credentials():
+        try:
+            return lifecycle.catalogue_view(Stores.of(target(endpoint)))
+        except (BotoCoreError, ClientError) as exc:
+            console.print(f"[yellow]launch state unknown[/]: {type(exc).__name__}: {exc}", highlight=False)
     unknown = {"status": "UNKNOWN", "scope": None, "launched_at": None}
     return [
         policy.describe() | unknown | {"effective_severity": policy.severity}
         for _, policy in sorted(CATALOGUE.items())
     ]
+
+
+def aws_credentials() -> bool:
+    """Whether boto3 finds AWS credentials (environment, profile, instance role)."""
+    import boto3
+
+    return boto3.Session().get_credentials() is not None
 
 
 def checked_account(account_id: str | None) -> None:
@@ -508,6 +599,13 @@ def findings(
     output_format: Annotated[
         str, typer.Option("--format", help="table, json, csv, jsonl or ocsf (OCSF Detection Findings).")
     ] = "table",
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            help="A CI gate: exit 3, once the results are printed, when an ACTIVE finding is at or "
+            "above this band (critical, high, medium or low)."
+        ),
+    ] = None,
     endpoint: Endpoint = None,
 ) -> None:
     """Findings, read through the table's indexes (never a full scan)."""
@@ -530,16 +628,28 @@ def findings(
             "account_id": account,
             "policy_id": policy,
         }
+        gate = SeverityGate(fail_on, filters["state"])
         if output in (Format.csv, Format.jsonl, Format.ocsf):
             from qrie_lib.exports import stream
 
-            stream.write(sys.stdout, output.value, stream.pages(Stores.of(target(endpoint)), **filters))
+            pages = stream.pages(Stores.of(target(endpoint)), **filters)
+            stream.write(sys.stdout, output.value, map(gate.watch, pages))
+            gate.verdict()
             return
-        rows = findings_rows(Stores.of(target(endpoint)), **filters)
+        rows = gate.watch(findings_rows(Stores.of(target(endpoint)), **filters))
     if output is Format.json:
         print_json(rows)
     else:
-        table = Table("severity", "policy", "resource", "account", "region", "state", "first seen")
+        table = Results(
+            "severity",
+            "policy",
+            "resource",
+            "account",
+            "region",
+            "state",
+            "first seen",
+            ids=("policy", "resource", "account"),
+        )
         for r in rows:
             table.add_row(
                 f"{r['severity']} {band(r['severity'])}",
@@ -550,5 +660,39 @@ def findings(
                 r["state"],
                 r["first_seen"],
             )
-        console.print(table)
+        out.print(table)
         console.print(f"{len(rows)} findings")
+    gate.verdict()
+
+
+class SeverityGate:
+    """``qrie findings --fail-on BAND``, a CI gate: the ACTIVE findings at or above a severity band
+    among the results, counted as they are printed; ``verdict`` exits 3 if there are any."""
+
+    EXIT = 3  # not 1 (the command failed) nor 2 (bad usage): the command worked and found these
+
+    def __init__(self, band_name: str | None, state: Any) -> None:
+        from qrie_lib.errors import InvalidInput
+        from qrie_lib.stores.findings import FindingState
+        from qrie_lib.views import BAND_RANGES
+
+        self.band_name, self.hits = band_name, 0
+        if band_name is None:
+            return
+        if band_name not in BAND_RANGES:
+            raise InvalidInput(f"fail-on: {band_name!r} is not a band ({', '.join(BAND_RANGES)})")
+        if state is not FindingState.ACTIVE:
+            raise InvalidInput(f"fail-on gates open findings: it needs --state ACTIVE, not {state.value}")
+        self.floor = BAND_RANGES[band_name][0]
+
+    def watch(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.band_name is not None:
+            self.hits += sum(r["state"] == "ACTIVE" and r["severity"] >= self.floor for r in rows)
+        return rows
+
+    def verdict(self) -> None:
+        if self.hits:
+            console.print(
+                f"[red]fail-on {self.band_name}[/]: {self.hits} ACTIVE findings at or above {self.band_name}"
+            )
+            raise typer.Exit(self.EXIT)

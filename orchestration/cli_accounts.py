@@ -6,9 +6,18 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from orchestration.cli_common import AsJson, Endpoint, console, fail, print_json, target, user_errors
+from orchestration.cli_common import (
+    AsJson,
+    Endpoint,
+    Results,
+    console,
+    fail,
+    out,
+    print_json,
+    target,
+    user_errors,
+)
 
 app = typer.Typer(help="Onboarded customer accounts.", no_args_is_help=True)
 
@@ -63,8 +72,8 @@ def add(
         new = {"account_id": account_id, "external_id": new_external_id()} | given
         account = (store.put if existing else store.add)(parse_input(Account, new))
     console.print(f"onboarded {account_id}")
-    if generated:
-        console.print(f"ExternalId (its role's trust policy must require it): {account.external_id}")
+    if generated:  # a result: the customer's role must require it
+        out.print(f"ExternalId (its role's trust policy must require it): {account.external_id}")
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -81,20 +90,38 @@ def parse_tags(text: str) -> dict[str, str]:
 
 
 @app.command("list")
-def list_accounts(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
-    """List onboarded accounts."""
+def list_accounts(
+    show_external_ids: Annotated[
+        bool, typer.Option("--show-external-ids", help="Print each ExternalId in clear (a secret).")
+    ] = False,
+    endpoint: Endpoint = None,
+    as_json: AsJson = False,
+) -> None:
+    """List onboarded accounts; ExternalIds masked unless --show-external-ids."""
     from qrie_lib.stores.accounts import AccountsStore
 
     aws = target(endpoint)
     with user_errors():
         accounts = AccountsStore(aws.client("dynamodb"), aws.settings.accounts_table).list()
+    rows = [a.model_dump() for a in accounts]
+    if not show_external_ids:
+        rows = [r | {"external_id": masked(r["external_id"])} for r in rows]
     if as_json:
-        print_json([a.model_dump() for a in accounts])
+        print_json(rows)
         return
-    table = Table("account", "name", "status", "OU", "regions")
-    for a in accounts:
-        table.add_row(a.account_id, a.name, a.status, a.ou_path, ",".join(a.regions))
-    console.print(table)
+    table = Results("account", "name", "status", "OU", "regions", "ExternalId", ids=("account",))
+    for r in rows:
+        cells = (r["name"], r["status"], r["ou_path"], ",".join(r["regions"]), r["external_id"])
+        table.add_row(r["account_id"], *(c or "" for c in cells))
+    out.print(table)
+
+
+def masked(external_id: str | None) -> str | None:
+    """An ExternalId is the confused-deputy secret: printed, only its last four characters, so
+    two can be told apart without either being copied from a screen or a log."""
+    if not external_id:
+        return external_id
+    return "****" + (external_id[-4:] if len(external_id) >= 16 else "")
 
 
 @app.command("sync")
@@ -131,8 +158,8 @@ def sync(
 
 
 def show_sync(report: dict[str, Any]) -> None:
-    console.print(f"organisation {report['organization_id']}")
-    table = Table("account", "outcome", "detail")
+    out.print(f"organisation {report['organization_id']}")
+    table = Results("account", "outcome", "detail", ids=("account",))
     for account in report["onboarded"]:
         table.add_row(account, "[green]onboarded[/]", "")
     for p in report["pending"]:
@@ -146,9 +173,9 @@ def show_sync(report: dict[str, Any]) -> None:
             table.add_row(account, outcome, "")
     for s in report["skipped"]:
         table.add_row(s["account_id"], "skipped", s["reason"])
-    console.print(table)
+    out.print(table)
     if report["findings_out_of_scope"]:
-        console.print(f"{report['findings_out_of_scope']} findings resolved as OUT_OF_SCOPE (moved accounts)")
+        out.print(f"{report['findings_out_of_scope']} findings resolved as OUT_OF_SCOPE (moved accounts)")
 
 
 @app.command("remove")
@@ -183,7 +210,7 @@ def remove(
     if as_json:
         print_json(removed.__dict__)
         return
-    console.print(
+    out.print(
         f"removed {account_id}: {removed.findings_resolved} findings resolved (ACCOUNT_REMOVED), "
         f"{removed.resources_deleted} resources deleted"
     )

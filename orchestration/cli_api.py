@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import typer
-from rich.console import Console
 
-from orchestration.cli_common import endpoint_url
+from orchestration.cli_common import console, endpoint_url
 from tasks.registry import TASKS
 
 if TYPE_CHECKING:  # the rest loads when the server starts: ``qrie --help`` imports this module
@@ -36,11 +35,12 @@ if TYPE_CHECKING:  # the rest loads when the server starts: ``qrie --help`` impo
 ServedEndpoint = Annotated[
     str | None,
     typer.Option(
-        help="A local endpoint (qrie local up); default: embedded, in process.", callback=endpoint_url
+        help="A local endpoint (qrie local up); default: embedded, in process.",
+        callback=endpoint_url,
+        envvar="QRIE_ENDPOINT",
     ),
 ]
 app = typer.Typer(help="The HTTP API (API Gateway + Lambda in AWS), served locally.", no_args_is_help=True)
-console = Console(stderr=True)
 API = next(t for t in TASKS if t.name == "Api")
 HOST = "127.0.0.1"
 STAGE = "local"

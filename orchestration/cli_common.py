@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from orchestration.credentials import FAKE_CREDENTIALS
 
@@ -24,7 +27,13 @@ if TYPE_CHECKING:
 
     from qrie_lib.aws import Aws
 
-console = Console(stderr=True)
+# Results (tables, JSON, CSV) go to stdout, so `qrie findings > f.txt` and `| grep` see them;
+# progress, status and warnings go to stderr. Lines of text are never hard-wrapped (soft_wrap):
+# an id or ARN in them stays whole, to be copied; tables fit the terminal (``Results``).
+console = Console(stderr=True, soft_wrap=True)
+# Piped or redirected, results have no width limit: a file or a pipe has no columns to fit.
+UNLIMITED = 1 << 16
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else UNLIMITED)
 
 
 def endpoint_url(value: str | None) -> str | None:
@@ -45,9 +54,16 @@ def endpoint_url(value: str | None) -> str | None:
 
 Endpoint = Annotated[
     str | None,
-    typer.Option(help="A local endpoint (qrie local up), e.g. http://127.0.0.1:4566.", callback=endpoint_url),
+    typer.Option(
+        help="A local endpoint (qrie local up), e.g. http://127.0.0.1:4566.",
+        callback=endpoint_url,
+        envvar="QRIE_ENDPOINT",
+    ),
 ]
-StackName = Annotated[str | None, typer.Option(help="A deployed operator stack (uses your AWS credentials).")]
+StackName = Annotated[
+    str | None,
+    typer.Option(help="A deployed operator stack (uses your AWS credentials).", envvar="QRIE_STACK_NAME"),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -86,6 +102,50 @@ def user_errors() -> Iterator[None]:
         raise fail(type(exc).__name__, str(exc), 2) from None
     except (QrieError, BotoCoreError, ClientError) as exc:
         raise fail(type(exc).__name__, str(exc), 1) from None
+
+
+class Results:
+    """A results table that never cuts an identifier a user types next (policy, account and
+    suppression ids, named in ``ids``): each stays whole on one line, the other columns wrap, a long
+    word (an ARN) folds rather than ending in "…". A terminal too narrow for the ids and a few
+    characters of every other column gets each row as a record instead: a "column  value" line
+    per column, nothing wrapped. ``out.print`` it like a rich ``Table``."""
+
+    NARROWEST = 8  # a non-id column narrower than this is not worth a table
+
+    def __init__(self, *headers: str, ids: Collection[str] = ()) -> None:
+        self.headers, self.ids = headers, frozenset(ids)
+        self.rows: list[tuple[str, ...]] = []
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append(cells)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.fits(options.max_width):
+            yield self.table()
+            return
+        label = max(len(h) for h in self.headers)
+        for n, row in enumerate(self.rows):
+            if n:
+                yield Text()
+            for header, cell in zip(self.headers, row, strict=True):
+                yield Text(f"{header.ljust(label)}  ").append_text(Text.from_markup(cell))
+
+    def fits(self, width: int) -> bool:
+        needed = 2 * (len(self.headers) - 1)  # two spaces between columns
+        for i, header in enumerate(self.headers):
+            longest = max((Text.from_markup(r[i]).cell_len for r in self.rows), default=0)
+            needed += max(longest, len(header)) if header in self.ids else min(longest, self.NARROWEST)
+        return needed <= width
+
+    def table(self) -> Table:
+        # No box: lines as `grep` and `cut` expect them, and more room for the values.
+        table = Table(box=None, pad_edge=False)
+        for header in self.headers:
+            table.add_column(header, no_wrap=header in self.ids, overflow="fold")
+        for row in self.rows:
+            table.add_row(*row)
+        return table
 
 
 def print_json(data: Any) -> None:

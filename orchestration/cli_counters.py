@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from orchestration.cli_common import AsJson, Endpoint, console, print_json, target, user_errors
+from orchestration.cli_common import (
+    AsJson,
+    Endpoint,
+    Results,
+    console,
+    out,
+    print_json,
+    target,
+    user_errors,
+)
 
 app = typer.Typer(help="The finding counters behind summaries and compliance.", no_args_is_help=True)
 
@@ -24,12 +32,12 @@ def recount(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
     if as_json:
         print_json(report.__dict__)
         return
-    console.print(
+    out.print(
         f"{report.findings} findings counted into {report.rows} rows; {report.rewritten} rows rewritten"
     )
     if report.drift:
-        table = Table("row", "cell", "recount - stored")
+        table = Results("row", "cell", "recount - stored", ids=("row",))
         for row, cells in report.drift.items():
             for cell, delta in cells.items():
                 table.add_row(row, cell, f"{delta:+d}")
-        console.print(table)
+        out.print(table)

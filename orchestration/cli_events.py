@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from orchestration.cli_common import AsJson, Endpoint, console, print_json, target, user_errors
+from orchestration.cli_common import AsJson, Endpoint, Results, out, print_json, target, user_errors
 
 app = typer.Typer(
     help="Real-time events: send CloudTrail events to the events queue, drain it locally.",
@@ -38,7 +37,7 @@ def send(
     if as_json:
         print_json({"sent": len(message_ids), "message_ids": message_ids})
     else:
-        console.print(f"sent {len(message_ids)} events")
+        out.print(f"sent {len(message_ids)} events")
 
 
 @app.command()
@@ -58,7 +57,8 @@ def drain(
     if as_json:
         print_json(report.as_dict())
     else:
-        table = Table("event", "account", "outcome", "receives", "ms", "note")  # ids: see --json
+        # message and event ids: see --json
+        table = Results("event", "account", "outcome", "receives", "ms", "note", ids=("event", "account"))
         for r in report.records:
             colour = "green" if r.outcome == "processed" else "red"
             table.add_row(
@@ -69,9 +69,9 @@ def drain(
                 f"{r.ms:.0f}",
                 r.note,
             )
-        console.print(table)
+        out.print(table)
         summary = report.as_dict()
-        console.print(
+        out.print(
             f"{summary['processed']} processed, {summary['failed']} failed in {summary['invocations']}"
             f" invocations ({summary['seconds']} s, p99 {summary['p99_ms']} ms per event);"
             f" {summary['left_on_queue']} left on the queue, {summary['dead_letter']} in the DLQ"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from orchestration.cli_common import AsJson, Endpoint, console, print_json, target, user_errors
+from orchestration.cli_common import AsJson, Endpoint, console, out, print_json, target, user_errors
 
 
 def migrate(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
@@ -20,17 +20,17 @@ def migrate(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
         print_json(fields | {"counters": counters.__dict__ if counters else None})
         return
     for line in report.moved:
-        console.print(f"moved {line}")
+        out.print(f"moved {line}")
     for key in report.superseded:
-        console.print(f"dropped {key} (its account's finding was already written under its new key)")
-    console.print(
+        out.print(f"dropped {key} (its account's finding was already written under its new key)")
+    out.print(
         f"{len(report.moved)} findings moved ({report.history_items} history items), "
         f"{len(report.superseded)} superseded; counters: "
         f"{counters.rewritten if counters else 0} rows rewritten"
     )
     if report.archived:
-        console.print(f"{report.archived} Security Hub records archived under their old ids")
+        out.print(f"{report.archived} Security Hub records archived under their old ids")
     for error in report.archive_errors:
         console.print(f"[yellow]not archived in Security Hub[/] (archive it there by hand): {error}")
     if report.rescan:
-        console.print(f"the next scan evaluates {', '.join(report.rescan)} in every account again")
+        out.print(f"the next scan evaluates {', '.join(report.rescan)} in every account again")

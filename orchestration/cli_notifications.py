@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestration.cli_common import AsJson, Endpoint, console, fail, print_json, target, user_errors
+from orchestration.cli_common import AsJson, Endpoint, console, fail, out, print_json, target, user_errors
 
 app = typer.Typer(help="Notifications of opened findings.", no_args_is_help=True)
 
@@ -64,6 +64,6 @@ def tail(
         print_json(found)
         return
     for n in found:
-        console.print(f"[bold]{n['subject']}[/] ({n['published_at']})", highlight=False)
+        out.print(f"[bold]{n['subject']}[/] ({n['published_at']})", highlight=False)
         typer.echo(json.dumps(n["message"], indent=2))
     console.print(f"{len(found)} notifications")

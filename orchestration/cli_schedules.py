@@ -4,9 +4,8 @@ their next fire times computed from their expressions."""
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from orchestration.cli_common import AsJson, Endpoint, console, print_json, target, user_errors
+from orchestration.cli_common import AsJson, Endpoint, Results, out, print_json, target, user_errors
 
 app = typer.Typer(help="Schedules (EventBridge Scheduler) and when they fire next.", no_args_is_help=True)
 
@@ -39,7 +38,7 @@ def schedules_list(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("schedule", "expression", "time zone", "next fire", "target")
+    table = Results("schedule", "expression", "time zone", "next fire", "target", ids=("schedule", "target"))
     for r in rows:
         table.add_row(r["name"], r["expression"], r["timezone"], r["next_fire"], r["target"])
-    console.print(table)
+    out.print(table)

@@ -7,9 +7,8 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from orchestration.cli_common import AsJson, Endpoint, console, print_json, target, user_errors
+from orchestration.cli_common import AsJson, Endpoint, Results, out, print_json, target, user_errors
 
 app = typer.Typer(help="Suppressions (accepted risks) with an expiry.", no_args_is_help=True)
 Wait = Annotated[bool, typer.Option(help="Follow the scan that moves the rule's findings.")]
@@ -76,12 +75,12 @@ def listing(
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "policy", "status", "expires", "owner", "scope", "reason")
+    table = Results("id", "policy", "status", "expires", "owner", "scope", "reason", ids=("id", "policy"))
     for r in rows:
         table.add_row(
             r["rule_id"], r["policy_id"], r["status"], r["expires_at"], r["owner"], scope(r), r["reason"]
         )
-    console.print(table)
+    out.print(table)
 
 
 def scope(row: dict[str, Any]) -> str:
@@ -122,6 +121,6 @@ def done(aws: Any, result: dict[str, Any], wait: bool, as_json: bool) -> None:
         print_json(result)
         return
     rule = result["suppression"]
-    console.print(f"suppression [bold]{rule['rule_id']}[/] {rule['status']} (expires {rule['expires_at']})")
+    out.print(f"suppression [bold]{rule['rule_id']}[/] {rule['status']} (expires {rule['expires_at']})")
     if arn:
-        console.print(f"scan {result.get('execution_status', 'started')}: {arn}")
+        out.print(f"scan {result.get('execution_status', 'started')}: {arn}")

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from orchestration.cli_common import AsJson, Endpoint, console, print_json, target, user_errors
+from orchestration.cli_common import AsJson, Endpoint, Results, out, print_json, target, user_errors
 
 
 def trends(
@@ -28,7 +27,9 @@ def trends(
     if as_json:
         print_json(report)
         return
-    table = Table(q.by, "opened", "resolved", "open now", f"open {report['days'][0]}", "mean h", "p90 h")
+    table = Results(
+        q.by, "opened", "resolved", "open now", f"open {report['days'][0]}", "mean h", "p90 h", ids=(q.by,)
+    )
     for value, s in report["series"].items():
         ttr = report["time_to_resolve"][value]
         table.add_row(
@@ -40,7 +41,7 @@ def trends(
             "-" if ttr["mean_hours"] is None else str(ttr["mean_hours"]),
             "-" if ttr["p90_hours"] is None else f"≤{ttr['p90_hours']:g}",
         )
-    console.print(table)
+    out.print(table)
 
 
 def history(
@@ -64,10 +65,10 @@ def history(
     if as_json:
         print_json(rows)
         return
-    table = Table("#", "at", "change", "state", "severity", "cause", "detail")
+    table = Results("#", "at", "change", "state", "severity", "cause", "detail")
     for r in rows:
         detail = r["reason"] or r["suppression_id"] or ""
         table.add_row(
             str(r["version"]), r["at"], r["kind"], r["state"], str(r["severity"]), r["cause"], detail
         )
-    console.print(table)
+    out.print(table)

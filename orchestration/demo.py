@@ -19,6 +19,16 @@ from qrie_lib.stores.findings import FindingState
 from qrie_lib.views import findings_rows
 
 Say = Callable[[str], None]
+LOCAL = "http://127.0.0.1:4566"  # qrie local up's default endpoint
+# What the demo's summary ends with: the same pipeline kept running, and where to look at it.
+NEXT_STEPS = (  # (command, why)
+    ("source .venv/bin/activate", "qrie on your PATH (after make demo)"),
+    ("qrie local up", "this pipeline as a local AWS endpoint, until Ctrl-C"),
+    (f"export QRIE_ENDPOINT={LOCAL}", "then, in another terminal, every command uses it:"),
+    ("qrie inventory && qrie policies launch --all --wait", ""),
+    ("qrie findings --severity critical", "or --format json|csv, --fail-on high"),
+    ("qrie console", "the console, opened in your browser"),
+)
 
 
 def run_demo(

@@ -1,33 +1,27 @@
 """Operator state that survives a restart of ``qrie local up``: the tables, the run-item bucket and
 the events queues (with their DLQ), kept in a state directory.
 
-The mechanism is a write-ahead log of *after-images*, not of requests. moto's own recorder logs
-requests and replays them, but a replay is not the same history: moto makes new random ids
-(executions, receipt handles, messages), replays AssumeRole, StartExecution and ReceiveMessage,
-and would run the state machines again. Here moto's backends are hooked where they change an
-operator item (DynamoDB put/update/delete, transactions, S3 put/delete in the items bucket, a
-message added to or removed from a queue), and each change is logged as the item's state after
-it (or a tombstone), appended and fsync'd before the call returns, so before the HTTP response:
-an acknowledged write is on disk. Replaying after-images is idempotent and needs no AWS logic.
+moto's backends are hooked where they change an operator item (DynamoDB put/update/delete,
+transactions, S3 put/delete in the items bucket, a message added to or removed from a queue), and
+each change is kept as the item's state *after* it (or its deletion) in ``state.sqlite3``
+(``state_store``), one row per item, committed and fsync'd before the call returns, so before the
+HTTP response: an acknowledged write is on disk. A restart loads the current rows into moto.
 
-Every ``snapshot_every`` records the whole operator state is written as a snapshot (records of
-the same form), atomically renamed into place, and the log starts a new generation: restart time
-is bounded by the snapshot's size plus at most ``snapshot_every`` records.
+Why after-images and not moto's own request recorder: replaying requests is not the same history
+(moto makes new random ids for executions, receipt handles and messages, and would replay
+AssumeRole, StartExecution and ReceiveMessage, so run the state machines again).
 
-A torn last line (the process was killed while writing it) was never acknowledged and is
-dropped. What is *not* kept: Step Functions executions (an execution that was running when the
-process died is gone; ``fail_interrupted_runs`` closes its run record), messages' receive counts
-and visibility (a restored message is visible again), and the customer side (the simulated
+What is *not* kept: Step Functions executions (an execution that was running when the process
+died is gone; ``fail_interrupted_runs`` closes its run record), messages' receive counts and
+visibility (a restored message is visible again), and the customer side (the simulated
 organisation is seeded again at every start)."""
 
 from __future__ import annotations
 
 import base64
-import json
-import os
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +31,9 @@ from moto.dynamodb.models.table import Table
 from moto.s3.models import S3Backend, s3_backends
 from moto.sqs.models import Message, Queue, SQSBackend, sqs_backends
 
-from orchestration import dynamodb_emulation
+from orchestration import dynamodb_emulation, state_dir
+from orchestration.state_migration import migrate, remove_legacy
+from orchestration.state_store import FILE, Record, Rows, StateStore, checked, create, refuse
 from qrie_lib import runs
 from qrie_lib.aws import Aws
 from qrie_lib.models import RunStatus
@@ -46,10 +42,8 @@ from qrie_lib.settings import Settings
 from qrie_lib.stores import Stores
 from qrie_lib.stores.runs import HEADER
 
-SNAPSHOT = "snapshot.jsonl"
-SNAPSHOT_EVERY = 50_000  # log records between snapshots: bounds replay at restart
-Record = dict[str, Any]
 Listener = Callable[[Record], None]
+Keeper = Callable[[list[Record]], None]
 
 
 @dataclass(frozen=True)
@@ -74,19 +68,24 @@ class Scope:
 
 class OperatorChanges:
     """Patches moto's backends (process-wide, like moto) to hand each change of an operator item,
-    as an after-image record, to the listeners, under one lock: the order of the records is the
-    order of the changes, and a listener that fsyncs does so before the caller gets its answer."""
+    as an after-image record, to ``keep`` (the records of one call together: a transaction is kept
+    whole) and then to each listener, under one lock: the order of the records is the order of the
+    changes, and ``keep`` is done before the caller gets its answer."""
 
-    def __init__(self, scope: Scope, listeners: list[Listener]) -> None:
+    def __init__(self, scope: Scope, listeners: list[Listener], keep: Keeper | None = None) -> None:
         self.scope = scope
         self.listeners = listeners
+        self.keep = keep
         self.lock = threading.RLock()
         self._in_transaction = threading.local()
         self._saved: list[tuple[Any, str, Any]] = []
 
-    def emit(self, record: Record) -> None:
-        for listener in self.listeners:
-            listener(record)
+    def emit(self, *records: Record) -> None:
+        if self.keep and records:
+            self.keep(list(records))
+        for record in records:
+            for listener in self.listeners:
+                listener(record)
 
     def install(self) -> None:
         ddb, s3, queue, sqs = DynamoDBBackend, S3Backend, Queue, SQSBackend
@@ -148,8 +147,7 @@ class OperatorChanges:
                 changes._in_transaction.keys = []
                 try:
                     original(backend, transact_items)
-                    for table_name, key in changes._in_transaction.keys:
-                        changes.emit(ddb_image(backend, table_name, key))
+                    changes.emit(*(ddb_image(backend, t, key) for t, key in changes._in_transaction.keys))
                 finally:
                     changes._in_transaction.keys = None
 
@@ -191,8 +189,7 @@ class OperatorChanges:
                 return original(backend, bucket_name, objects, *a, **k)
             with changes.lock:
                 result = original(backend, bucket_name, objects, *a, **k)
-                for obj in objects:
-                    changes.emit({"s3": obj["Key"], "body": None})
+                changes.emit(*({"s3": obj["Key"], "body": None} for obj in objects))
                 return result
 
         return delete_objects
@@ -232,8 +229,7 @@ class OperatorChanges:
             with changes.lock:
                 ids = [m.id for m in queue._messages if m.had_receipt_handle(receipt_handle)]
                 original(queue, receipt_handle)
-                for message_id in ids:
-                    changes.emit({"sqs": queue.name, "id": message_id, "body": None})
+                changes.emit(*({"sqs": queue.name, "id": message_id, "body": None} for message_id in ids))
 
         return delete_message
 
@@ -265,76 +261,24 @@ def ddb_image(backend: DynamoDBBackend, table_name: str, given: dict[str, Any]) 
     return {"ddb": table_name, "key": key, "item": item.to_json()["Attributes"] if item else None}
 
 
-# ---- the log and its snapshots -----------------------------------------------------------------
+# ---- the state directory -----------------------------------------------------------------------
 
 
-@dataclass
-class State:
-    """Operator state as the last record of each item says it is."""
-
-    items: dict[str, dict[str, Record]] = field(default_factory=dict)  # table -> key json -> item
-    objects: dict[str, str] = field(default_factory=dict)  # key -> base64 body
-    messages: dict[str, Record] = field(default_factory=dict)  # message id -> record (queue, body)
-
-    def apply(self, record: Record) -> None:
-        if "ddb" in record:
-            table = self.items.setdefault(record["ddb"], {})
-            key = json.dumps(record["key"], sort_keys=True)
-            if record["item"] is None:
-                table.pop(key, None)
-            else:
-                table[key] = record["item"]
-        elif "s3" in record:
-            if record["body"] is None:
-                self.objects.pop(record["s3"], None)
-            else:
-                self.objects[record["s3"]] = record["body"]
-        elif record.get("purge"):
-            self.messages = {i: m for i, m in self.messages.items() if m["sqs"] != record["sqs"]}
-        elif record["body"] is None:
-            self.messages.pop(record["id"], None)
-        else:
-            self.messages.pop(record["id"], None)  # re-added: now last in its (possibly new) queue
-            self.messages[record["id"]] = record
-
-
-def captured(scope: Scope) -> Iterator[Record]:
-    """The operator state as it is in moto's backends, as records."""
+def load_into_backends(rows: Rows, scope: Scope) -> None:
+    """Put the kept state into moto's backends (before the hooks are installed: not kept again)."""
     ddb = dynamodb_backends[scope.account][scope.region]
-    for name in sorted(scope.tables):
-        table = ddb.tables.get(name)
-        for item in table.all_items() if table else ():
-            attributes = item.to_json()["Attributes"]
-            yield {"ddb": name, "key": key_of(ddb, name, attributes), "item": attributes}
-    bucket = s3_backends[scope.account]["global"].buckets.get(scope.bucket)
-    for key_name, key in bucket.keys.items() if bucket else ():
-        yield {"s3": key_name, "body": base64.b64encode(key.value).decode()}
-    for queue in sqs_backends[scope.account][scope.region].queues.values():
-        if queue.name in scope.queues:
-            for message in queue._messages:
-                yield {
-                    "sqs": queue.name,
-                    "id": message.id,
-                    "body": message.body,
-                    "attributes": message.message_attributes,
-                }
-
-
-def load_into_backends(state: State, scope: Scope) -> None:
-    """Put restored state into moto's backends (before the hooks are installed: not logged again)."""
-    ddb = dynamodb_backends[scope.account][scope.region]
-    for name, items in state.items.items():
-        table = ddb.get_table(name)
-        for attributes in items.values():
-            _restore_item(table, attributes)
+    tables = {name: ddb.get_table(name) for name in scope.tables}
+    for name, attributes in rows.items(scope.tables):
+        _restore_item(tables[name], attributes)
+    for table in tables.values():
         dynamodb_emulation.forget_hash_indexes(table)
     s3 = s3_backends[scope.account]["global"]
-    for key_name, body in state.objects.items():
-        s3.put_object(scope.bucket, key_name, base64.b64decode(body))
+    for key_name, body in rows.objects():
+        s3.put_object(scope.bucket, key_name, body)
     queues = {q.name: q for q in sqs_backends[scope.account][scope.region].queues.values()}
-    for record in state.messages.values():
+    for record in rows.messages(scope.queues):
         message = Message(record["id"], record["body"])
-        message.message_attributes = record.get("attributes") or {}
+        message.message_attributes = record["attributes"]
         message.mark_sent()
         queues[record["sqs"]].add_message(message)
 
@@ -353,98 +297,10 @@ def _restore_item(table: Table, attributes: dict[str, Any]) -> None:
         table.items[hash_key] = item
 
 
-class WriteAheadLog:
-    """``directory/snapshot.jsonl`` (first line ``{"generation": G}``) plus ``directory/wal.G.jsonl``."""
-
-    def __init__(self, directory: Path, fsync: bool = True, snapshot_every: int = SNAPSHOT_EVERY) -> None:
-        self.directory = directory
-        self.fsync = fsync
-        self.snapshot_every = snapshot_every
-        self.generation = 0
-        self.records = 0  # in the current generation's log
-        self._file: Any = None
-        self.snapshot_due = False
-
-    def wal_path(self, generation: int) -> Path:
-        return self.directory / f"wal.{generation}.jsonl"
-
-    def read(self) -> State:
-        """The state the snapshot and its log's complete lines hold; a torn last line is cut off."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        state = State()
-        snapshot = self.directory / SNAPSHOT
-        if snapshot.exists():
-            with snapshot.open() as lines:
-                self.generation = json.loads(next(lines))["generation"]
-                for line in lines:
-                    state.apply(json.loads(line))
-        wal = self.wal_path(self.generation)
-        if wal.exists():
-            good = 0
-            with wal.open("rb") as lines:
-                for line in lines:
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError:
-                        break  # a torn write: never acknowledged
-                    if not line.endswith(b"\n"):
-                        break
-                    state.apply(record)
-                    good += len(line)
-                    self.records += 1
-            if good != wal.stat().st_size:
-                os.truncate(wal, good)
-        return state
-
-    def open(self) -> None:
-        self._file = self.wal_path(self.generation).open("ab")
-
-    def append(self, record: Record) -> None:
-        self._file.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
-        self._file.flush()
-        if self.fsync:
-            os.fsync(self._file.fileno())
-        self.records += 1
-        self.snapshot_due = self.records >= self.snapshot_every
-
-    def snapshot(self, records: Iterator[Record]) -> None:
-        """Write the whole state as the next generation's snapshot; the old log goes."""
-        generation = self.generation + 1
-        partial = self.directory / f"{SNAPSHOT}.partial"
-        with partial.open("wb") as out:
-            out.write(json.dumps({"generation": generation}).encode() + b"\n")
-            for record in records:
-                out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, self.directory / SNAPSHOT)
-        _fsync_directory(self.directory)
-        if self._file:
-            self._file.close()
-        self.wal_path(self.generation).unlink(missing_ok=True)
-        self.generation, self.records, self.snapshot_due = generation, 0, False
-        self.open()
-
-    def close(self) -> None:
-        if self._file:
-            self._file.close()
-            self._file = None
-
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.directory.glob("*.jsonl"))
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class DurableState:
     """``restore()`` the state directory into moto's backends (after the operator's resources are
-    provisioned), then ``install()`` the hooks that log every change; ``close()`` snapshots."""
+    provisioned), then ``install()`` the hooks that keep every change; ``close()`` at the end.
+    ``say`` hears what was done to the directory (permissions tightened, an old state migrated)."""
 
     def __init__(
         self,
@@ -452,34 +308,59 @@ class DurableState:
         scope: Scope,
         listeners: list[Listener] | None = None,
         fsync: bool = True,
-        snapshot_every: int = SNAPSHOT_EVERY,
+        say: Callable[[str], None] = print,
     ) -> None:
+        self.directory = directory
         self.scope = scope
-        self.log = WriteAheadLog(directory, fsync, snapshot_every)
-        self.changes = OperatorChanges(scope, [self._append, *(listeners or [])])
+        self.fsync = fsync
+        self.say = say
+        self.store: StateStore | None = None
+        self._lock_fd: int | None = None
+        self.changes = OperatorChanges(scope, listeners or [], keep=self._keep)
 
-    def restore(self) -> State:
-        state = self.log.read()
-        load_into_backends(state, self.scope)
-        return state
+    def restore(self) -> None:
+        """Load the kept state; ``CorruptState`` (nothing changed on disk) if it cannot be read
+        whole, ``StateInUse`` if another process keeps it."""
+        self._lock_fd = state_dir.claim(self.directory)
+        try:
+            moved = migrate(self.directory)
+            if moved is not None:
+                self.say(f"{self.directory}: the old write-ahead log ({moved} records) moved into {FILE}")
+            path = self.directory / FILE
+            if not path.exists():
+                create(path)
+            else:
+                with checked(path) as rows:
+                    try:
+                        load_into_backends(rows, self.scope)
+                    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                        raise refuse(path, f"a row does not hold a DynamoDB item ({exc!r})") from None
+            remove_legacy(self.directory)  # migrated, and the new file read
+            tightened = state_dir.tighten(self.directory)  # once it is read: a refusal changes nothing
+            if tightened:
+                self.say(tightened)
+            self.store = StateStore(path, self.fsync)
+        except BaseException:
+            self.close()
+            raise
 
     def install(self) -> None:
-        self.log.open()
         self.changes.install()
 
-    def _append(self, record: Record) -> None:  # called under the changes' lock
-        self.log.append(record)
-        if self.log.snapshot_due:
-            self.log.snapshot(captured(self.scope))
-
-    def snapshot(self) -> None:
-        with self.changes.lock:
-            self.log.snapshot(captured(self.scope))
+    def _keep(self, records: list[Record]) -> None:  # called under the changes' lock
+        if self.store is None:
+            raise RuntimeError("the operator state is closed: this change is not kept")
+        self.store.write(records)
 
     def close(self) -> None:
-        self.snapshot()
-        self.changes.uninstall()
-        self.log.close()
+        """The hooks stay: a change that comes after this is refused (never acknowledged), not lost."""
+        with self.changes.lock:
+            if self.store:
+                self.store.close()
+                self.store = None
+        if self._lock_fd is not None:
+            state_dir.release(self._lock_fd)
+            self._lock_fd = None
 
 
 INTERRUPTED = "Interrupted"

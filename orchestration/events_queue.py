@@ -10,15 +10,17 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import redirect_stdout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestration.cloudtrail import envelope, is_envelope
+from orchestration.provision import MAX_MESSAGE_BYTES
 from qrie_lib.aws import Aws
-from qrie_lib.errors import InvalidInput, QrieError
+from qrie_lib.errors import InvalidInput, MalformedEvent, QrieError
+from qrie_lib.events import parse
 from qrie_lib.realtime import Status, read
 from tasks.registry import TASKS
 
@@ -61,31 +63,66 @@ def depth(aws: Aws, url: str) -> int:
 
 def load_events(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Events from files: each holds one EventBridge event or a JSON array of them; a bare CloudTrail
-    record is wrapped in its envelope. Other objects are sent as they are (the processor refuses them)."""
+    record is wrapped in its envelope. Each must be what the event processor accepts (its own
+    parser checks it) within the queue's size limit: one that is not is InvalidInput, naming the
+    file and the event, and nothing is sent."""
     events = []
     for path in paths:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise InvalidInput(f"{path}: {exc}") from None
-        for item in data if isinstance(data, list) else [data]:
+        items = data if isinstance(data, list) else [data]
+        for n, item in enumerate(items, 1):
+            where = f"{path}, event {n} of {len(items)}" if isinstance(data, list) else str(path)
             if not isinstance(item, dict):
-                raise InvalidInput(f"{path}: expected event objects, found {type(item).__name__}")
+                raise InvalidInput(f"{where}: expected an event object, found {type(item).__name__}")
             bare = not is_envelope(item) and {"eventName", "eventSource"} <= item.keys()
-            events.append(envelope(item) if bare else item)
+            event = envelope(item) if bare else item
+            try:
+                parse(checked_body(event))
+            except (MalformedEvent, InvalidInput) as exc:
+                raise InvalidInput(f"{where}: {exc}") from None
+            events.append(event)
     return events
 
 
+def checked_body(event: dict[str, Any]) -> str:
+    """An event as a queue message body, or InvalidInput if the queue would refuse its size."""
+    body = json.dumps(event)
+    size = len(body.encode())
+    if size > MAX_MESSAGE_BYTES:
+        raise InvalidInput(
+            f"{size:,} bytes, over the events queue's limit of {MAX_MESSAGE_BYTES:,} (256 KiB)"
+        )
+    return body
+
+
 def send_events(aws: Aws, events: Iterable[dict[str, Any]]) -> list[str]:
-    return send_bodies(aws, [json.dumps(e) for e in events])
+    return send_bodies(aws, [checked_body(e) for e in events])
+
+
+def batches(bodies: Sequence[str]) -> Iterator[Sequence[str]]:
+    """Bodies in send batches: at most ten, and at most the size limit together (SQS's batch limit)."""
+    batch: list[str] = []
+    size = 0
+    for body in bodies:
+        length = len(body.encode())
+        if batch and (len(batch) == BATCH or size + length > MAX_MESSAGE_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(body)
+        size += length
+    if batch:
+        yield batch
 
 
 def send_bodies(aws: Aws, bodies: Sequence[str]) -> list[str]:
-    """Put message bodies on the events queue, ten per call; their message ids, in order."""
+    """Put message bodies on the events queue, in as few calls as SQS takes; their message ids, in
+    order."""
     sqs, url = aws.client("sqs"), Queues.of(aws).url
     ids: list[str] = []
-    for start in range(0, len(bodies), BATCH):
-        chunk = bodies[start : start + BATCH]
+    for chunk in batches(bodies):
         answer = sqs.send_message_batch(
             QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": body} for n, body in enumerate(chunk)]
         )

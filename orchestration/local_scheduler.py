@@ -12,7 +12,6 @@ machine was off runs once at the next start. The clock is injectable, so tests n
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from orchestration.schedules import SCHEDULES, Schedule
+from orchestration.state_dir import write_private
 from qrie_lib.errors import InvalidSchedule
 from qrie_lib.timeutil import iso, parse_iso
 
@@ -162,9 +162,7 @@ class LocalScheduler:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps({name: iso(t) for name, t in self.last.items()}))
-        os.replace(partial, self.path)
+        write_private(self.path, json.dumps({name: iso(t) for name, t in self.last.items()}).encode())
 
 
 def describe(now: datetime, schedules: list[tuple[str, str, str, str]]) -> list[dict[str, str | None]]:

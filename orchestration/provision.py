@@ -17,6 +17,9 @@ from qrie_lib.schema import TABLES, Index
 from tasks.registry import BY_NAME, TASKS
 
 MAX_RECEIVE_COUNT = 3
+# The events queue's message size limit: SQS's former maximum and EventBridge's event size limit
+# (256 KiB), so the local queue refuses what AWS's path from the bus would never deliver.
+MAX_MESSAGE_BYTES = 262_144
 NOTIFICATIONS_TAIL_QUEUE = "qrie_notifications_tail"  # local only: what `qrie notifications tail` reads
 
 
@@ -112,6 +115,7 @@ def create_queues(aws: Aws) -> tuple[str, str]:
         QueueName=aws.settings.events_queue,
         Attributes={
             "VisibilityTimeout": "60",
+            "MaximumMessageSize": str(MAX_MESSAGE_BYTES),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
             ),

@@ -142,7 +142,7 @@ class LocalServer:
         """Fire the declared schedules (a fire missed while the state was off runs now)."""
         from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
 
-        state_dir = self.durable.log.directory if self.durable else None
+        state_dir = self.durable.directory if self.durable else None
         self.scheduler = LocalScheduler(
             lambda s: fire_schedule(self.aws, s),
             state_dir,
@@ -163,11 +163,11 @@ class LocalServer:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.server.stop()
         if self.durable:
-            self.durable.close()  # a snapshot: the next start replays no log
+            self.durable.close()  # every acknowledged change is already kept
         else:
             self.changes.uninstall()
-        self.server.stop()
 
 
 def fire_schedule(aws: Aws, schedule: Any) -> str:
@@ -194,7 +194,7 @@ def serve(
     latency: Latency | None = None,
 ) -> LocalServer:
     """Start moto's server in this process with the same engine config, dispatch and guard, the
-    operator state restored from ``state_dir`` and logged there (None: in memory only).
+    operator state restored from ``state_dir`` and kept there (None: in memory only).
     Handlers run here and reach the endpoint through ``settings.endpoint_url``, their calls granted
     as their TaskSpecs say and charged ``latency`` (None: none). Customer calls go
     where ``settings.customers`` says; with customers elsewhere, operator clients use fixed local
@@ -227,10 +227,14 @@ def serve(
     machines = provision(aws, fast_retries)
     scope = Scope.of(aws.settings, aws.client("sts").get_caller_identity()["Account"])
     status = LocalStatus(settings.runs_table, settings.events_queue, say)
-    durable = DurableState(state_dir, scope, [status]) if state_dir else None
+    durable = DurableState(state_dir, scope, [status], say=say) if state_dir else None
     changes = durable.changes if durable else OperatorChanges(scope, [status])
     if durable:
-        durable.restore()
+        try:
+            durable.restore()
+        except Exception:  # refused (CorruptState, StateInUse): the endpoint goes with it
+            server.stop()
+            raise
         durable.install()
     else:
         changes.install()

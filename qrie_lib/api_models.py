@@ -126,22 +126,32 @@ def resources_page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of an account's resources, walking its partitions (one per service) in turn with
     one opaque token, the same token scheme as ``views.findings_page``. A resource type narrows
-    the walk to its service's partition."""
-    services = _services(service, resource_type)
+    the walk to its service's partition. A region is a sort-key range of a regional service's
+    partition; a global service's resources (an S3 bucket's ARN names no region) are kept by the
+    region they are in."""
+    services = partition_services(service, resource_type)
     attributes = key_attributes(TABLES["resources"])
     bounds = [Bound(attributes, {"AccountService": account_service(account_id, s)}) for s in services]
     index, inner = decode_position(token, bounds)
     rows: list[dict[str, Any]] = []
     while index < len(services) and len(rows) < limit:
-        page = stores.resources.page(account_id, services[index], inner, limit - len(rows), region)
-        rows += [resource_row(i) for i in page.items if resource_type in (None, i["ResourceType"])]
+        regional = SERVICES[services[index]].regional
+        page = stores.resources.page(
+            account_id, services[index], inner, limit - len(rows), region if regional else None
+        )
+        rows += [
+            resource_row(i)
+            for i in page.items
+            if resource_type in (None, i["ResourceType"]) and (regional or region in (None, i["Region"]))
+        ]
         inner = page.next_token
         if inner is None:
             index += 1
     return rows, (encode_position(index, inner) if index < len(services) else None)
 
 
-def _services(service: str | None, resource_type: str | None) -> list[str]:
+def partition_services(service: str | None, resource_type: str | None) -> list[str]:
+    """The services whose partitions hold the resources asked for; UnknownService otherwise."""
     if resource_type is not None:
         owner = service_of_type(resource_type).name
         if service is not None and service != owner:

@@ -36,7 +36,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from orchestration import asl
-from orchestration.provision import MAX_RECEIVE_COUNT
+from orchestration.provision import MAX_MESSAGE_BYTES, MAX_RECEIVE_COUNT
 from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
 from qrie_lib.notifications import TOPIC_NAME
 from qrie_lib.schema import TABLES, Table
@@ -521,6 +521,7 @@ class CoreStack(Stack):
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(processor_spec.timeout_s * VISIBILITY_TIMEOUT_FACTOR),
             dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=MAX_RECEIVE_COUNT),
+            max_message_size_bytes=MAX_MESSAGE_BYTES,
         )
         for service, pattern in cloudtrail_patterns().items():
             events.Rule(

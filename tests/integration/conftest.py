@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +20,53 @@ from qrie_lib.settings import Settings
 
 # Small pages and one page per task call: every item loops through its cursor several times.
 SETTINGS = Settings(page_size=3, pages_per_call=1)
+QRIE = str(Path(sys.executable).with_name("qrie"))
+READY = "local AWS endpoint on"
+START_TIMEOUT_S = 300  # a bound for a stuck start, not a wait: readiness is polled
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def local_up(directory: Path, accounts: int) -> Iterator[str]:
+    """``qrie local up`` in its own process (ephemeral, no schedules fired) with a simulated
+    organisation of ``accounts``; its endpoint URL once it is ready."""
+    port = free_port()
+    log = directory / "stderr.log"
+    with log.open("w") as err:
+        server = subprocess.Popen(
+            [
+                QRIE,
+                "local",
+                "up",
+                "--port",
+                str(port),
+                "--accounts",
+                str(accounts),
+                "--ephemeral",
+                "--no-schedules",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,  # a file, not a pipe: an unread pipe would block the server
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while READY not in log.read_text():
+            assert server.poll() is None, f"qrie local up exited {server.returncode}:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"qrie local up not ready:\n{log.read_text()}"
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 class Harness:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,14 +59,32 @@ def test_unknown_policy_is_a_named_error_not_a_traceback():
     assert "UnknownPolicy" in result.output
 
 
-def test_demo_prints_no_metrics_lines():
-    """The handlers run in process; their powertools EMF metrics must not show among the demo's
-    output (stdout nor the human summary on stderr)."""
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[str]:
+    """``qrie demo`` as ``make demo`` runs it, once for this module's tests."""
     qrie = str(Path(sys.executable).with_name("qrie"))
     result = subprocess.run(
         [qrie, "demo", "--accounts", "1"], check=False, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr
-    assert "events: " in result.stderr  # the event processor, which records metrics, ran
-    lines = (result.stdout + result.stderr).splitlines()
+    return result
+
+
+def test_demo_prints_no_metrics_lines(demo):
+    """The handlers run in process; their powertools EMF metrics must not show among the demo's
+    output (the summary on stdout nor the progress on stderr)."""
+    assert "events: " in demo.stdout  # the event processor, which records metrics, ran
+    lines = (demo.stdout + demo.stderr).splitlines()
     assert [line for line in lines if '"_aws"' in line] == []
+
+
+def test_demo_shows_severities_and_ends_with_what_to_do_next(demo):
+    lines = demo.stdout.splitlines()
+    header = next(line for line in lines if "active findings" in line)
+    assert header.split()[:2] == ["severity", "policy"]
+    rows = lines[lines.index(header) + 1 :]
+    assert any(row.split()[1] == "critical" for row in rows if row.split())
+    assert not re.search(r"\{'\w+': ", demo.stdout + demo.stderr)  # no Python dict
+    last = [line.strip() for line in demo.stderr.splitlines() if line.strip()][-6:]
+    assert any(line.startswith("qrie local up") for line in last)
+    assert any(line.startswith("qrie console") for line in last)

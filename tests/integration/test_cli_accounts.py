@@ -22,7 +22,7 @@ def runtime():
 
 
 def listed() -> dict[str, dict]:
-    result = runner.invoke(app, ["accounts", "list", "--json"])
+    result = runner.invoke(app, ["accounts", "list", "--json", "--show-external-ids"])
     assert result.exit_code == 0, result.output
     return {a["account_id"]: a for a in json.loads(result.stdout)}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def test_a_bad_argument_is_one_line_and_exit_2(args, name):
 def test_an_endpoint_that_is_not_a_url_is_a_usage_error(args, endpoint):
     result = runner.invoke(app, [*args, "--endpoint", endpoint])
     assert result.exit_code == 2, result.output
-    assert "is not a URL" in result.output
+    panel_text = " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())  # typer's panel wraps
+    assert "is not a URL" in panel_text
     assert "Traceback" not in result.output
 
 
@@ -122,7 +124,8 @@ def test_local_up_on_a_busy_port_fails_fast():
     one_line_error(result.stderr, "PortInUse")
 
 
-def test_policies_list_needs_no_aws_credentials(tmp_path):
+@pytest.mark.parametrize("output", [["--json"], []])
+def test_policies_list_needs_no_aws_credentials(tmp_path, output):
     no_credentials = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {
         "HOME": str(tmp_path),
         "AWS_CONFIG_FILE": str(tmp_path / "none"),
@@ -130,7 +133,7 @@ def test_policies_list_needs_no_aws_credentials(tmp_path):
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     result = subprocess.run(
-        [QRIE, "policies", "list", "--json"],
+        [QRIE, "policies", "list", *output],
         check=False,
         capture_output=True,
         text=True,
@@ -138,7 +141,10 @@ def test_policies_list_needs_no_aws_credentials(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
-    assert sorted(r["policy_id"] for r in rows) == sorted(CATALOGUE)
-    assert {r["status"] for r in rows} == {"UNKNOWN"}
-    assert "NoCredentialsError" in result.stderr
+    assert result.stderr == ""  # the catalogue, without a warning
+    if output:
+        rows = json.loads(result.stdout)
+        assert sorted(r["policy_id"] for r in rows) == sorted(CATALOGUE)
+        assert {r["status"] for r in rows} == {"UNKNOWN"}
+    else:
+        assert all(policy_id in result.stdout for policy_id in CATALOGUE)

@@ -1,11 +1,16 @@
 """``qrie local up --state-dir``: a ``kill -9`` in the middle of an inventory loses no
 acknowledged write; at restart the interrupted run is closed FAILED (``Interrupted``) with its
-items kept, and the next run corrects the inventory. A real subprocess, a real SIGKILL."""
+items kept, and the next run corrects the inventory. SIGTERM stops it as Ctrl-C does; the state
+directory is private; a damaged state refuses the start with one line and changes nothing.
+A real subprocess, real signals."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -18,6 +23,7 @@ import pytest
 
 from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.simulated_org import SEED_ROLE, account_id
+from orchestration.state_store import FILE, create
 from qrie_lib import executions
 from qrie_lib.aws import Aws
 from qrie_lib.settings import Settings
@@ -41,27 +47,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def local_up(state_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen, Aws]]:
-    port = free_port()
+def start(state_dir: Path, log: Path, port: int) -> subprocess.Popen:
+    command = [QRIE, "local", "up", "--port", str(port), "--accounts", "1"]
     with log.open("w") as err:
-        server = subprocess.Popen(
-            [
-                QRIE,
-                "local",
-                "up",
-                "--port",
-                str(port),
-                "--accounts",
-                "1",
-                "--state-dir",
-                str(state_dir),
-                "--no-schedules",
-            ],
+        return subprocess.Popen(
+            [*command, "--state-dir", str(state_dir), "--no-schedules"],
             stdout=subprocess.DEVNULL,
             stderr=err,
             env={**os.environ, **SLOW_INVENTORY},
+            umask=0o022,  # the usual umask: the state is private whatever it is
         )
+
+
+@contextmanager
+def local_up(state_dir: Path, log: Path) -> Iterator[tuple[subprocess.Popen, Aws]]:
+    port = free_port()
+    server = start(state_dir, log, port)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while READY not in log.read_text():
@@ -165,3 +166,107 @@ def test_kill_9_mid_inventory_loses_no_acknowledged_write(tmp_path):
             if ":us-east-1:" in a and "security-group/" in a
         }
         assert stored == groups
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_state_directory_is_private(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    (state / "schedules.json").write_text("{}")  # as an earlier version left it: 0644
+    os.chmod(state, 0o755)
+    os.chmod(state / "schedules.json", 0o644)
+    log = tmp_path / "first.log"
+    with local_up(state, log) as (server, aws):
+        assert f"{state}: permissions tightened" in log.read_text()
+        ddb = aws.client("dynamodb")
+        for n in range(50):
+            item = to_item({"RunId": "test/term", "Item": str(n)})
+            ddb.put_item(TableName=aws.settings.runs_table, Item=item)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    assert log.read_text().splitlines()[-1] == f"stopped; state kept in {state}"
+    assert "Traceback" not in log.read_text()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir()} == {
+        "schedules.json": 0o600,
+        FILE: 0o600,  # its WAL checkpointed and removed by the clean stop
+    }
+
+    with local_up(state, tmp_path / "second.log") as (_, aws):
+        assert set(rows(aws, "test/term")) == {str(n) for n in range(50)}
+
+
+def refused(state_dir: Path, log: Path) -> tuple[int, str]:
+    """Start on a state that must be refused: (exit code, stderr)."""
+    server = start(state_dir, log, free_port())
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while server.poll() is None:
+        if READY in log.read_text():
+            server.kill()
+            server.wait()
+            raise AssertionError(f"qrie local up started on a damaged state:\n{log.read_text()}")
+        assert time.monotonic() < deadline, f"qrie local up neither started nor refused:\n{log.read_text()}"
+        time.sleep(0.2)
+    return server.returncode, log.read_text()
+
+
+def fingerprint(directory: Path) -> dict[str, tuple[int, str]]:
+    """Each file's mode and content, and the directory's mode."""
+
+    def content(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+    return {p.name: (p.stat().st_mode, content(p)) for p in [directory, *directory.iterdir()]}
+
+
+def test_a_damaged_row_in_the_middle_refuses_the_start_with_one_line_and_changes_nothing(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    records = []
+    for n in range(3000):
+        key = to_item({"RunId": "test/many", "Item": f"{n:05d}"})
+        item = {**key, **to_item({"Status": "OK"})}
+        records.append({"ddb": Settings().runs_table, "key": key, "item": item})
+    create(state / FILE, records)
+    data = (state / FILE).read_bytes()
+    where = data.index(b'"Item":{"S":"01500"},"Status"')  # the item of row 1,501 (its key is another column)
+    (state / FILE).write_bytes(data[:where] + b"#" * 10 + data[where + 10 :])
+    before = fingerprint(state)
+
+    code, err = refused(state, tmp_path / "refused.log")
+    assert code == 1
+    assert err.strip().splitlines() == [err.strip()]
+    assert err.startswith(f"CorruptState: {state / FILE}: row 1501 of ddb_items (qrie_runs) is not JSON;")
+    assert "--ephemeral" in err
+    assert fingerprint(state) == before
+
+
+def old_record(n: int) -> bytes:
+    key = {"RunId": {"S": "test/old"}, "Item": {"S": f"{n:05d}"}}
+    return json.dumps({"ddb": Settings().runs_table, "key": key, "item": key}).encode() + b"\n"
+
+
+def test_an_old_state_damaged_in_the_middle_or_truncated_refuses_the_start_naming_the_file(tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    snapshot = json.dumps({"generation": 1}).encode() + b"\n" + b"".join(old_record(n) for n in range(100))
+    (state / "snapshot.jsonl").write_bytes(snapshot)
+    lines = [old_record(n) for n in range(100, 4580)]
+    lines[2000] = lines[2000][:40] + b"#" * 10 + lines[2000][50:]  # line 2,001 of 4,480
+    (state / "wal.1.jsonl").write_bytes(b"".join(lines))
+    before = fingerprint(state)
+    code, err = refused(state, tmp_path / "wal.log")
+    assert code == 1
+    assert err.strip() == " ".join(
+        f"CorruptState: {state}/wal.1.jsonl: line 2001 is damaged; qrie local up changed nothing: move the "
+        "directory aside (or restore a backup of it) and start again, or start with --ephemeral".split()
+    )
+    assert fingerprint(state) == before
+
+    (state / "wal.1.jsonl").write_bytes(b"".join(lines[:2000]))
+    (state / "snapshot.jsonl").write_bytes(snapshot[:-30])  # truncated
+    before = fingerprint(state)
+    code, err = refused(state, tmp_path / "snapshot.log")
+    assert code == 1
+    assert err.startswith(f"CorruptState: {state}/snapshot.jsonl: line 101 is damaged;")
+    assert "Traceback" not in err
+    assert fingerprint(state) == before

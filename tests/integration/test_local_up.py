@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,45 +19,17 @@ from orchestration.simulated_org import SEED_ROLE, WORLD, account_id
 from qrie_lib.aws import Aws
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.settings import Settings
+from tests.integration.conftest import QRIE, local_up
 
 pytestmark = pytest.mark.slow
 
-QRIE = str(Path(sys.executable).with_name("qrie"))
 A1, A2 = account_id(1), account_id(2)
-READY = "local AWS endpoint on"
-START_TIMEOUT_S = 300  # a bound for a stuck start, not a wait: readiness is polled
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("local-up") / "stderr.log"
-    with log.open("w") as err:
-        server = subprocess.Popen(
-            [QRIE, "local", "up", "--port", str(port), "--accounts", "2", "--ephemeral", "--no-schedules"],
-            stdout=subprocess.DEVNULL,
-            stderr=err,  # a file, not a pipe: an unread pipe would block the server
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while READY not in log.read_text():
-            assert server.poll() is None, f"qrie local up exited {server.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"qrie local up not ready:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with local_up(tmp_path_factory.mktemp("local-up"), accounts=2) as url:
+        yield url
 
 
 def qrie(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:

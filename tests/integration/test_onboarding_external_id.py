@@ -31,7 +31,7 @@ def template(*args: str):
 
 def test_the_template_of_an_onboarded_account_carries_its_own_external_id(runtime):
     assert runner.invoke(app, ["accounts", "add", ACCOUNT]).exit_code == 0
-    listed = json.loads(runner.invoke(app, ["accounts", "list", "--json"]).stdout)
+    listed = json.loads(runner.invoke(app, ["accounts", "list", "--json", "--show-external-ids"]).stdout)
     own = next(a["external_id"] for a in listed if a["account_id"] == ACCOUNT)
     result = template("--account-id", ACCOUNT)
     assert result.exit_code == 0, result.output

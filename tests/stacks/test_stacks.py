@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 
 from orchestration import asl
 from orchestration.cli_onboarding import app as onboarding_cli
-from orchestration.provision import MAX_RECEIVE_COUNT
+from orchestration.provision import MAX_MESSAGE_BYTES, MAX_RECEIVE_COUNT
 from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
 from qrie_lib.inventory import ValidInventoryRequest
 from qrie_lib.scan import ScanRequest
@@ -486,6 +486,7 @@ def test_events_queue_redrive_and_processor_mapping(synth: Synth) -> None:
     (queue_id, queue) = only([(k, q) for k, q in queues.items() if "RedrivePolicy" in q["Properties"]])
     redrive = queue["Properties"]["RedrivePolicy"]
     assert redrive["maxReceiveCount"] == MAX_RECEIVE_COUNT == 3
+    assert queue["Properties"]["MaximumMessageSize"] == MAX_MESSAGE_BYTES == 262_144  # as locally
     assert redrive["deadLetterTargetArn"]["Fn::GetAtt"][0] in queues
     assert all(q["Properties"]["SqsManagedSseEnabled"] for q in queues.values())
     processor = next(t for t in TASKS if t.name == "EventProcessor")

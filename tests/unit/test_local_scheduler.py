@@ -3,6 +3,8 @@ frozen clock (no test waits)."""
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,6 +130,17 @@ def test_a_fire_missed_while_off_runs_once_at_the_next_start(tmp_path):
     assert sorted(started) == ["daily-scan", "weekly-inventory"]  # once each, not once per missed fire
     assert again.tick() == []
     assert again.next_fires()["weekly-inventory"] == at("2025-03-22T00:00:00")
+
+
+def test_the_fire_times_are_kept_private_whatever_the_umask(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        scheduler(Clock(at("2025-02-26T12:00:00")), tmp_path, [])
+    finally:
+        os.umask(umask)
+    assert [(p.name, stat.S_IMODE(p.stat().st_mode)) for p in tmp_path.iterdir()] == [
+        ("schedules.json", 0o600)
+    ]
 
 
 def test_a_start_that_fails_is_tried_again_at_the_next_tick(tmp_path):
