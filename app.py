@@ -9,10 +9,12 @@ import os
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 from aws_cdk import App, Validations
+from aws_cdk.cx_api import CloudAssembly
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.core_stack import CoreStack
 from stacks.customer_stack import CustomerStack
+from stacks.quotas import ACCOUNT_CONCURRENCY_CONTEXT, DEFAULT_ACCOUNT_CONCURRENCY, check
 
 CORE_STACK = "QrieCore"
 CUSTOMER_STACK = "QrieCustomer"
@@ -26,5 +28,15 @@ def build(app: App) -> App:
     return app
 
 
+def synthesize(app: App) -> CloudAssembly:
+    """Synthesize ``app``; refused (``QuotaExceeded``) if a template passes an AWS quota that only
+    deployment or run time would report (``stacks.quotas``)."""
+    assembly = app.synth()
+    concurrency = int(app.node.try_get_context(ACCOUNT_CONCURRENCY_CONTEXT) or DEFAULT_ACCOUNT_CONCURRENCY)
+    for stack in assembly.stacks:
+        check(stack.stack_name, stack.template, concurrency)
+    return assembly
+
+
 if __name__ == "__main__":
-    build(App()).synth()
+    synthesize(build(App()))

@@ -4,7 +4,10 @@ unchanged re-scan. For each run: its status, the largest state payload, executio
 DynamoDB item seen against their quotas, work items and Lambda invocations; for the re-scan also
 customer API calls, finding writes and resource items read; wall time.
 
-    python -m bench.scale [--accounts 1000]
+    python -m bench.scale [--accounts 1000] [--latency aws|none]
+
+``--latency aws`` charges the task handlers' operator calls AWS's latency on their Lambda clocks
+(``orchestration.latency``): a task whose calls would outlast its timeout fails as on AWS.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
-from typing import Any
 
+from orchestration.latency import Latency
 from orchestration.limits import HISTORY_EVENTS, ITEM_BYTES, PAYLOAD_BYTES
 from orchestration.runtime import LocalRuntime
 from orchestration.simulated_org import SimulatedOrg
 from qrie_lib import executions, lifecycle
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.stores import Stores
+from tasks.registry import BY_FUNCTION_NAME
 
 RUNS = (
     ("inventory", "inventory", {"service": "all"}),
@@ -28,44 +32,13 @@ RUNS = (
 )
 
 
-class TableMeter:
-    """DynamoDB items written and read per table through the shared client (handlers run one at a
-    time in process, so the request's table is still current when its response arrives)."""
-
-    def __init__(self, client: Any) -> None:
-        self.written: Counter[str] = Counter()
-        self.read: Counter[str] = Counter()
-        self._table = ""
-        client.meta.events.register("before-parameter-build.dynamodb", self._request)
-        client.meta.events.register("after-call.dynamodb", self._response)
-
-    def _request(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self._table = params.get("TableName", "")
-        if model.name in ("PutItem", "UpdateItem", "DeleteItem"):
-            self.written[self._table] += 1
-        for operation in params.get("TransactItems", []):  # TransactWriteItems (a finding with its history)
-            self.written[next(iter(operation.values()))["TableName"]] += 1
-
-    def _response(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name in ("Query", "Scan"):
-            self.read[self._table] += parsed.get("ScannedCount", parsed.get("Count", 0))
-        elif model.name == "GetItem":
-            self.read[self._table] += "Item" in parsed
-        elif model.name == "BatchGetItem":
-            for table, items in parsed.get("Responses", {}).items():
-                self.read[table] += len(items)
-
-    def reset(self) -> None:
-        self.written.clear()
-        self.read.clear()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=1_000)
+    parser.add_argument("--latency", choices=("aws", "none"), default="none")
     args = parser.parse_args()
 
-    with LocalRuntime() as runtime:
+    with LocalRuntime(latency=Latency() if args.latency == "aws" else None) as runtime:
         aws = runtime.aws
         assert aws is not None
         started = time.perf_counter()
@@ -74,12 +47,11 @@ def main() -> None:
         print(f"{args.accounts} simulated accounts created in {created:.0f} s", flush=True)
         stores = Stores.of(aws)
         lifecycle.launch(stores, sorted(CATALOGUE))
-        meter = TableMeter(aws.client("dynamodb"))
         settings = aws.settings
 
         for label, kind, request in RUNS:
             runtime.limits.peaks.reset()
-            meter.reset()
+            profiled = len(runtime.dispatch.profiles)
             invocations = Counter(runtime.dispatch.invocations)
             customer_calls = sum(aws.customer_calls.values())
             started = time.perf_counter()
@@ -89,6 +61,11 @@ def main() -> None:
             summary = executions.run_summary(aws, kind, arn) or {}
             peaks = runtime.limits.peaks
             lambdas = sum((Counter(runtime.dispatch.invocations) - invocations).values())
+            # what the run's task invocations did (orchestration.call_profile)
+            profiles = list(runtime.dispatch.profiles)[profiled:]
+            written = sum(p.items_written[settings.findings_table] for p in profiles)
+            read = sum(p.items_read[settings.resources_table] for p in profiles)
+            slowest = max(profiles, key=lambda p: p.aws_s / BY_FUNCTION_NAME[p.function].timeout_s)
             print(
                 f"\n{label}: {outcome.status} {outcome.error or ''} in {elapsed:.0f} s"
                 f" ({elapsed / args.accounts * 1000:.0f} ms/account)\n"
@@ -99,9 +76,10 @@ def main() -> None:
                 f"  items {summary.get('items')} (failed {summary.get('failed')}),"
                 f" Lambda invocations {lambdas}"
                 f" ({lambdas / args.accounts:.1f}/account), customer API calls"
-                f" {sum(aws.customer_calls.values()) - customer_calls}, finding writes"
-                f" {meter.written[settings.findings_table]}, resource items read"
-                f" {meter.read[settings.resources_table]}",
+                f" {sum(aws.customer_calls.values()) - customer_calls}, finding writes {written},"
+                f" resource items read {read}\n"
+                f"  nearest its timeout at {args.latency} latency: {slowest.function}"
+                f" {slowest.aws_s:.1f} s of {BY_FUNCTION_NAME[slowest.function].timeout_s} s",
                 flush=True,
             )
 

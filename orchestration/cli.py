@@ -299,9 +299,21 @@ def local_up(
             help="With --customers aws: also scan the account of your own credentials, with them (no role).",
         ),
     ] = False,
+    latency: Annotated[
+        str,
+        typer.Option(
+            help="'aws': the tasks' operator calls take AWS's typical latency on their Lambda clock "
+            "(not slept: it counts towards their timeouts and profiles); 'none': they take what "
+            "the emulator takes."
+        ),
+    ] = "aws",
+    latency_override: Annotated[
+        str | None, typer.Option(help="Seconds per call, e.g. 'dynamodb.Query=0.012,s3=0.05'.")
+    ] = None,
 ) -> None:
     """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C or SIGTERM. Its operator
     state (tables, runs, item lists, events queue) is kept in --state-dir across restarts."""
+    from orchestration import latency as latencies
     from qrie_lib.errors import InvalidInput
 
     with user_errors():
@@ -309,11 +321,14 @@ def local_up(
             raise InvalidInput(f"customers: {customers!r} is not one of simulated, aws")
         if self_account and customers != "aws":
             raise InvalidInput("--self: only with --customers aws (the account of your AWS credentials)")
+        if latency not in ("aws", "none"):
+            raise InvalidInput(f"latency: {latency!r} is not one of aws, none")
+        overrides = latencies.parse(latency_override or "")
+    charged = latencies.Latency().overridden(overrides) if latency == "aws" else None
     busy = port_in_use(port)
     if busy:
         raise fail("PortInUse", f"127.0.0.1:{port}: {busy}; choose another with --port", 1)
     from orchestration.runtime import serve
-    from orchestration.simulated_org import SimulatedOrg
     from qrie_lib.settings import Settings
 
     directory = None if ephemeral else (state_dir or default_state_dir())
@@ -328,39 +343,55 @@ def local_up(
         console.print(line, highlight=False)
 
     with user_errors():  # a state that cannot be read whole, or that another process keeps
-        local = serve(settings, port, state_dir=directory, say=say)
+        local = serve(settings, port, state_dir=directory, say=say, latency=charged)
     signal.signal(signal.SIGTERM, _interrupt)  # systemd, Docker and kill stop it as Ctrl-C does
     try:
-        if directory:
-            say(f"state kept in [bold]{directory}[/]")
-        for run_id in local.interrupted:
-            say(f"run interrupted by the last stop, now FAILED: {run_id}")
-        if simulated_org and accounts and not settings.customers_separate:
-            SimulatedOrg(local.aws, accounts).create()
-        say(f"local AWS endpoint on [bold]{local.url}[/]")
-        for name, arn in local.machines.items():
-            say(f"  {name}: {arn}")
-        if settings.customers_separate:
-            say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
-        if settings.customer_self:
-            with user_errors():
-                own = onboard_self(local.aws)
-            say(f"  your own account {own}: read with your credentials, no role (--self)")
-        if schedules:
-            for name, when in local.start_scheduler(say).next_fires().items():
-                next_fire = f"next {when:%Y-%m-%d %H:%M} UTC" if when else "never"
-                say(f"  schedule {name}: {next_fire}")
-        if cloudtrail:
-            local.start_poller(say)
-            say("  cloudtrail: polling each account's event history every minute (CloudTrail is ~5 min late)")
-        local.report_events()
-        say(f"try: qrie inventory --endpoint {local.url}")
+        start_local(local, settings, directory, accounts if simulated_org else 0, schedules, cloudtrail, say)
         signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
         local.stop()
         say(f"stopped; state kept in {directory}" if directory else "stopped; nothing kept (--ephemeral)")
+
+
+def start_local(
+    local: Any,
+    settings: Any,
+    directory: Path | None,
+    accounts: int,
+    schedules: bool,
+    cloudtrail: bool,
+    say: Callable[[str], None],
+) -> None:
+    """What ``qrie local up`` starts once its runtime serves: the simulated organisation, the
+    schedules and the CloudTrail poller, each announced on one line."""
+    from orchestration.simulated_org import SimulatedOrg
+
+    if directory:
+        say(f"state kept in [bold]{directory}[/]")
+    for run_id in local.interrupted:
+        say(f"run interrupted by the last stop, now FAILED: {run_id}")
+    if accounts and not settings.customers_separate:
+        SimulatedOrg(local.aws, accounts).create()
+    say(f"local AWS endpoint on [bold]{local.url}[/]")
+    for name, arn in local.machines.items():
+        say(f"  {name}: {arn}")
+    if settings.customers_separate:
+        say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
+    if settings.customer_self:
+        with user_errors():
+            own = onboard_self(local.aws)
+        say(f"  your own account {own}: read with your credentials, no role (--self)")
+    if schedules:
+        for name, when in local.start_scheduler(say).next_fires().items():
+            next_fire = f"next {when:%Y-%m-%d %H:%M} UTC" if when else "never"
+            say(f"  schedule {name}: {next_fire}")
+    if cloudtrail:
+        local.start_poller(say)
+        say("  cloudtrail: polling each account's event history every minute (CloudTrail is ~5 min late)")
+    local.report_events()
+    say(f"try: qrie inventory --endpoint {local.url}")
 
 
 def _interrupt(signum: int, _frame: object) -> None:

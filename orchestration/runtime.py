@@ -25,9 +25,11 @@ from orchestration.cloudtrail_poller import CloudTrailPoller
 from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.dispatch import Dispatch
 from orchestration.durable import DurableState, OperatorChanges, Scope, fail_interrupted_runs
+from orchestration.latency import Latency
 from orchestration.limits import Enforcement, Limits
 from orchestration.local_scheduler import LocalScheduler
 from orchestration.local_status import LocalStatus
+from orchestration.operator_calls import OperatorCalls
 from orchestration.provision import function_arn, provision
 from qrie_lib.aws import Aws, reset_aws
 from qrie_lib.settings import Settings
@@ -47,11 +49,17 @@ class LocalRuntime:
     """``with LocalRuntime() as rt:`` — an emulated operator account, ready to run executions."""
 
     def __init__(
-        self, settings: Settings | None = None, fast_retries: bool = False, limits: Limits | None = None
+        self,
+        settings: Settings | None = None,
+        fast_retries: bool = False,
+        limits: Limits | None = None,
+        latency: Latency | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.fast_retries = fast_retries
         self.dispatch = Dispatch()
+        # Task handlers' operator calls: IAM as their TaskSpecs grant; AWS's latency if given.
+        self.operator_calls = OperatorCalls(latency)
         self.limits = Enforcement(limits)  # AWS quotas moto ignores; .peaks records the largest seen
         self.aws: Aws | None = None
         self.state_machines: dict[str, str] = {}
@@ -80,6 +88,7 @@ class LocalRuntime:
         self._mock.start()
         self.dispatch.install()
         self.aws = Aws(self.settings)
+        self.operator_calls.install(self.aws)
         reset_aws(self.aws)
         self.state_machines = provision(self.aws, self.fast_retries)
 
@@ -126,6 +135,7 @@ class LocalServer:
     durable: DurableState | None
     changes: OperatorChanges
     interrupted: list[str]
+    dispatch: Dispatch  # its task invocations and their profiles
     stopping: threading.Event = field(default_factory=threading.Event)
     scheduler: LocalScheduler | None = None
     poller: CloudTrailPoller | None = None
@@ -189,10 +199,12 @@ def serve(
     fast_retries: bool = False,
     state_dir: Path | None = None,
     say: Callable[[str], None] = print,
+    latency: Latency | None = None,
 ) -> LocalServer:
     """Start moto's server in this process with the same engine config, dispatch and guard, the
     operator state restored from ``state_dir`` and kept there (None: in memory only).
-    Handlers run here and reach the endpoint through ``settings.endpoint_url``. Customer calls go
+    Handlers run here and reach the endpoint through ``settings.endpoint_url``, their calls granted
+    as their TaskSpecs say and charged ``latency`` (None: none). Customer calls go
     where ``settings.customers`` says; with customers elsewhere, operator clients use fixed local
     credentials, so the customer side's credential chain never sees them."""
     from moto.server import ThreadedMotoServer
@@ -210,13 +222,15 @@ def serve(
     quiet_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    Dispatch().install()
+    dispatch = Dispatch()
+    dispatch.install()
     # Every client of this process (handlers, the simulated org) comes from this factory.
     aws = Aws.with_operator_credentials(
         settings.model_copy(update={"endpoint_url": url}),
         FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
+    OperatorCalls(latency).install(aws)
     reset_aws(aws)
     machines = provision(aws, fast_retries)
     scope = Scope.of(aws.settings, aws.client("sts").get_caller_identity()["Account"])
@@ -233,4 +247,4 @@ def serve(
     else:
         changes.install()
     interrupted = fail_interrupted_runs(aws) if durable else []
-    return LocalServer(url, aws, machines, server, status, durable, changes, interrupted)
+    return LocalServer(url, aws, machines, server, status, durable, changes, interrupted, dispatch)

@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
@@ -67,6 +68,13 @@ def retry_throttling(attempts: int = 5):
     )
 
 
+def refused(code: str, message: str) -> tuple[AWSResponse, dict[str, Any]]:
+    """An answer a ``before-call`` hook returns instead of sending the request: the client raises
+    the service's modelled error for ``code`` (the local runtime's IAM, orchestration.grants)."""
+    parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+    return AWSResponse("", 403, {}, None), parsed
+
+
 def strip_account_host_prefix(request: Any, **_: Any) -> None:
     """On a local endpoint, S3 Control's ``{account}.`` host prefix names no host: drop it."""
     scheme, _, rest = request.url.partition("://")
@@ -79,6 +87,7 @@ def strip_account_host_prefix(request: Any, **_: Any) -> None:
 # Accounts whose credentials and clients stay cached (~0.35 MB a client, ~45 clients an account):
 # a warm Lambda, or the local runtime, serving thousands of accounts would otherwise keep them all.
 MAX_CACHED_ACCOUNTS = 32
+OPERATOR = ("", "")  # the (account, role) of an operator client's cache key
 
 
 class Aws:
@@ -110,6 +119,9 @@ class Aws:
         self._count_lock = threading.Lock()
         self._self_account: str | None = None
         self.calls: Counter[str] = Counter()  # every call, "service.Operation"
+        # botocore (event, handler) pairs on every operator client: the local runtime's latency,
+        # grants and call profiles (orchestration.operator_calls)
+        self._operator_hooks: list[tuple[str, Any]] = []
         self.customer_calls: Counter[str] = Counter()  # those through customers' read-only role
 
     @classmethod
@@ -125,7 +137,7 @@ class Aws:
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A client in the operator account."""
-        key = ("", "", service, region or self.settings.region)
+        key = (*OPERATOR, service, region or self.settings.region)
         return self._cached(key, self._session, self.settings.endpoint_url)
 
     def customer_client(
@@ -182,6 +194,14 @@ class Aws:
         key = (account_id, role_name, service, region or self.settings.region)
         return self._cached(key, session, self.settings.customer_endpoint_url, read_only)
 
+    def observe_operator_calls(self, event: str, handler: Any) -> None:
+        """Register a botocore event handler on every operator client, made already or later."""
+        with self._lock:
+            self._operator_hooks.append((event, handler))
+            for key, client in self._clients.items():
+                if key[:2] == OPERATOR:
+                    client.meta.events.register(event, handler)
+
     def in_account(self, account_id: str, role_name: str) -> AccountSession:
         """Session-like access to an account through a role: ``.client(service, region)``."""
         return AccountSession(self, account_id, role_name)
@@ -209,6 +229,8 @@ class Aws:
                     client.meta.events.register("before-call", functools.partial(_take, slot))
                     client.meta.events.register("after-call", _give_back)
                     client.meta.events.register("after-call-error", _give_back)
+                for event, handler in self._operator_hooks if key[:2] == OPERATOR else ():
+                    client.meta.events.register(event, handler)
                 if endpoint_url and service == "s3control":
                     client.meta.events.register("before-sign.s3-control", strip_account_host_prefix)
                 self._clients[key] = client

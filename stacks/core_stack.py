@@ -341,6 +341,27 @@ class CoreStack(Stack):
                     resources=[self.state_machine_arn(kind) for kind in asl.STATE_MACHINES],
                 )
             )
+        if task.reads_executions:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["states:ListExecutions"],
+                    resources=[self.state_machine_arn(kind) for kind in asl.STATE_MACHINES],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["states:DescribeExecution"],
+                    resources=[self.executions_arn(kind) for kind in asl.STATE_MACHINES],
+                )
+            )
+            for kind in asl.STATE_MACHINES:
+                acknowledge(
+                    role,
+                    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>"
+                    f":execution:{state_machine_name(kind)}:*]",
+                    "Execution names are generated at each start; the pattern is this state machine's "
+                    "own executions, which the console's run pages describe.",
+                )
         if task.publishes_notifications:
             # Explicit rather than grant_publish (its kms:GenerateDataKey* is a wildcard action):
             # publishing to an SSE topic needs exactly these two on its key.
@@ -399,6 +420,15 @@ class CoreStack(Stack):
             service="states",
             resource="stateMachine",
             resource_name=state_machine_name(kind),
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def executions_arn(self, kind: str) -> str:
+        """The state machine's executions (names generated at each start)."""
+        return self.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine_name(kind)}:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
 

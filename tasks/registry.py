@@ -23,6 +23,7 @@ class TaskSpec:
     assumes_customer_role: bool = False
     uses_items_bucket: bool = False
     starts_executions: bool = False
+    reads_executions: bool = False  # lists and describes the state machines' executions (console)
     publishes_notifications: bool = False  # the notifications topic (qrie_lib.notifications)
     imports_findings: bool = False  # Security Hub BatchImportFindings, when the deployment enables it
     reads_organization: bool = False  # Organizations reads, or AssumeRole into organizations_role_arn
@@ -135,9 +136,11 @@ TASKS: tuple[TaskSpec, ...] = (
         "Api",
         "tasks.api.handler",
         30,
-        tables_read=("accounts", "resources", "partitions", "counters", "history"),
+        # runs: the console's run pages read each execution's run record
+        tables_read=("accounts", "resources", "partitions", "counters", "history", "runs"),
         tables_written=("policies", "findings", "suppressions", "audit"),
         starts_executions=True,
+        reads_executions=True,
     ),
     # API Gateway's REQUEST authorizer of /console: verifies the session cookie; no AWS access.
     TaskSpec("ConsoleAuthorizer", "tasks.console_authorizer.handler", 10, 256),

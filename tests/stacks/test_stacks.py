@@ -39,7 +39,8 @@ from qrie_lib.scan import ScanRequest
 from qrie_lib.schema import TABLES
 from qrie_lib.services.registry import SERVICES, collector_actions
 from qrie_lib.settings import Settings, get_settings
-from stacks.common import OPERATOR_ROLE_PATH
+from stacks import quotas
+from stacks.common import OPERATOR_ROLE_PATH, cloudtrail_patterns
 from stacks.core_stack import (
     BUS_POLICY_QUOTA,
     CUSTOMER_ACCOUNTS_CONTEXT,
@@ -91,7 +92,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         ORGANIZATION_ID_CONTEXT: ORGANIZATION_ID,
     }
     outdir = tmp_path_factory.mktemp("cdk.out")
-    assembly = entry.build(App(outdir=str(outdir), context=context)).synth()
+    assembly = entry.synthesize(entry.build(App(outdir=str(outdir), context=context)))
     report_path = outdir / "validation-report.json"
     cli = CliRunner().invoke(onboarding_cli, ["template", "--stackset"])
     assert cli.exit_code == 0, cli.output
@@ -523,6 +524,37 @@ def test_events_queue_redrive_and_processor_mapping(synth: Synth) -> None:
         assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
 
 
+def test_the_templates_are_within_the_quotas_synthesis_checks(synth: Synth) -> None:
+    """The fixture's synthesis ran the checks; here, the margins they leave today."""
+    for template in (synth.core, synth.customer):
+        assert quotas.violations(template) == []
+    documents = [
+        p["Properties"]["PolicyDocument"] for p in of_type(synth.core, "AWS::SQS::QueuePolicy").values()
+    ]
+    events_queue = max(documents, key=lambda d: len(d["Statement"]))  # a statement per forwarding rule
+    assert len(events_queue["Statement"]) == len(cloudtrail_patterns()) + 1  # and the TLS-only deny
+    size = len(quotas.deployed_text(events_queue))
+    assert size <= quotas.SQS_POLICY_BYTES
+    print(f"events queue policy: {len(events_queue['Statement'])} statements, ~{size:,} bytes deployed")
+
+
+def test_a_queue_policy_past_sqs_quotas_fails_synthesis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One forwarding rule per service adds one statement to the events queue's policy: with
+    25 services (and the TLS-only deny) the policy passes SQS's 20 statements and 8,192 bytes, and
+    synthesis refuses it by name."""
+    entry = importlib.import_module("app")
+    (name, pattern), *_ = cloudtrail_patterns().items()
+    monkeypatch.setattr(
+        "stacks.core_stack.cloudtrail_patterns", lambda: {f"{name}{n}": pattern for n in range(25)}
+    )
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    app = App(
+        context={**context, "aws:cdk:bundling-stacks": [], "@aws-cdk/core:failSynthOnValidationErrors": False}
+    )
+    with pytest.raises(quotas.QuotaExceeded, match=r"26 queue policy statements \(SQS allows 20\)"):
+        entry.synthesize(entry.build(app))
+
+
 def registry_patterns() -> dict[str, tuple[str, list[str]]]:
     """source → (CloudTrail eventSource, event names), straight from the service registry."""
     return {
@@ -920,6 +952,10 @@ def test_task_permissions_follow_their_task_specs(synth: Synth) -> None:
             task.name
         )
         assert ("s3:PutObject" in allowed) is task.uses_items_bucket, task.name
+        assert allowed.get("states:ListExecutions") == (machines if task.reads_executions else None), (
+            task.name
+        )
+        assert ("states:DescribeExecution" in allowed) is task.reads_executions, task.name
         assert ("organizations:ListAccountsForParent" in allowed) is task.reads_organization, task.name
         written = {tables[t] for t in task.tables_written}
         readable = written | {tables[t] for t in task.tables_read}
