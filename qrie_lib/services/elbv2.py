@@ -32,9 +32,12 @@ ATTRIBUTES = "DescribeLoadBalancerAttributes"
 RECORD_SIDES = ("responseElements", "requestParameters")
 
 
-def load_balancer_arn(_: CollectContext, arn: str) -> str:
-    """Events and describe name a load balancer by its ARN."""
-    return arn
+def load_balancer_arn(ctx: CollectContext, name: str) -> str:
+    """Events name a load balancer by its ARN; a bare ``app/NAME/ID`` is placed in the context's
+    account and region (the ARN's own form)."""
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:elasticloadbalancing:{ctx.region}:{ctx.account_id}:loadbalancer/{name}"
 
 
 def load_balancer(ctx: CollectContext, lb: dict[str, Any], t: str) -> Resource:
