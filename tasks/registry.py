@@ -112,7 +112,7 @@ TASKS: tuple[TaskSpec, ...] = (
         "Api",
         "tasks.api.handler",
         30,
-        tables_read=("accounts", "resources", "partitions", "counters", "history"),
+        tables_read=("accounts", "resources", "partitions", "counters", "history", "runs"),
         tables_written=("policies", "findings", "suppressions", "audit"),
         starts_executions=True,
     ),
