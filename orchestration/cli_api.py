@@ -60,8 +60,10 @@ def proxy_event(
     headers: dict[str, str] | None = None,
     body: bytes | str | None = None,
     source_ip: str = HOST,
+    caller: str | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST proxy event (``/{proxy+}`` resource), as API Gateway builds it."""
+    """An API Gateway REST proxy event (``/{proxy+}`` resource), as API Gateway builds it; ``caller``:
+    who the local server authenticated (IAM names the principal in ``userArn`` in AWS)."""
     if isinstance(body, bytes):
         try:
             body, encoded = body.decode(), False
@@ -92,7 +94,7 @@ def proxy_event(
             "requestTimeEpoch": int(now.timestamp() * 1000),
             "accountId": "000000000000",
             "apiId": "local",
-            "identity": {"sourceIp": source_ip, "userArn": None, "caller": None, "userAgent": None},
+            "identity": {"sourceIp": source_ip, "userArn": None, "caller": caller, "userAgent": None},
         },
         "body": body,
         "isBase64Encoded": encoded,
@@ -106,7 +108,8 @@ class Access:
     at start: ``Authorization: Bearer <token>``, or the cookie a one-time sign-in URL sets
     (HttpOnly, SameSite=Strict: no script reads it, no other site's request carries it)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, identity: str) -> None:
+        self.identity = identity  # who holds the token: the user who started the server
         self.token = secrets.token_urlsafe(32)
         self.cookie = f"qrie_api_{port}"  # cookies are per host, not per port
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
@@ -178,6 +181,7 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
     ``access`` holding the token. Pass the runtime's dispatch when the state machines run in this
     process, so API calls and task calls take turns; ``server.serve_forever()`` runs it."""
     from orchestration.dispatch import Dispatch
+    from qrie_lib.suppressions import local_user
     from tasks.api import SECURITY_HEADERS
 
     invoke = (dispatch or Dispatch()).invoke
@@ -204,7 +208,9 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "cookie")}
             if cookies := access.other_cookies(self.headers):  # the console's CSRF cookie; never the token
                 headers["Cookie"] = cookies
-            event = proxy_event(self.command, unquote(url.path), query, headers, body, self.client_address[0])
+            event = proxy_event(
+                self.command, unquote(url.path), query, headers, body, self.client_address[0], access.identity
+            )
             errors: dict[str, str] = {}
             result = json.loads(invoke(API.function_name, json.dumps(event).encode(), errors))
             if "x-amz-function-error" in errors:
@@ -263,7 +269,7 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
             console.print(f"{self.address_string()} {format % args}", highlight=False)
 
     server = ApiServer((HOST, port), ProxyHandler)
-    server.access = Access(server.server_port)
+    server.access = Access(server.server_port, local_user())
     return server
 
 

@@ -31,6 +31,7 @@ from qrie_lib.api_models import (
     summary,
 )
 from qrie_lib.aws import get_aws
+from qrie_lib.callers import caller_of
 from qrie_lib.console.render import PREFIX as CONSOLE
 from qrie_lib.console.routes import router as console_router
 from qrie_lib.errors import (
@@ -302,9 +303,7 @@ def policy_rows(s: Stores, policy_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def caller() -> str:
-    """Who is calling: API Gateway's IAM auth puts the caller's ARN in the request context."""
-    identity = app.current_event.request_context.identity
-    return identity.user_arn or identity.caller or "unknown"
+    return caller_of(app.current_event)
 
 
 def audit(action: str, **details: Any) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from qrie_lib import executions, history
+from qrie_lib import executions, history, suppressions
 from qrie_lib.api_models import summary
 from qrie_lib.aws import Aws
 from qrie_lib.errors import AccountAccessDenied, InvalidInput
@@ -40,6 +40,7 @@ def overview(stores: Stores, aws: Aws) -> dict[str, Any]:
         if item.get("error") == AccountAccessDenied.__name__
     ]
     return {
+        "org_wide": suppressions.org_wide(stores),
         "trend": trend(stores),
         "findings": counts["findings"],
         "top_policies": counts["top_policies"],

@@ -22,6 +22,7 @@ from pydantic import Field
 from qrie_lib import compliance, executions, history, inventory, lifecycle, scan, suppressions
 from qrie_lib.api_models import MAX_PAGE, Band, resource_row, resources_page
 from qrie_lib.aws import get_aws
+from qrie_lib.callers import caller_of
 from qrie_lib.console import data, session
 from qrie_lib.console.render import (
     HEADERS,
@@ -134,10 +135,7 @@ logger = Logger(
 
 
 def caller() -> str:
-    """The IAM caller, the console user an authorizer named, or the local console's user."""
-    context = router.current_event.request_context
-    named = context.authorizer.get("principalId") if context.authorizer else None
-    return context.identity.user_arn or named or "console (local)"
+    return caller_of(router.current_event)
 
 
 def audit(action: str, **details: Any) -> None:
