@@ -25,11 +25,9 @@ NOT_ISSUED = "next_token was not issued for this query"
 _LOCAL_KEY = secrets.token_bytes(32)
 
 
-class TokenNotIssued(InvalidInput):
-    """A page token this deployment did not sign for this very query."""
-
-    def __init__(self) -> None:
-        super().__init__(NOT_ISSUED)
+def not_issued() -> InvalidInput:
+    """What answers a page token this deployment did not sign for this very query."""
+    return InvalidInput(NOT_ISSUED)
 
 
 def signature(query: Mapping[str, Any], position: Mapping[str, Any]) -> str:
@@ -39,7 +37,7 @@ def signature(query: Mapping[str, Any], position: Mapping[str, Any]) -> str:
 
 def check(query: Mapping[str, Any], position: Mapping[str, Any], sent: Any) -> None:
     if not (isinstance(sent, str) and hmac.compare_digest(sent, signature(query, position))):
-        raise TokenNotIssued
+        raise not_issued()
 
 
 def signing_key() -> bytes:

@@ -91,6 +91,10 @@ FINDINGS_BY_SEVERITY = Index("SeverityOrder", "SeverityShard", "SeverityRank", (
 # (= their ``AccountService``). The incremental scan reads them whole from here, so ALL.
 RESOURCES_CHANGED = Index("Changed", "DirtyPartition", "ARN")
 
+# Sparse: only a run's header row carries ``Kind``. The console lists recent runs from here, which
+# survive a restart of the local runtime (Step Functions' executions do not).
+RUNS_BY_KIND = Index("KindStarted", "Kind", "StartedAt")
+
 TABLES: dict[str, Table] = {
     "accounts": Table("accounts_table", "AccountId"),
     "resources": Table("resources_table", "AccountService", "ARN", (RESOURCES_CHANGED,)),
@@ -98,7 +102,7 @@ TABLES: dict[str, Table] = {
         "findings_table", "ARN", "PolicyId", (FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY, FINDINGS_BY_SEVERITY)
     ),
     "policies": Table("policies_table", "PolicyId"),
-    "runs": Table("runs_table", "RunId", "Item"),
+    "runs": Table("runs_table", "RunId", "Item", (RUNS_BY_KIND,)),
     # One row per resources partition: which policies the scans evaluated on it and when, and when
     # resource types that policies read beside the evaluated one (account settings) last changed.
     "partitions": Table("partitions_table", "AccountService"),

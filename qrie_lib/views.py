@@ -155,7 +155,7 @@ def severity_page(
     walk = {"walk": "severity", "state": state, "severity": band_name}
     cursors: list[str | bool | None] = decode_signed(token, walk) if token else [None] * len(shards)
     if not (isinstance(cursors, list) and len(cursors) == len(shards)):
-        raise page_tokens.TokenNotIssued
+        raise page_tokens.not_issued()
     low, high = BAND_RANGES[band_name] if band_name else (None, None)
     heads: list[tuple[str, int]] = []  # (rank, shard index)
     more: list[bool] = []
@@ -210,7 +210,7 @@ def decode_position(
     try:
         return _checked(decode_signed(token, query), bounds)
     except (ValueError, TypeError, RecursionError):  # signed, yet not a position of this walk
-        raise page_tokens.TokenNotIssued from None
+        raise page_tokens.not_issued() from None
 
 
 def encode_signed(position: dict[str, Any], query: Mapping[str, Any]) -> str:
@@ -220,13 +220,13 @@ def encode_signed(position: dict[str, Any], query: Mapping[str, Any]) -> str:
 
 
 def decode_signed(token: str, query: Mapping[str, Any]) -> Any:
-    """The position of a token signed for ``query``; any other token is ``TokenNotIssued``."""
+    """The position of a token signed for ``query``; any other token is ``page_tokens.not_issued``."""
     try:
         signed = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, TypeError, RecursionError):  # not base64, not UTF-8, not JSON
-        raise page_tokens.TokenNotIssued from None
+        raise page_tokens.not_issued() from None
     if not (isinstance(signed, dict) and signed.keys() == {"p", "s"}):
-        raise page_tokens.TokenNotIssued
+        raise page_tokens.not_issued()
     page_tokens.check(query, signed["p"], signed["s"])
     return signed["p"]
 

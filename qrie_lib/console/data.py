@@ -1,6 +1,7 @@
 """What the console's pages show, read the way the API reads it: counters for the overview, the
-findings indexes for the findings table (never a table scan), Step Functions' own execution list
-for runs (newest first, one page), the runs table for their details."""
+findings indexes for the findings table (never a table scan), the runs table's index of run
+headers with Step Functions' newest executions for runs (one page each), the runs table for
+their details."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from qrie_lib.policies.base import BANDS
 from qrie_lib.services.registry import service_of_type
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
+from qrie_lib.timeutil import iso
 from qrie_lib.views import findings_page
 
 RUN_KINDS = ("inventory", "scan")
@@ -74,17 +76,32 @@ def trend(stores: Stores, days: int = 30) -> dict[str, Any]:
 
 
 def recent_runs(aws: Aws, stores: Stores, kind: str, limit: int = RUNS_SHOWN) -> list[dict[str, Any]]:
-    """The newest executions of a state machine (Step Functions lists newest first), each with
-    its run record when the Plan wrote one."""
+    """The newest runs of a kind: the runs table's headers (they survive a restart of the local
+    runtime, where Step Functions' executions do not), with the newest executions (one page)
+    whose Plan has not written a header yet; newest first."""
     listed = aws.client("stepfunctions").list_executions(
         stateMachineArn=executions.resolve_state_machine(aws, kind), maxResults=limit
     )["executions"]
-    return [run(stores, kind, e["executionArn"], e["status"], str(e["startDate"])) for e in listed]
+    live = {e["executionArn"]: e for e in listed}
+    headers = {h["ExecutionArn"]: h for h in stores.runs.recent(kind, limit)}
+    runs = [
+        run(stores, kind, arn, live[arn]["status"] if arn in live else h["Status"], h["StartedAt"], h)
+        for arn, h in headers.items()
+    ]
+    runs += [
+        run(stores, kind, arn, e["status"], iso(e["startDate"]))
+        for arn, e in live.items()
+        if arn not in headers
+    ]
+    return sorted(runs, key=lambda r: r["started"], reverse=True)[:limit]
 
 
-def run(stores: Stores, kind: str, arn: str, status: str, started: str) -> dict[str, Any]:
+def run(
+    stores: Stores, kind: str, arn: str, status: str, started: str, header: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A run as the pages show it; ``header``: its runs-table row, if already read."""
     run_id = executions.run_id_for(kind, arn)
-    header = stores.runs.header(run_id) or {}
+    header = header if header is not None else stores.runs.header(run_id) or {}
     summary_ = json.loads(json.dumps(header.get("Summary") or {}, default=int))
     return {
         "kind": kind,
@@ -108,9 +125,14 @@ def run_detail(aws: Aws, stores: Stores, kind: str, name: str) -> dict[str, Any]
     arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
     try:
         described = aws.client("stepfunctions").describe_execution(executionArn=arn)
+        status, started = described["status"], iso(described["startDate"])
     except aws.client("stepfunctions").exceptions.ExecutionDoesNotExist:
-        raise InvalidInput(f"run: no {kind} execution {name!r}") from None
-    detail = run(stores, kind, arn, described["status"], str(described["startDate"]))
+        # Gone (the local runtime restarted) or never started: its run record, if it has one.
+        header = stores.runs.header(executions.run_id_for(kind, arn))
+        if header is None:
+            raise InvalidInput(f"run: no {kind} execution {name!r}") from None
+        described, status, started = {}, header["Status"], header["StartedAt"]
+    detail = run(stores, kind, arn, status, started)
     items = stores.runs.items(detail["run_id"])
     done = sum(1 for i in items if i.get("Status") in ("SUCCEEDED", "FAILED"))
     return detail | {

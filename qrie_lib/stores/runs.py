@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from qrie_lib.models import RunStatus
+from qrie_lib.schema import RUNS_BY_KIND
 from qrie_lib.stores.dynamo import from_item, query_pages, to_item, values
 from qrie_lib.timeutil import now_iso
 
@@ -100,6 +101,18 @@ class RunsStore:
             TableName=self.table, Key=to_item({"RunId": run_id, "Item": HEADER}), ConsistentRead=True
         ).get("Item")
         return from_item(item) if item else None
+
+    def recent(self, kind: str, limit: int) -> list[dict[str, Any]]:
+        """The headers of the newest ``limit`` runs of a kind (one query of the sparse index)."""
+        answer = self.client.query(
+            TableName=self.table,
+            IndexName=RUNS_BY_KIND.name,
+            KeyConditionExpression="Kind = :k",
+            ExpressionAttributeValues=values({":k": kind}),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [from_item(i) for i in answer.get("Items", [])]
 
     def finish(self, run_id: str, status: RunStatus, summary: dict[str, Any]) -> None:
         self.client.update_item(

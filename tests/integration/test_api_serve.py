@@ -9,13 +9,20 @@ import http.client
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
 
 from orchestration.cli_api import API, ApiServer, make_server
-from qrie_lib import executions
+from orchestration.simulated_org import account_id
+from qrie_lib import executions, lifecycle
+from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.stores import Stores
+from qrie_lib.stores.suppressions import Suppression, new_rule_id
+from qrie_lib.suppressions import local_user
+from qrie_lib.timeutil import iso, now_iso, parse_iso
 from tests.integration.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -242,3 +249,86 @@ def test_every_response_carries_the_security_headers(server, method, path, statu
     reply = send(server, method, path)
     assert reply.status == status
     assert {k: reply.headers[k] for k in SECURITY} == SECURITY
+
+
+# ---- issue 20 items 5-8 over real HTTP ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scanned(harness: Harness) -> None:
+    """The organisation inventoried and the whole catalogue launched and scanned."""
+    assert harness.run("inventory", {"service": "all"})[0].status == "SUCCEEDED"
+    lifecycle.launch(Stores.of(harness.aws), sorted(CATALOGUE))
+    assert harness.run("scan", {})[0].status == "SUCCEEDED"
+
+
+def in_a_month() -> str:
+    return iso(parse_iso(now_iso()) + timedelta(days=30))
+
+
+def suppress(server: ApiServer, **rule: Any) -> Reply:
+    body = {"reason": "accepted", "owner": "team-a", "expires_at": in_a_month()} | rule
+    return send(server, "POST", "/suppressions", json.dumps(body).encode(), JSON)
+
+
+def test_a_page_token_is_refused_on_another_query(harness, server, scanned):
+    first = send(server, "GET", "/findings?limit=2")
+    assert first.status == 200
+    token = first.body["next_token"]
+    assert send(server, "GET", f"/findings?limit=2&next_token={token}").status == 200
+    reply = assert_refused_by_handler(harness, server, f"/findings?limit=2&severity=high&next_token={token}")
+    assert reply.body == {"error": "InvalidInput", "message": "next_token was not issued for this query"}
+
+
+def assert_refused_by_handler(harness: Harness, server: ApiServer, path: str) -> Reply:
+    before = snapshot(harness)
+    reply = send(server, "GET", path)
+    assert reply.status == 400, reply.body
+    assert snapshot(harness) == before
+    return reply
+
+
+def test_suppressions_made_through_the_server_are_audited_as_the_token_holder(harness, server, scanned):
+    reply = suppress(server, policy_id="S3BucketPublic", accounts=[account_id(1)])
+    assert reply.status == 201, reply.body
+    rule_id = reply.body["suppression"]["rule_id"]
+    assert reply.body["suppression"]["created_by"] == local_user()
+    removed = send(server, "DELETE", f"/suppressions/{rule_id}")
+    assert removed.status == 202, removed.body
+    trail = send(server, "GET", f"/suppressions/{rule_id}").body["audit"]
+    assert [(a["action"], a["who"]) for a in trail] == [("created", local_user()), ("removed", local_user())]
+    for arn in (reply.body["execution_arn"], removed.body["execution_arn"]):
+        assert executions.follow(harness.aws, "scan", arn, poll_s=0.05).status == "SUCCEEDED"
+
+
+def test_an_org_wide_suppression_over_http_needs_everything(harness, server, scanned):
+    before = snapshot(harness)
+    refused = suppress(server, policy_id="ALL")
+    assert refused.status == 400
+    assert "everything: true" in refused.body["message"]
+    assert snapshot(harness) == before
+    accepted = suppress(server, policy_id="ALL", everything=True)
+    assert accepted.status == 201, accepted.body
+    assert (
+        executions.follow(harness.aws, "scan", accepted.body["execution_arn"], poll_s=0.05).status
+        == "SUCCEEDED"
+    )
+    removed = send(server, "DELETE", f"/suppressions/{accepted.body['suppression']['rule_id']}")
+    assert (
+        executions.follow(harness.aws, "scan", removed.body["execution_arn"], poll_s=0.05).status
+        == "SUCCEEDED"
+    )
+
+
+def test_a_rule_past_its_expiry_is_listed_expired_over_http(harness, server, scanned):
+    stores = Stores.of(harness.aws)
+    rule = Suppression(
+        rule_id=new_rule_id("S3BucketPublic"), policy_id="S3BucketPublic", accounts=[account_id(2)],
+        reason="r", owner="o", created_by="local:tester", created_at=now_iso(),
+        expires_at=iso(parse_iso(now_iso()) - timedelta(seconds=1)),
+    )  # fmt: skip
+    stores.suppressions.put(rule)  # ACTIVE in the table: the daily task has not run
+    listed = {r["rule_id"]: r["status"] for r in send(server, "GET", "/suppressions").body["suppressions"]}
+    assert listed[rule.rule_id] == "EXPIRED"
+    active = send(server, "GET", "/suppressions?status=ACTIVE").body["suppressions"]
+    assert rule.rule_id not in {r["rule_id"] for r in active}

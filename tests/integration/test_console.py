@@ -17,6 +17,8 @@ from orchestration.dispatch import LocalContext
 from orchestration.simulated_org import account_id
 from qrie_lib import executions
 from qrie_lib.console.render import CSP, CSRF_COOKIE
+from qrie_lib.models import RunStatus
+from qrie_lib.stores import Stores
 from tasks import api
 from tests.integration.conftest import Harness, inventoried_org
 
@@ -212,3 +214,25 @@ def test_a_suppression_made_in_the_page_shows_in_the_api(h, scanned):
 
 def api_get(path: str) -> dict[str, Any]:
     return request("GET", path)
+
+
+# ---- issue 20: triage ---------------------------------------------------------------------------
+
+
+def test_run_history_comes_from_the_runs_table_when_the_executions_are_gone(h, scanned):
+    """Item 12: after a restart of ``qrie local up`` the runs table keeps its headers while Step
+    Functions' executions are gone; the overview, the Runs page and the run's page show the run."""
+    machine = executions.resolve_state_machine(h.runtime.aws, "inventory")
+    gone = machine.replace(":stateMachine:", ":execution:") + ":before-the-restart"
+    stores = Stores.of(h.runtime.aws)
+    run_id = executions.run_id_for("inventory", gone)
+    stores.runs.create(run_id, "inventory", {"service": "all"}, gone, 4)
+    stores.runs.finish(run_id, RunStatus.SUCCEEDED, {"message": "restored run"})
+    runs = get("/console/runs")["body"]
+    assert "/console/runs/inventory/before-the-restart" in runs
+    overview = get("/console/")["body"]
+    assert "/console/runs/inventory/before-the-restart" in overview  # the newest inventory
+    page = get("/console/runs/inventory/before-the-restart")
+    assert page["statusCode"] == 200, page["body"][:500]
+    assert "SUCCEEDED" in page["body"]
+    assert get("/console/runs/inventory/never-was")["statusCode"] == 400
