@@ -12,22 +12,27 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import os
 import re
 import secrets
 import threading
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import Message
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import typer
 from rich.console import Console
 
-from orchestration.cli_common import endpoint_url
+from orchestration.cli_common import endpoint_url, fail
 from tasks.registry import TASKS
 
 if TYPE_CHECKING:  # the rest loads when the server starts: ``qrie --help`` imports this module
@@ -46,6 +51,14 @@ HOST = "127.0.0.1"
 STAGE = "local"
 LANDING = "/console/"  # where the sign-in link leads
 MAX_BODY = 1 << 20  # far above any request the API takes; API Gateway's own cap is 10 MB
+LINK_PATH = "/_qrie/sign-in-link"  # the running server's own route: a fresh sign-in link
+# A sign-in link is void once used (whoever finds it in the history gets nothing): say what to do.
+USED_LINK = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>Sign-in link used</title></head><body><h1>This sign-in link was used already</h1>
+<p>A console sign-in link works once. For a new one, while the console runs, type:</p>
+<pre>qrie console --link --port {port}</pre>
+<p>and open the link it prints in this browser.</p></body></html>
+"""
 
 
 @app.callback()
@@ -119,6 +132,12 @@ class Access:
     @property
     def sign_in_path(self) -> str:
         return f"/?token={self._sign_in_code}"
+
+    def new_sign_in_path(self) -> str:
+        """A fresh one-time sign-in link (``qrie console --link``); the previous one is void."""
+        with self._lock:
+            self._sign_in_code = secrets.token_urlsafe(32)
+            return self.sign_in_path
 
     def refusal(self, headers: Message) -> tuple[HTTPStatus, str] | None:
         """Why a request may not reach the API, or None; the token last, after where it comes from."""
@@ -197,7 +216,12 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
                 if self.command == "GET" and access.sign_in(query["token"][-1]):
                     self.reply(303, {"Location": LANDING, "Set-Cookie": access.set_cookie()}, b"")
                     return
-                refusal = HTTPStatus.UNAUTHORIZED, "this sign-in link is wrong or was used already"
+                html = USED_LINK.format(port=self.server.server_port).encode()
+                self.reply(401, {"Content-Type": "text/html; charset=utf-8"}, html)
+                return
+            if refusal is None and url.path == LINK_PATH:
+                self.fresh_link()
+                return
             if refusal is None:
                 refusal, body = self.read_body()
             if refusal is not None:
@@ -221,6 +245,16 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
             payload = base64.b64decode(text) if result.get("isBase64Encoded") else text.encode()
             headers = {k: vs[-1] for k, vs in (result.get("multiValueHeaders") or {}).items()}
             self.reply(int(result["statusCode"]), headers | (result.get("headers") or {}), payload)
+
+        def fresh_link(self) -> None:
+            """A new one-time sign-in link, for the holder of the token only (not a cookie)."""
+            scheme, _, _ = (self.headers.get("Authorization") or "").partition(" ")
+            if self.command != "POST" or scheme.lower() != "bearer":
+                self.reply_error(HTTPStatus.FORBIDDEN, f"POST {LINK_PATH} with Authorization: Bearer <token>")
+                return
+            base = f"http://{HOST}:{self.server.server_port}"
+            payload = json.dumps({"url": base + self.server.access.new_sign_in_path()}).encode()
+            self.reply(200, {"Content-Type": "application/json"}, payload)
 
         def read_body(self) -> tuple[tuple[HTTPStatus, str] | None, bytes | None]:
             """The body by its Content-Length (http.server reads no chunked bodies), bounded."""
@@ -288,9 +322,53 @@ def console_command(
     endpoint: ServedEndpoint = None,
     accounts: Annotated[int, typer.Option(min=1, max=200, help="Simulated accounts (embedded).")] = 3,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the browser.")] = True,
+    link: Annotated[
+        bool, typer.Option("--link", help="Print a fresh sign-in link of the console running on --port.")
+    ] = False,
 ) -> None:
     """The console: the API served on 127.0.0.1 and its one-time sign-in link opened in a browser."""
+    if link:
+        typer.echo(fresh_link(port))
+        return
     run_server(port, endpoint, accounts, open_console=open_browser)
+
+
+def token_file(port: int) -> Path:
+    """Where a running server keeps its token for ``qrie console --link`` (the user's runtime
+    directory; the directory 0700, the file 0600, removed when the server stops)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or Path.home() / ".local" / "state"
+    return Path(runtime) / "qrie" / f"console-{port}.token"
+
+
+@contextmanager
+def token_kept(port: int, token: str) -> Iterator[None]:
+    path = token_file(port)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def fresh_link(port: int) -> str:
+    """A new one-time sign-in link from the console running on ``port`` (its own route, with the
+    token it keeps for its user)."""
+    path = token_file(port)
+    try:
+        token = path.read_text().strip()
+        request = urllib.request.Request(
+            f"http://{HOST}:{port}{LINK_PATH}", method="POST", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return str(json.load(answer)["url"])
+    except (OSError, ValueError, KeyError):  # no file, no server, or not ours answering
+        raise fail(
+            "NoConsole",
+            f"no console of yours answers on port {port}: start one with qrie console --port {port}",
+        ) from None
 
 
 def run_server(port: int, endpoint: str | None, accounts: int, open_console: bool) -> None:
@@ -331,10 +409,12 @@ def run_server(port: int, endpoint: str | None, accounts: int, open_console: boo
     console.print(f"  curl -s {auth} '{base}/findings?severity=high&limit=5'", highlight=False)
     sign_in = f"{base}{server.access.sign_in_path}"
     console.print(f"Console (open once, it sets a cookie): {sign_in}", highlight=False)
+    console.print(f"A new sign-in link meanwhile: qrie console --link --port {server.server_port}")
     if open_console:
         webbrowser.open(sign_in)
     try:
-        server.serve_forever()
+        with token_kept(server.server_port, server.access.token):
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:

@@ -33,6 +33,7 @@ from qrie_lib.api_models import (
 from qrie_lib.aws import get_aws
 from qrie_lib.callers import caller_of
 from qrie_lib.console.render import PREFIX as CONSOLE
+from qrie_lib.console.routes import not_found_page
 from qrie_lib.console.routes import router as console_router
 from qrie_lib.errors import (
     InvalidInput,
@@ -330,6 +331,8 @@ def error_response(exc: Exception) -> Response:
     """The one mapping from an exception to a response (powertools' unknown-route 404 included)."""
     if isinstance(exc, ServiceError):
         event = app.current_event
+        if exc.status_code == 404 and (event.path == "/" or event.path.startswith(CONSOLE)):
+            return not_found_page(event)  # a browser's address bar: the console's own page
         message = f"no route {event.http_method} {event.path}" if exc.status_code == 404 else exc.msg
         status, name = HTTPStatus(exc.status_code), HTTPStatus(exc.status_code).phrase.replace(" ", "")
         return respond(status, {"error": name, "message": message})

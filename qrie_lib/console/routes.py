@@ -7,6 +7,7 @@ A named error renders an error page with the API's status (400, 403, 404) and wr
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import wraps
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, urlencode
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import Field
 
 from qrie_lib import compliance, executions, history, inventory, lifecycle, scan, suppressions
@@ -38,10 +40,11 @@ from qrie_lib.console.render import (
 from qrie_lib.errors import InvalidInput, PolicyNotLaunched, UnknownFramework, UnknownPolicy
 from qrie_lib.frameworks.registry import FRAMEWORKS
 from qrie_lib.models import AccountId, Region, Strict, parse_input
+from qrie_lib.policies.base import BANDS
 from qrie_lib.policies.registry import CATALOGUE, get_policy
 from qrie_lib.services.registry import SERVICES, get_service
 from qrie_lib.stores import Stores
-from qrie_lib.stores.findings import FindingState
+from qrie_lib.stores.findings import UNRESOLVED, FindingState
 from qrie_lib.stores.policies import PolicyStatus
 from qrie_lib.subjects import requested
 from qrie_lib.timeutil import now_iso
@@ -109,6 +112,7 @@ class PolicyForm(Strict):
     scope: str = ""
     severity: str = ""
     clear_severity: Literal["", "on"] = ""
+    confirmed: Literal["", "yes"] = ""  # a suspension resolves every finding: asked once more
 
 
 class SuppressForm(Strict):
@@ -168,6 +172,12 @@ def screen(route: Callable[..., Response]) -> Callable[..., Response]:
 
 def stores() -> Stores:
     return Stores.of(get_aws())
+
+
+def not_found_page(event: APIGatewayProxyEvent) -> Response:
+    """What a browser gets at a path with no page (the API's other paths answer JSON)."""
+    error = NotFound(f"there is no page at {event.path}; the console starts at {PREFIX}/")
+    return page(event, "error.html", HTTPStatus.NOT_FOUND, title=HTTPStatus.NOT_FOUND.phrase, error=error)
 
 
 @router.get(PREFIX)  # powertools matches "/console/" too
@@ -321,6 +331,8 @@ def policies() -> Response:
 @screen
 def change_policy() -> Response:
     f, s = form(PolicyForm), stores()
+    if f.action == "suspend" and not f.confirmed:
+        return confirm_suspension(s, f)
     scope = parse_scope_text(f.scope)
     severity = f.severity.strip() or None
     severity = parse_number(severity) if severity is not None else None
@@ -337,6 +349,21 @@ def change_policy() -> Response:
     arn = executions.start(get_aws(), "scan", request) if request else None
     audit(f"console: policy {f.action}", policy_id=f.policy_id, execution_arn=arn)
     return redirect(router.current_event, run_path("scan", arn) if arn else "/policies")
+
+
+def confirm_suspension(s: Stores, f: PolicyForm) -> Response:
+    """The suspend button's answer: what suspending resolves, and a form that confirms it (a page,
+    not a script dialog: the CSP runs none). Nothing is written until that form is sent."""
+    policy = get_policy(f.policy_id)
+    cells = s.counters.policies([policy.policy_id]).get(policy.policy_id, Counter())
+    open_now = {state.value: sum(cells[f"{state.value}|{b}"] for b in BANDS) for state in UNRESOLVED}
+    return page(
+        router.current_event,
+        "confirm_suspend.html",
+        title=f"Suspend {policy.policy_id}?",
+        policy=policy.describe(),
+        open_now=open_now,
+    )
 
 
 @router.get(f"{PREFIX}/runs")

@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from typer.testing import CliRunner
 
-from orchestration.cli_api import API, ApiServer, make_server
+from orchestration.cli import app as cli
+from orchestration.cli_api import API, LINK_PATH, ApiServer, make_server, token_file, token_kept
 from orchestration.simulated_org import account_id
 from qrie_lib import executions, lifecycle
 from qrie_lib.policies.registry import CATALOGUE
@@ -131,7 +134,7 @@ def test_the_token_is_required_and_compared_exactly(harness, server):
 
 
 def test_the_sign_in_url_sets_an_http_only_same_site_strict_cookie_once(harness, server):
-    assert_refused(harness, server, 401, "GET", "/?token=wrong", token=None)
+    assert_used_link(harness, server, "/?token=wrong")
     path = server.access.sign_in_path
     reply = send(server, "GET", path, token=None)
     assert (reply.status, reply.headers["Location"]) == (303, "/console/")
@@ -140,9 +143,54 @@ def test_the_sign_in_url_sets_an_http_only_same_site_strict_cookie_once(harness,
     assert (cookie["httponly"], cookie["samesite"], cookie["path"]) == (True, "Strict", "/")
     jar = {"Cookie": f"{server.access.cookie}={cookie.value}"}
     assert send(server, "GET", "/summary", headers=jar, token=None).status == 200
-    # The link is void once used: whoever finds it in the history gets nothing.
-    reply = assert_refused(harness, server, 401, "GET", path, token=None)
-    assert "Set-Cookie" not in reply.headers
+    # The link is void once used: whoever finds it in the history gets nothing but how to get one.
+    assert_used_link(harness, server, path)
+
+
+def assert_used_link(harness: Harness, server: ApiServer, path: str) -> None:
+    """A wrong or used sign-in link: 401, a page that says how to get a new link, nothing else."""
+    before, calls = snapshot(harness), api_calls(harness)
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        page = response.read().decode()
+    finally:
+        conn.close()
+    assert response.status == 401
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "Set-Cookie" not in response.headers
+    assert f"qrie console --link --port {server.server_port}" in page
+    assert {k: response.headers[k] for k in SECURITY} == SECURITY
+    assert (api_calls(harness), snapshot(harness)) == (calls, before)
+
+
+def test_console_link_prints_a_fresh_sign_in_link_of_the_running_server(
+    harness, server, tmp_path, monkeypatch
+):
+    """Item 13: ``qrie console --link`` asks the running server (with the token it keeps for its
+    user, 0600) for a new one-time link; the old one is void, the new one signs in once."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    port = server.server_port
+    missing = CliRunner().invoke(cli, ["console", "--link", "--port", str(port)])
+    assert missing.exit_code == 1
+    assert "qrie console" in missing.output
+    with token_kept(port, server.access.token):
+        assert oct(token_file(port).stat().st_mode & 0o777) == "0o600"
+        assert oct(token_file(port).parent.stat().st_mode & 0o777) == "0o700"
+        result = CliRunner().invoke(cli, ["console", "--link", "--port", str(port)])
+    assert result.exit_code == 0, result.output
+    assert not token_file(port).exists()
+    link = urlsplit(result.stdout.strip())
+    assert (link.scheme, link.netloc) == ("http", f"127.0.0.1:{port}")
+    reply = send(server, "GET", f"/?{link.query}", token=None)
+    assert (reply.status, reply.headers["Location"]) == (303, "/console/")
+    assert_used_link(harness, server, f"/?{link.query}")
+    # Only the token's holder gets a link: not a cookie, not a GET, not without the token.
+    jar = {"Cookie": f"{server.access.cookie}={server.access.token}"}
+    assert send(server, "POST", LINK_PATH, headers=jar, token=None).status == 403
+    assert send(server, "GET", LINK_PATH).status == 403
+    assert send(server, "POST", LINK_PATH, token=None).status == 401
 
 
 @pytest.mark.parametrize(

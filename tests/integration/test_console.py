@@ -236,3 +236,41 @@ def test_run_history_comes_from_the_runs_table_when_the_executions_are_gone(h, s
     assert page["statusCode"] == 200, page["body"][:500]
     assert "SUCCEEDED" in page["body"]
     assert get("/console/runs/inventory/never-was")["statusCode"] == 400
+
+
+def test_suspending_a_policy_asks_for_confirmation_first(h, scanned):
+    """Item 13: the suspend button renders what suspending resolves and a confirm form (no script);
+    nothing is written until that form is sent."""
+    before = writes(h)
+    asked = post("/console/policies", {"policy_id": "S3BucketPublic", "action": "suspend"})
+    assert asked["statusCode"] == 200, asked["body"][:500]
+    assert writes(h) == before
+    body = asked["body"]
+    assert "resolves all its findings" in body
+    assert 'name="confirmed" value="yes"' in body
+    assert "<script>" not in body
+    assert "onclick" not in body
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', body))
+    assert fields == {"csrf": CSRF, "policy_id": "S3BucketPublic", "action": "suspend", "confirmed": "yes"}
+    suspended = post("/console/policies", {k: v for k, v in fields.items() if k != "csrf"})
+    assert suspended["statusCode"] == 303
+    name = header(suspended, "Location").rsplit("/", 1)[-1]
+    machine = executions.resolve_state_machine(h.runtime.aws, "scan")
+    arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    assert executions.follow(h.runtime.aws, "scan", arn).status == "SUCCEEDED"
+    relaunched = post("/console/policies", {"policy_id": "S3BucketPublic", "action": "launch"})
+    name = header(relaunched, "Location").rsplit("/", 1)[-1]
+    arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    assert executions.follow(h.runtime.aws, "scan", arn).status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("path", ["/", "/console/nowhere", "/console/findings/extra"])
+def test_unknown_console_routes_and_the_root_get_the_styled_error_page(h, path):
+    response = get(path)
+    assert response["statusCode"] == 404
+    assert header(response, "Content-Type").startswith("text/html")
+    assert header(response, "Content-Security-Policy") == CSP
+    assert '<p class="error" role="alert">' in response["body"]
+    assert "/console/" in response["body"]
+    # The API's own paths still answer JSON.
+    assert json.loads(get("/nowhere")["body"])["error"] == "NotFound"
