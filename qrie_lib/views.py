@@ -113,14 +113,18 @@ def findings_page(
     policy_id: str | None = None,
     token: str | None = None,
     limit: int = 100,
+    narrowed_by: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of findings and the token of the next; ``narrowed_by``: the filters a caller applies
+    to the rows (the console's text search), which its tokens are bound to as well."""
     if band_name is not None and band_name not in BAND_RANGES:
         raise InvalidInput(f"severity: {band_name!r} is not a band ({', '.join(BANDS)})")
     low, high = BAND_RANGES[band_name] if band_name else (None, None)
     if policy_id is None and account_id is None:
-        return severity_page(stores, state, band_name, token, limit)
+        return severity_page(stores, state, band_name, token, limit, narrowed_by)
     queries = _queries(stores, policy_id, account_id)
     walk = {
+        "narrowed_by": narrowed_by,
         "walk": "findings",
         "state": state,
         "severity": band_name,
@@ -145,14 +149,19 @@ def findings_page(
 
 
 def severity_page(
-    stores: Stores, state: FindingState | None, band_name: str | None, token: str | None, limit: int
+    stores: Stores,
+    state: FindingState | None,
+    band_name: str | None,
+    token: str | None,
+    limit: int,
+    narrowed_by: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of findings in severity order across pages (the most severe, then the newest first):
     the heads of the state's severity-order shards (``schema.FINDINGS_BY_SEVERITY``), merged. The
     token holds where each shard stands: the last rank taken from it, or ``False`` once it is read
     to its end. Bounded: one query of ``limit`` ranks per shard, then one batch read of the rows."""
     shards = [shard for s in ([state] if state else list(FindingState)) for shard in severity_shards(s.value)]
-    walk = {"walk": "severity", "state": state, "severity": band_name}
+    walk = {"walk": "severity", "state": state, "severity": band_name, "narrowed_by": narrowed_by}
     cursors: list[str | bool | None] = decode_signed(token, walk) if token else [None] * len(shards)
     if not (isinstance(cursors, list) and len(cursors) == len(shards)):
         raise page_tokens.not_issued()

@@ -6,6 +6,8 @@ their details."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from qrie_lib import executions, history, suppressions
@@ -22,8 +24,8 @@ from qrie_lib.views import findings_page
 RUN_KINDS = ("inventory", "scan")
 RUNS_SHOWN = 20
 # A filter the indexes cannot apply (resource type, text) is applied to the rows they return: at
-# most this many index pages per console page, so a rare match costs bounded reads, not a scan.
-FILTERED_READS = 5
+# most this many findings read per request, so a rare match costs bounded reads, not a scan.
+SEARCH_BUDGET = 1_000
 
 
 def overview(stores: Stores, aws: Aws) -> dict[str, Any]:
@@ -143,6 +145,16 @@ def run_detail(aws: Aws, stores: Stores, kind: str, name: str) -> dict[str, Any]
     }
 
 
+@dataclass(frozen=True)
+class FindingsTable:
+    rows: list[dict[str, Any]]
+    token: str | None  # where the next page (or the search) goes on
+    searched: int  # findings read for this page
+    narrowed: bool  # a filter the indexes cannot apply (resource type, text) narrowed the rows
+    total: int | None  # findings of the indexes' filter (the counters), None where they cannot say
+    ordered: bool  # in severity order across pages (``views.severity_page``), not only in the page
+
+
 def findings_table(
     stores: Stores,
     *,
@@ -154,11 +166,16 @@ def findings_table(
     text: str | None,
     token: str | None,
     limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of findings through the indexes; resource type and text narrow the rows read."""
+) -> FindingsTable:
+    """A page of findings through the indexes. Resource type and text narrow the rows read: pages
+    are read until the page is full or the data ends, at most ``SEARCH_BUDGET`` findings per
+    request; where the budget ends first, the token goes on with the search (never "none" after
+    reading part of the data). Each read asks for no more rows than the page still lacks, so no
+    match is read past the token."""
     if resource_type is not None:
         service_of_type(resource_type)  # an unknown type is a named error, not an empty table
     needle = (text or "").lower()
+    narrowed = bool(resource_type or needle)
 
     def wanted(row: dict[str, Any]) -> bool:
         return resource_type in (None, row["resource_type"]) and (
@@ -166,7 +183,8 @@ def findings_table(
         )
 
     rows: list[dict[str, Any]] = []
-    for _ in range(FILTERED_READS if (resource_type or needle) else 1):
+    searched = 0
+    while True:
         page, token = findings_page(
             stores,
             state=state,
@@ -174,12 +192,42 @@ def findings_table(
             account_id=account_id,
             policy_id=policy_id,
             token=token,
-            limit=limit,
+            limit=limit - len(rows),
+            narrowed_by={"resource_type": resource_type, "text": needle} if narrowed else None,
         )
+        searched += len(page)
         rows += [r for r in page if wanted(r)]
-        if token is None or len(rows) >= limit:
+        if token is None or len(rows) >= limit or searched >= SEARCH_BUDGET:
             break
-    return rows, token
+    return FindingsTable(
+        rows,
+        token,
+        searched,
+        narrowed,
+        total(stores, state, band_name, account_id, policy_id),
+        ordered=account_id is None and policy_id is None,
+    )
+
+
+def total(
+    stores: Stores,
+    state: FindingState | None,
+    band_name: str | None,
+    account_id: str | None,
+    policy_id: str | None,
+) -> int | None:
+    """How many findings the filter matches, from the counters (bounded reads): every policy's,
+    one policy's or one account's cells; None for an account and a policy together."""
+    if account_id and policy_id:
+        return None
+    if policy_id:
+        cells = stores.counters.policies([policy_id]).get(policy_id, Counter())
+    elif account_id:
+        cells = stores.counters.account(account_id)
+    else:
+        cells = sum(stores.counters.policies(p.policy_id for p in stores.policies.list()).values(), Counter())
+    states = [state] if state else list(FindingState)
+    return sum(cells[f"{s.value}|{b}"] for s in states for b in ([band_name] if band_name else BANDS))
 
 
 SORTS = {

@@ -6,6 +6,7 @@ A named error renders an error page with the API's status (400, 403, 404) and wr
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from qrie_lib.console.render import (
     static,
 )
 from qrie_lib.errors import InvalidInput, PolicyNotLaunched, UnknownFramework, UnknownPolicy
+from qrie_lib.exports import stream
 from qrie_lib.frameworks.registry import FRAMEWORKS
 from qrie_lib.models import AccountId, Region, Strict, parse_input
 from qrie_lib.policies.base import BANDS
@@ -63,6 +65,12 @@ ERROR_STATUS = (
     (PolicyNotLaunched, HTTPStatus.NOT_FOUND),
     (InvalidInput, HTTPStatus.BAD_REQUEST),
 )
+EXPORTS = {  # format: (content type, file extension)
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "jsonl": ("application/x-ndjson", "jsonl"),
+    "ocsf": ("application/json", "ocsf.json"),
+}
+EXPORT_ROWS, EXPORT_SEARCHED = 2_000, 10_000
 RESOURCE_TYPES = sorted(k.resource_type for s in SERVICES.values() for k in s.kinds)
 
 
@@ -76,6 +84,23 @@ class FindingsFilter(Strict):
     sort: str = "severity"
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     next_token: str | None = None
+    start: int = Field(0, ge=0)  # rows shown before this page ("51-100 of 364")
+    seen: int = Field(0, ge=0)  # findings searched before this page (a narrowed search)
+
+    def walk(self) -> dict[str, Any]:
+        """The filters as ``data.findings_table`` takes them."""
+        return {
+            "state": None if self.state == "ALL" else FindingState(self.state),
+            "band_name": self.severity or None,
+            "account_id": self.account or None,
+            "policy_id": self.policy or None,
+            "resource_type": self.resource_type or None,
+            "text": self.q or None,
+        }
+
+
+class ExportFilter(FindingsFilter):
+    format: Literal["csv", "jsonl", "ocsf"]
 
 
 class InventoryFilter(Strict):
@@ -192,30 +217,48 @@ def findings() -> Response:
     f = query(FindingsFilter)
     if f.policy:
         get_policy(f.policy)
-    rows, token = data.findings_table(
-        stores(),
-        state=None if f.state == "ALL" else FindingState(f.state),
-        band_name=f.severity or None,
-        account_id=f.account or None,
-        policy_id=f.policy or None,
-        resource_type=f.resource_type or None,
-        text=f.q or None,
-        token=f.next_token,
-        limit=f.limit,
-    )
-    filters = f.model_dump(exclude={"next_token"})
+    table = data.findings_table(stores(), token=f.next_token, limit=f.limit, **f.walk())
+    filters = f.model_dump(exclude={"next_token", "start", "seen"})
+    more = {"start": f.start + len(table.rows), "seen": f.seen + table.searched}
     return page(
         router.current_event,
         "findings.html",
         title="Findings",
-        rows=data.sort_rows(rows, f.sort),
+        rows=data.sort_rows(table.rows, f.sort),
+        table=table,
+        start=f.start,
+        searched=f.seen + table.searched,
         filters=filters,
-        next_query=urlencode(filters | {"next_token": token}) if token else None,
+        next_query=urlencode(filters | more | {"next_token": table.token}) if table.token else None,
+        export_query={fmt: urlencode(filters | {"format": fmt}) for fmt in EXPORTS},
+        export_rows=EXPORT_ROWS,
         accounts=stores().accounts.list(),
         policies=sorted(CATALOGUE),
         resource_types=RESOURCE_TYPES,
         sorts=list(data.SORTS),
     )
+
+
+@router.get(f"{PREFIX}/findings/export")
+@screen
+def export_findings() -> Response:
+    """The current filter's findings as a file (CSV, JSON lines, OCSF): at most ``EXPORT_ROWS``
+    rows from at most ``EXPORT_SEARCHED`` findings read (a Lambda response is at most 6 MB;
+    ``qrie findings --format`` streams any number)."""
+    f = query(ExportFilter)
+    if f.policy:
+        get_policy(f.policy)
+    s, rows, searched, token = stores(), [], 0, None
+    while len(rows) < EXPORT_ROWS and searched < EXPORT_SEARCHED:
+        table = data.findings_table(s, token=token, limit=min(MAX_PAGE, EXPORT_ROWS - len(rows)), **f.walk())
+        rows, searched, token = rows + table.rows, searched + table.searched, table.token
+        if token is None:
+            break
+    out = io.StringIO()
+    stream.write(out, f.format, [data.sort_rows(rows, f.sort)])
+    content_type, extension = EXPORTS[f.format]
+    disposition = {"Content-Disposition": f'attachment; filename="qrie-findings.{extension}"'}
+    return Response(200, content_type, out.getvalue(), headers=HEADERS | disposition)
 
 
 @router.get(f"{PREFIX}/finding")

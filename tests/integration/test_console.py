@@ -4,20 +4,23 @@ state-changing form without its CSRF token (writing nothing), and its forms act 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 
 from orchestration.cli_api import API, proxy_event
 from orchestration.dispatch import LocalContext
 from orchestration.simulated_org import account_id
-from qrie_lib import executions
+from qrie_lib import executions, lifecycle
 from qrie_lib.console.render import CSP, CSRF_COOKIE
 from qrie_lib.models import RunStatus
+from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.stores import Stores
 from tasks import api
 from tests.integration.conftest import Harness, inventoried_org
@@ -274,3 +277,92 @@ def test_unknown_console_routes_and_the_root_get_the_styled_error_page(h, path):
     assert "/console/" in response["body"]
     # The API's own paths still answer JSON.
     assert json.loads(get("/nowhere")["body"])["error"] == "NotFound"
+
+
+@pytest.fixture(scope="module")
+def catalogue(h: Harness, scanned: None) -> None:
+    """The whole catalogue launched and scanned: findings of every severity, several pages."""
+    lifecycle.launch(Stores.of(h.runtime.aws), sorted(CATALOGUE))
+    assert h.run("scan", {})[0].status == "SUCCEEDED"
+
+
+def severities(body: str) -> list[int]:
+    rows = body.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [int(n) for n in re.findall(r'<span class="band \w+">\w+ \((\d+)\)</span>', rows)]
+
+
+def next_link(body: str, label: str = "Next page") -> str | None:
+    found = re.search(rf'<a rel="next" href="/console/findings\?([^"]+)">{label}</a>', body)
+    return found and found.group(1).replace("&amp;", "&")
+
+
+def follow(path_query: str) -> dict[str, Any]:
+    path, _, qs = path_query.partition("?")
+    return get(path, **{k: v[-1] for k, v in parse_qs(qs).items()})
+
+
+def test_the_findings_page_is_most_severe_first_across_pages_with_counts(h, catalogue):
+    """Items 10 and 14: pages of 2 read in severity order across pages, each saying which rows of
+    how many it shows (the counters' total)."""
+    total = json.loads(get("/summary")["body"])["findings"]["ACTIVE"]["total"]
+    assert total > 4
+    body, seen, shown = get("/console/findings", limit="2")["body"], [], 0
+    while True:
+        assert "Most severe first across pages" in body
+        page = severities(body)
+        assert f"{shown + 1}–{shown + len(page)} of {total}." in body
+        seen += page
+        shown += len(page)
+        query = next_link(body)
+        if query is None:
+            break
+        body = follow(f"/console/findings?{query}")["body"]
+    assert seen == sorted(seen, reverse=True)
+    assert shown == total
+
+
+def test_a_text_search_never_says_none_after_reading_part_of_the_data(h, catalogue, monkeypatch):
+    """Item 11: with a budget of 2 findings per request, a search whose matches lie further on
+    says how much it searched and links to search more, until it finds them."""
+    from qrie_lib.console import data
+
+    monkeypatch.setattr(data, "SEARCH_BUDGET", 2)
+    all_rows = json.loads(get("/findings", limit="500")["body"])["findings"]
+    last = all_rows[-1]["arn"]  # the severity order's last: every page before it must be searched
+    wanted = [r for r in all_rows if last in r["arn"]]
+    body, found, requests = get("/console/findings", q=last, limit="50")["body"], 0, 0
+    while True:
+        requests += 1
+        assert "No findings match" not in body
+        found += len(severities(body))
+        query = next_link(body, "Search more") or next_link(body)
+        if query is None:
+            break
+        assert '— <a class="more"' in body or found
+        assert re.search(r"searched \d+ of ~\d+ findings", body)
+        body = follow(f"/console/findings?{query}")["body"]
+    assert found == len(wanted) > 0
+    assert requests > 1
+    # Read to the end from the start with nothing found, it may say so.
+    monkeypatch.setattr(data, "SEARCH_BUDGET", 10_000)
+    assert "No findings match." in get("/console/findings", q="no-such-thing-anywhere")["body"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "ocsf"])
+def test_the_findings_page_exports_its_filter(h, catalogue, fmt):
+    """Item 14: the export links carry the page's filter; the file holds exactly its findings."""
+    expected = json.loads(get("/findings", severity="high", limit="500")["body"])["findings"]
+    page = get("/console/findings", severity="high")["body"]
+    link = re.search(rf'href="/console/findings/export\?([^"]*format={fmt}[^"]*)"', page).group(1)
+    response = follow(f"/console/findings/export?{link.replace('&amp;', '&')}")
+    assert response["statusCode"] == 200, response["body"][:300]
+    assert header(response, "Content-Disposition").startswith("attachment; filename=")
+    text = response["body"]
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+    elif fmt == "jsonl":
+        rows = [json.loads(line) for line in text.splitlines()]
+    else:
+        rows = json.loads(text)
+    assert len(rows) == len(expected) > 0
+    assert get("/console/findings/export", format="xml")["statusCode"] == 400
