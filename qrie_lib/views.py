@@ -1,10 +1,14 @@
 """Read views shared by the CLI and the API: findings through the table's GSIs (never a scan),
 paginated with one opaque token across the several queries a filter may need.
 
-A page token comes back from callers, so it is checked before it reaches DynamoDB: it must name
-a query of this very walk, and its start key must have exactly the key attributes of the table or
+A page token comes back from callers, so it is checked before it reaches DynamoDB: it is signed
+with the walk's filters (``page_tokens``: a token of another query is refused), it must name a
+query of this very walk, and its start key must have exactly the key attributes of the table or
 index that query reads, with the values its key condition fixes. A forged or foreign token is
 ``InvalidInput``; it can never start a query in another partition.
+
+Without an account or policy filter, findings are read in severity order across pages (the most
+severe, then the newest first: ``severity_page``); with one, through that filter's index.
 
 A policy's findings are read shard after shard of its index (``schema.POLICY_SHARDS``). Each row
 says when it was last confirmed: its own ``LastEvaluated`` (written when it moved) or its
