@@ -190,7 +190,8 @@ def severity_page(
             cursors[n] = False
     keys = [(k["ARN"], k["PolicyId"]) for k in (rank_key(rank) for rank, _ in taken)]
     found = stores.findings.get_many(keys)
-    rows = _rows(stores, [found[k] for k in keys if k in found])
+    launched = {p.policy_id for p in stores.policies.list()}  # as the counters and the other walks
+    rows = _rows(stores, [found[k] for k in keys if k in found and k[1] in launched])
     done = all(c is False for c in cursors)
     return rows, (None if done else encode_signed(cursors, walk))
 

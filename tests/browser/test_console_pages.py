@@ -208,7 +208,7 @@ def test_suspending_a_policy_in_the_page_asks_first(console, browser):
     wait_until(lambda: "Suspend S3BucketPublic?" in browser.title, "the confirm page")
     assert "resolves all its findings" in browser.page_source
     browser.find_element("link text", "Cancel").click()
-    wait_until(lambda: "/console/policies" in browser.current_url, "back to the policies")
+    wait_until(lambda: browser.title.startswith("Policies"), "back to the policies")
     assert console.api("GET", "/policies/S3BucketPublic")[1]["policy"]["status"] == "ACTIVE"
     browser.find_element("css selector", "#policy-S3BucketPublic button[value=suspend]").click()
     wait_until(lambda: "Suspend S3BucketPublic?" in browser.title, "the confirm page")
