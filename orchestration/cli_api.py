@@ -12,21 +12,26 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import os
 import re
 import secrets
 import threading
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.message import Message
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import typer
 
-from orchestration.cli_common import console, endpoint_url
+from orchestration.cli_common import console, endpoint_url, fail
 from tasks.registry import TASKS
 
 if TYPE_CHECKING:  # the rest loads when the server starts: ``qrie --help`` imports this module
@@ -46,6 +51,14 @@ HOST = "127.0.0.1"
 STAGE = "local"
 LANDING = "/console/"  # where the sign-in link leads
 MAX_BODY = 1 << 20  # far above any request the API takes; API Gateway's own cap is 10 MB
+LINK_PATH = "/_qrie/sign-in-link"  # the running server's own route: a fresh sign-in link
+# A sign-in link is void once used (whoever finds it in the history gets nothing): say what to do.
+USED_LINK = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>Sign-in link used</title></head><body><h1>This sign-in link was used already</h1>
+<p>A console sign-in link works once. For a new one, while the console runs, type:</p>
+<pre>qrie console --link --port {port}</pre>
+<p>and open the link it prints in this browser.</p></body></html>
+"""
 
 
 @app.callback()
@@ -60,8 +73,10 @@ def proxy_event(
     headers: dict[str, str] | None = None,
     body: bytes | str | None = None,
     source_ip: str = HOST,
+    caller: str | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway REST proxy event (``/{proxy+}`` resource), as API Gateway builds it."""
+    """An API Gateway REST proxy event (``/{proxy+}`` resource), as API Gateway builds it; ``caller``:
+    who the local server authenticated (IAM names the principal in ``userArn`` in AWS)."""
     if isinstance(body, bytes):
         try:
             body, encoded = body.decode(), False
@@ -92,7 +107,7 @@ def proxy_event(
             "requestTimeEpoch": int(now.timestamp() * 1000),
             "accountId": "000000000000",
             "apiId": "local",
-            "identity": {"sourceIp": source_ip, "userArn": None, "caller": None, "userAgent": None},
+            "identity": {"sourceIp": source_ip, "userArn": None, "caller": caller, "userAgent": None},
         },
         "body": body,
         "isBase64Encoded": encoded,
@@ -106,7 +121,8 @@ class Access:
     at start: ``Authorization: Bearer <token>``, or the cookie a one-time sign-in URL sets
     (HttpOnly, SameSite=Strict: no script reads it, no other site's request carries it)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, identity: str) -> None:
+        self.identity = identity  # who holds the token: the user who started the server
         self.token = secrets.token_urlsafe(32)
         self.cookie = f"qrie_api_{port}"  # cookies are per host, not per port
         self.hosts = {f"127.0.0.1:{port}", f"localhost:{port}"}
@@ -116,6 +132,12 @@ class Access:
     @property
     def sign_in_path(self) -> str:
         return f"/?token={self._sign_in_code}"
+
+    def new_sign_in_path(self) -> str:
+        """A fresh one-time sign-in link (``qrie console --link``); the previous one is void."""
+        with self._lock:
+            self._sign_in_code = secrets.token_urlsafe(32)
+            return self.sign_in_path
 
     def refusal(self, headers: Message) -> tuple[HTTPStatus, str] | None:
         """Why a request may not reach the API, or None; the token last, after where it comes from."""
@@ -178,6 +200,7 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
     ``access`` holding the token. Pass the runtime's dispatch when the state machines run in this
     process, so API calls and task calls take turns; ``server.serve_forever()`` runs it."""
     from orchestration.dispatch import Dispatch
+    from qrie_lib.suppressions import local_user
     from tasks.api import SECURITY_HEADERS
 
     invoke = (dispatch or Dispatch()).invoke
@@ -193,7 +216,12 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
                 if self.command == "GET" and access.sign_in(query["token"][-1]):
                     self.reply(303, {"Location": LANDING, "Set-Cookie": access.set_cookie()}, b"")
                     return
-                refusal = HTTPStatus.UNAUTHORIZED, "this sign-in link is wrong or was used already"
+                html = USED_LINK.format(port=self.server.server_port).encode()
+                self.reply(401, {"Content-Type": "text/html; charset=utf-8"}, html)
+                return
+            if refusal is None and url.path == LINK_PATH:
+                self.fresh_link()
+                return
             if refusal is None:
                 refusal, body = self.read_body()
             if refusal is not None:
@@ -204,7 +232,9 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "cookie")}
             if cookies := access.other_cookies(self.headers):  # the console's CSRF cookie; never the token
                 headers["Cookie"] = cookies
-            event = proxy_event(self.command, unquote(url.path), query, headers, body, self.client_address[0])
+            event = proxy_event(
+                self.command, unquote(url.path), query, headers, body, self.client_address[0], access.identity
+            )
             errors: dict[str, str] = {}
             result = json.loads(invoke(API.function_name, json.dumps(event).encode(), errors))
             if "x-amz-function-error" in errors:
@@ -215,6 +245,16 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
             payload = base64.b64decode(text) if result.get("isBase64Encoded") else text.encode()
             headers = {k: vs[-1] for k, vs in (result.get("multiValueHeaders") or {}).items()}
             self.reply(int(result["statusCode"]), headers | (result.get("headers") or {}), payload)
+
+        def fresh_link(self) -> None:
+            """A new one-time sign-in link, for the holder of the token only (not a cookie)."""
+            scheme, _, _ = (self.headers.get("Authorization") or "").partition(" ")
+            if self.command != "POST" or scheme.lower() != "bearer":
+                self.reply_error(HTTPStatus.FORBIDDEN, f"POST {LINK_PATH} with Authorization: Bearer <token>")
+                return
+            base = f"http://{HOST}:{self.server.server_port}"
+            payload = json.dumps({"url": base + self.server.access.new_sign_in_path()}).encode()
+            self.reply(200, {"Content-Type": "application/json"}, payload)
 
         def read_body(self) -> tuple[tuple[HTTPStatus, str] | None, bytes | None]:
             """The body by its Content-Length (http.server reads no chunked bodies), bounded."""
@@ -263,7 +303,7 @@ def make_server(port: int, dispatch: Dispatch | None = None) -> ApiServer:
             console.print(f"{self.address_string()} {format % args}", highlight=False)
 
     server = ApiServer((HOST, port), ProxyHandler)
-    server.access = Access(server.server_port)
+    server.access = Access(server.server_port, local_user())
     return server
 
 
@@ -282,9 +322,53 @@ def console_command(
     endpoint: ServedEndpoint = None,
     accounts: Annotated[int, typer.Option(min=1, max=200, help="Simulated accounts (embedded).")] = 3,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the browser.")] = True,
+    link: Annotated[
+        bool, typer.Option("--link", help="Print a fresh sign-in link of the console running on --port.")
+    ] = False,
 ) -> None:
     """The console: the API served on 127.0.0.1 and its one-time sign-in link opened in a browser."""
+    if link:
+        typer.echo(fresh_link(port))
+        return
     run_server(port, endpoint, accounts, open_console=open_browser)
+
+
+def token_file(port: int) -> Path:
+    """Where a running server keeps its token for ``qrie console --link`` (the user's runtime
+    directory; the directory 0700, the file 0600, removed when the server stops)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or Path.home() / ".local" / "state"
+    return Path(runtime) / "qrie" / f"console-{port}.token"
+
+
+@contextmanager
+def token_kept(port: int, token: str) -> Iterator[None]:
+    path = token_file(port)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def fresh_link(port: int) -> str:
+    """A new one-time sign-in link from the console running on ``port`` (its own route, with the
+    token it keeps for its user)."""
+    path = token_file(port)
+    try:
+        token = path.read_text().strip()
+        request = urllib.request.Request(
+            f"http://{HOST}:{port}{LINK_PATH}", method="POST", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return str(json.load(answer)["url"])
+    except (OSError, ValueError, KeyError):  # no file, no server, or not ours answering
+        raise fail(
+            "NoConsole",
+            f"no console of yours answers on port {port}: start one with qrie console --port {port}",
+        ) from None
 
 
 def run_server(port: int, endpoint: str | None, accounts: int, open_console: bool) -> None:
@@ -325,10 +409,12 @@ def run_server(port: int, endpoint: str | None, accounts: int, open_console: boo
     console.print(f"  curl -s {auth} '{base}/findings?severity=high&limit=5'", highlight=False)
     sign_in = f"{base}{server.access.sign_in_path}"
     console.print(f"Console (open once, it sets a cookie): {sign_in}", highlight=False)
+    console.print(f"A new sign-in link meanwhile: qrie console --link --port {server.server_port}")
     if open_console:
         webbrowser.open(sign_in)
     try:
-        server.serve_forever()
+        with token_kept(server.server_port, server.access.token):
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:

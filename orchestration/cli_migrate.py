@@ -28,6 +28,8 @@ def migrate(endpoint: Endpoint = None, as_json: AsJson = False) -> None:
         f"{len(report.superseded)} superseded; counters: "
         f"{counters.rewritten if counters else 0} rows rewritten"
     )
+    if report.ordered:
+        console.print(f"{report.ordered} findings placed in the severity order (critical first)")
     if report.archived:
         out.print(f"{report.archived} Security Hub records archived under their old ids")
     for error in report.archive_errors:

@@ -28,6 +28,9 @@ def add(
     tag: Annotated[
         list[str] | None, typer.Option(help="A resource tag key=value (repeatable; any matches).")
     ] = None,
+    everything: Annotated[
+        bool, typer.Option("--everything", help="Policy ALL with no other criterion: every finding.")
+    ] = False,
     endpoint: Endpoint = None,
     wait: Wait = False,
     as_json: AsJson = False,
@@ -54,6 +57,7 @@ def add(
             "reason": reason,
             "owner": owner,
             "expires_at": expires,
+            "everything": everything,
         }
         rule, arn = suppressions.add(aws, Stores.of(aws), request, suppressions.local_user())
     done(aws, {"suppression": rule.row(), "execution_arn": arn}, wait, as_json)

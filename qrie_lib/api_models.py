@@ -132,7 +132,14 @@ def resources_page(
     services = partition_services(service, resource_type)
     attributes = key_attributes(TABLES["resources"])
     bounds = [Bound(attributes, {"AccountService": account_service(account_id, s)}) for s in services]
-    index, inner = decode_position(token, bounds)
+    walk = {
+        "walk": "resources",
+        "account": account_id,
+        "service": service,
+        "type": resource_type,
+        "region": region,
+    }
+    index, inner = decode_position(token, bounds, walk)
     rows: list[dict[str, Any]] = []
     while index < len(services) and len(rows) < limit:
         regional = SERVICES[services[index]].regional
@@ -147,7 +154,7 @@ def resources_page(
         inner = page.next_token
         if inner is None:
             index += 1
-    return rows, (encode_position(index, inner) if index < len(services) else None)
+    return rows, (encode_position(index, inner, walk) if index < len(services) else None)
 
 
 def partition_services(service: str | None, resource_type: str | None) -> list[str]:

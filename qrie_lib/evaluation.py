@@ -33,6 +33,7 @@ from qrie_lib.stores.findings import (
     FindingState,
     ResolvedReason,
     finding_item,
+    severity_order,
     tally,
     version_condition,
 )
@@ -322,6 +323,10 @@ def _update(
     """An update of a describe at least as fresh; ``versioned``: a transition, which bumps the
     finding's version and conditions on the one it read (its history item is keyed by it)."""
     changes = {**changes, "DescribeTime": resource.describe_time}
+    if "#s" in changes or "Severity" in changes:  # its place in the severity order moves with it
+        state = changes.get("#s", previous.state.value)
+        severity = changes.get("Severity", previous.severity)
+        changes |= severity_order(previous.subject, previous.policy_id, state, severity, previous.first_seen)
     condition = "DescribeTime <= :dt"
     extra: dict[str, Any] = {":dt": resource.describe_time}
     names = {"#s": "State"} if "#s" in changes else {}

@@ -10,10 +10,12 @@ moved findings now hash to: a recount ends the migration. A finding already expo
 Hub is exported again under its new id at the next export, and its record under the old id is
 archived now (a refusal is reported; the moves stand). Run it while no scan runs (as the
 recount); a migration cut short is finished by running it again (copies are conditional, the old
-item goes last but for its history)."""
+item goes last but for its history). Findings written before the severity-order index get its
+keys (``order_by_severity``)."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +28,16 @@ from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.recount import Recounted, recount
 from qrie_lib.schema import FINDINGS_BY_POLICY, policy_shard, policy_shards
 from qrie_lib.stores import Stores
-from qrie_lib.stores.dynamo import Write, conditional_write, from_item, query_pages, to_item, values
-from qrie_lib.stores.findings import FindingState
+from qrie_lib.stores.dynamo import (
+    Write,
+    batch_get,
+    conditional_write,
+    from_item,
+    query_pages,
+    to_item,
+    values,
+)
+from qrie_lib.stores.findings import FindingState, severity_order
 from qrie_lib.stores.history import finding_key
 from qrie_lib.subjects import AWS_OWNED, shared, subject, subject_arn
 from qrie_lib.timeutil import now_iso
@@ -43,6 +53,7 @@ class Migrated:
     counters: Recounted | None = None
     archived: int = 0  # Security Hub records archived under their old ids
     archive_errors: list[str] = field(default_factory=list)  # what Security Hub refused
+    ordered: int = 0  # findings placed in the severity-order index (written before it existed)
 
 
 def migrate(aws: Aws) -> Migrated:
@@ -56,6 +67,7 @@ def migrate(aws: Aws) -> Migrated:
         if (launched := stores.policies.get(policy_id)) is not None:
             stores.policies.put(launched.model_copy(update={"updated_at": now_iso()}))
             report.rescan.append(policy_id)
+    report.ordered = order_by_severity(stores)
     report.counters = recount(stores)
     if report.exported:  # exported once, whatever this CLI's settings say now
         try:
@@ -90,6 +102,46 @@ def legacy_keys(stores: Stores) -> list[tuple[str, str]]:
                     if shared(key) and subject_arn(key) == key:  # a bare ARN, not yet a subject
                         found.append((key, item["PolicyId"]))
     return found
+
+
+def order_by_severity(stores: Stores, page: int = 100) -> int:
+    """Give findings written before the severity-order index (``schema.FINDINGS_BY_SEVERITY``) its
+    keys, page by page of the by-policy index; conditional on the state and severity read, so a
+    finding that moved meanwhile keeps the keys its move wrote."""
+    findings, placed = stores.findings, 0
+    for policy_id in sorted(CATALOGUE):
+        for shard in policy_shards(policy_id):
+            for state in FindingState:
+                refs = findings.in_state(shard, state, page)
+                while chunk := list(itertools.islice(refs, page)):
+                    keys = [{"ARN": r.subject, "PolicyId": r.policy_id} for r in chunk]
+                    for item in batch_get(findings.client, findings.table, keys):
+                        placed += place(findings.client, findings.table, item)
+    return placed
+
+
+def place(client: Any, table: str, item: dict[str, Any]) -> bool:
+    wanted = severity_order(
+        item["ARN"], item["PolicyId"], item["State"], int(item["Severity"]), item["FirstSeen"]
+    )
+    if all(item.get(k) == v for k, v in wanted.items()):
+        return False
+    update = {
+        "TableName": table,
+        "Key": to_item({"ARN": item["ARN"], "PolicyId": item["PolicyId"]}),
+        "UpdateExpression": "SET SeverityShard = :shard, SeverityRank = :rank",
+        "ConditionExpression": "#s = :state AND Severity = :sev",
+        "ExpressionAttributeNames": {"#s": "State"},
+        "ExpressionAttributeValues": values(
+            {
+                ":shard": wanted["SeverityShard"],
+                ":rank": wanted["SeverityRank"],
+                ":state": item["State"],
+                ":sev": item["Severity"],
+            }
+        ),
+    }
+    return conditional_write(client, Write("Update", update))
 
 
 def rekey(stores: Stores, key: str, policy_id: str, report: Migrated) -> None:

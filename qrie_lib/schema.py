@@ -22,6 +22,32 @@ def policy_shards(policy_id: str) -> list[str]:
     return [f"{policy_id}#{n}" for n in range(POLICY_SHARDS)]
 
 
+# The findings in severity order (the console's "critical first", across pages): a state's findings
+# spread over this many index keys (``SeverityShard`` = "{state}#{shard}", shard from the key), so
+# no key takes every finding write of the organisation; a page merges the shards' heads.
+SEVERITY_SHARDS = 8
+
+
+def severity_shard(state: str, key: str, policy_id: str) -> str:
+    return f"{state}#{zlib.crc32(f'{key}#{policy_id}'.encode()) % SEVERITY_SHARDS}"
+
+
+def severity_shards(state: str) -> list[str]:
+    return [f"{state}#{n}" for n in range(SEVERITY_SHARDS)]
+
+
+def severity_rank(severity: int, first_seen: str, key: str, policy_id: str) -> str:
+    """``SeverityRank``: descending, the most severe first, then the newest; unique per finding, and
+    it names the finding (the key between the second ``#`` and the last), so a rank alone resumes."""
+    return f"{severity:03d}#{first_seen}#{key}#{policy_id}"
+
+
+def rank_key(rank: str) -> dict[str, str]:
+    """The table key a ``severity_rank`` names."""
+    key, _, policy_id = rank.split("#", 2)[2].rpartition("#")
+    return {"ARN": key, "PolicyId": policy_id}
+
+
 @dataclass(frozen=True)
 class Index:
     name: str
@@ -59,16 +85,24 @@ FINDINGS_BY_PARTITION = Index("AccountServiceState", "AccountService", "State", 
 FINDINGS_BY_POLICY = Index(
     "PolicyShardState", "PolicyShard", "State", (*FINDING_INDEX_ATTRIBUTES, "ReopenCount", "NotifiedOpen")
 )
+# Keys only: a page of ranks is merged across shards, then its rows are read from the table by key.
+FINDINGS_BY_SEVERITY = Index("SeverityOrder", "SeverityShard", "SeverityRank", ())
 # Sparse: only resources changed since their partition was last evaluated carry ``DirtyPartition``
 # (= their ``AccountService``). The incremental scan reads them whole from here, so ALL.
 RESOURCES_CHANGED = Index("Changed", "DirtyPartition", "ARN")
 
+# Sparse: only a run's header row carries ``Kind``. The console lists recent runs from here, which
+# survive a restart of the local runtime (Step Functions' executions do not).
+RUNS_BY_KIND = Index("KindStarted", "Kind", "StartedAt")
+
 TABLES: dict[str, Table] = {
     "accounts": Table("accounts_table", "AccountId"),
     "resources": Table("resources_table", "AccountService", "ARN", (RESOURCES_CHANGED,)),
-    "findings": Table("findings_table", "ARN", "PolicyId", (FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY)),
+    "findings": Table(
+        "findings_table", "ARN", "PolicyId", (FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY, FINDINGS_BY_SEVERITY)
+    ),
     "policies": Table("policies_table", "PolicyId"),
-    "runs": Table("runs_table", "RunId", "Item"),
+    "runs": Table("runs_table", "RunId", "Item", (RUNS_BY_KIND,)),
     # One row per resources partition: which policies the scans evaluated on it and when, and when
     # resource types that policies read beside the evaluated one (account settings) last changed.
     "partitions": Table("partitions_table", "AccountService"),

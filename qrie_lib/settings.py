@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     securityhub_export: bool = False  # import findings into the operator account's Security Hub
     notify_min_severity: int = Field(70, ge=0, le=100)  # findings opened at or above it notify
     notifications_topic_arn: str | None = None  # set by the stack; None: the local topic by name
+    # The secret that signs page tokens (qrie_lib.page_tokens), set by the stack; None: a key per process.
+    page_token_secret_arn: str | None = None
     suppression_max_days: int = Field(365, ge=1, le=3650)  # the furthest a suppression may expire
 
     # The console's browser sign-in in AWS (set by the stack: stacks/console_auth.py); None locally.

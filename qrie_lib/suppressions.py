@@ -1,11 +1,13 @@
 """Suppressions (accepted risks): a rule says which findings of a policy (or of every policy) are
 accepted, why, whose risk it is, and until when.
 
-Everything is validated before anything is written. A rule is created ACTIVE and ends EXPIRED
-(the daily expiry task) or REMOVED; every change writes an audit row (who, when, before, after).
-The findings it covers move in a scan execution, never inside a request: ``{"policy_id": P,
-"suppressions": true}`` (or every launched policy for an ``ALL`` rule) evaluates the policy's open
-and suppressed findings again, which applies the rules as they are now (``scan.RematchItem``)."""
+Everything is validated before anything is written; a rule of ``ALL`` policies with no other
+criterion (every finding of the organisation) must say ``everything: true``. A rule is created
+ACTIVE and ends EXPIRED (read so from its expiry on; the daily expiry task marks it and moves its
+findings) or REMOVED; every change writes an audit row (who, when, before, after). The findings
+it covers move in a scan execution, never inside a request: ``{"policy_id": P, "suppressions":
+true}`` (or every launched policy for an ``ALL`` rule) evaluates the policy's open and suppressed
+findings again, which applies the rules as they are now (``scan.RematchItem``)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from qrie_lib import executions
 from qrie_lib.aws import Aws
@@ -43,6 +45,8 @@ class SuppressionRequest(Strict):
     reason: str = Field(min_length=1, max_length=2000)
     owner: str = Field(min_length=1, max_length=256)
     expires_at: str = Field(description="an ISO date or UTC timestamp in the future")
+    # ALL with no account, OU, ARN glob or tag hides every finding of the organisation: said explicitly.
+    everything: bool = False
 
     @field_validator("policy_id")
     @classmethod
@@ -83,6 +87,21 @@ class SuppressionRequest(Strict):
             if not key.strip() or len(key) > 128:
                 raise ValueError(f"tag key {key!r} must be 1 to 128 characters")
         return value
+
+    @model_validator(mode="after")
+    def everything_said(self) -> SuppressionRequest:
+        narrowed = bool(self.accounts or self.ou_paths or self.arn_glob or self.resource_tags)
+        org_wide = self.policy_id == ALL and not narrowed
+        if org_wide and not self.everything:
+            raise ValueError(
+                f"policy {ALL} with no account, OU path, ARN glob or tag suppresses every finding of "
+                "the organisation: name what it covers, or say everything: true"
+            )
+        if self.everything and not org_wide:
+            raise ValueError(
+                f"everything: true is only for policy {ALL} with no account, OU path, ARN glob or tag"
+            )
+        return self
 
     @field_validator("expires_at")
     @classmethod
@@ -132,16 +151,31 @@ def get(stores: Stores, rule_id: str) -> Suppression:
 
 def show(stores: Stores, rule_id: str) -> dict[str, Any]:
     """A rule and its audit trail, oldest first."""
-    rule = get(stores, rule_id)
+    rule = as_of(get(stores, rule_id), now_iso())
     return {"suppression": rule.row(), "audit": stores.audit.of(subject(rule_id))}
 
 
-def listing(stores: Stores, policy_id: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
-    return [
-        r.row()
-        for r in stores.suppressions.list()
-        if policy_id in (None, r.policy_id) and status in (None, r.status.value)
-    ]
+def listing(
+    stores: Stores, policy_id: str | None = None, status: str | None = None, now: str | None = None
+) -> list[dict[str, Any]]:
+    """The rules as they are now: one past its expiry is EXPIRED, whether or not the daily task has
+    marked it yet (``as_of``)."""
+    now = now or now_iso()
+    rules = (as_of(r, now) for r in stores.suppressions.list())
+    return [r.row() for r in rules if policy_id in (None, r.policy_id) and status in (None, r.status.value)]
+
+
+def as_of(rule: Suppression, now: str) -> Suppression:
+    """A rule's state at ``now``: an ACTIVE rule past its expiry reads EXPIRED (ended at its expiry)."""
+    if rule.status is RuleStatus.ACTIVE and rule.expires_at <= now:
+        return rule.model_copy(update={"status": RuleStatus.EXPIRED, "ended_at": rule.expires_at})
+    return rule
+
+
+def org_wide(stores: Stores, now: str | None = None) -> list[Suppression]:
+    """The live rules that suppress every finding of the organisation (the overview shows them)."""
+    now = now or now_iso()
+    return [r for r in stores.suppressions.of_policy(ALL) if r.live(now) and r.everything]
 
 
 def remove(
@@ -149,10 +183,11 @@ def remove(
 ) -> tuple[Suppression, str | None]:
     """End an ACTIVE rule (an ended one is refused) and start the execution that reactivates its
     findings that still violate."""
+    now = now or now_iso()
     rule = get(stores, rule_id)
-    if rule.status is not RuleStatus.ACTIVE:
-        raise InvalidInput(f"suppression {rule_id} is {rule.status.value} already")
-    ended = end(stores, rule, RuleStatus.REMOVED, who, now or now_iso())
+    if (status := as_of(rule, now).status) is not RuleStatus.ACTIVE:
+        raise InvalidInput(f"suppression {rule_id} is {status.value} already")
+    ended = end(stores, rule, RuleStatus.REMOVED, who, now)
     if ended is None:  # expired or removed meanwhile
         raise InvalidInput(f"suppression {rule_id} ended meanwhile")
     return ended, rematch(aws, stores, rule.policy_id)

@@ -30,6 +30,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
@@ -127,6 +128,7 @@ class CoreStack(Stack):
         self._schedules()
         self.event_bus, self.events_dlq = self._events_path()
         self.api = self._api()
+        self.page_token_secret = self._page_token_secret()
         self.console_auth = self._console_auth()
         self.alarm_topic = self._alarms()
         self.dashboard = self._dashboard()
@@ -672,6 +674,28 @@ class CoreStack(Stack):
             "exactly that.",
         )
         return api
+
+    def _page_token_secret(self) -> secretsmanager.Secret:
+        """The key that signs the API's page tokens (qrie_lib.page_tokens): generated here, never in
+        the template, shared by every API container; only the API reads it."""
+        secret = secretsmanager.Secret(
+            self,
+            "PageTokenKey",
+            description="Qrie API: signs page tokens to their query",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        api_function = self.functions["Api"]
+        secret.grant_read(api_function)
+        api_function.add_environment(setting_env("page_token_secret_arn"), secret.secret_arn)
+        acknowledge(
+            secret,
+            "AwsSolutions-SMG4",
+            "It signs pagination tokens only: rotating it just voids the tokens in flight, which a "
+            "redeploy with a new secret does as well; no credential of any system depends on it.",
+        )
+        return secret
 
     def _console_auth(self) -> ConsoleAuth:
         """The console's browser sign-in (stacks/console_auth.py); the managed login's domain

@@ -31,7 +31,9 @@ from qrie_lib.api_models import (
     summary,
 )
 from qrie_lib.aws import get_aws
+from qrie_lib.callers import caller_of
 from qrie_lib.console.render import PREFIX as CONSOLE
+from qrie_lib.console.routes import not_found_page
 from qrie_lib.console.routes import router as console_router
 from qrie_lib.errors import (
     InvalidInput,
@@ -302,9 +304,7 @@ def policy_rows(s: Stores, policy_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def caller() -> str:
-    """Who is calling: API Gateway's IAM auth puts the caller's ARN in the request context."""
-    identity = app.current_event.request_context.identity
-    return identity.user_arn or identity.caller or "unknown"
+    return caller_of(app.current_event)
 
 
 def audit(action: str, **details: Any) -> None:
@@ -331,6 +331,8 @@ def error_response(exc: Exception) -> Response:
     """The one mapping from an exception to a response (powertools' unknown-route 404 included)."""
     if isinstance(exc, ServiceError):
         event = app.current_event
+        if exc.status_code == 404 and (event.path == "/" or event.path.startswith(CONSOLE)):
+            return not_found_page(event)  # a browser's address bar: the console's own page
         message = f"no route {event.http_method} {event.path}" if exc.status_code == 404 else exc.msg
         status, name = HTTPStatus(exc.status_code), HTTPStatus(exc.status_code).phrase.replace(" ", "")
         return respond(status, {"error": name, "message": message})

@@ -1,13 +1,16 @@
 """What the console's pages show, read the way the API reads it: counters for the overview, the
-findings indexes for the findings table (never a table scan), Step Functions' own execution list
-for runs (newest first, one page), the runs table for their details."""
+findings indexes for the findings table (never a table scan), the runs table's index of run
+headers with Step Functions' newest executions for runs (one page each), the runs table for
+their details."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
-from qrie_lib import executions, history
+from qrie_lib import executions, history, suppressions
 from qrie_lib.api_models import summary
 from qrie_lib.aws import Aws
 from qrie_lib.errors import AccountAccessDenied, InvalidInput
@@ -15,13 +18,14 @@ from qrie_lib.policies.base import BANDS
 from qrie_lib.services.registry import service_of_type
 from qrie_lib.stores import Stores
 from qrie_lib.stores.findings import FindingState
+from qrie_lib.timeutil import iso
 from qrie_lib.views import findings_page
 
 RUN_KINDS = ("inventory", "scan")
 RUNS_SHOWN = 20
 # A filter the indexes cannot apply (resource type, text) is applied to the rows they return: at
-# most this many index pages per console page, so a rare match costs bounded reads, not a scan.
-FILTERED_READS = 5
+# most this many findings read per request, so a rare match costs bounded reads, not a scan.
+SEARCH_BUDGET = 1_000
 
 
 def overview(stores: Stores, aws: Aws) -> dict[str, Any]:
@@ -40,6 +44,7 @@ def overview(stores: Stores, aws: Aws) -> dict[str, Any]:
         if item.get("error") == AccountAccessDenied.__name__
     ]
     return {
+        "org_wide": suppressions.org_wide(stores),
         "trend": trend(stores),
         "findings": counts["findings"],
         "top_policies": counts["top_policies"],
@@ -73,17 +78,32 @@ def trend(stores: Stores, days: int = 30) -> dict[str, Any]:
 
 
 def recent_runs(aws: Aws, stores: Stores, kind: str, limit: int = RUNS_SHOWN) -> list[dict[str, Any]]:
-    """The newest executions of a state machine (Step Functions lists newest first), each with
-    its run record when the Plan wrote one."""
+    """The newest runs of a kind: the runs table's headers (they survive a restart of the local
+    runtime, where Step Functions' executions do not), with the newest executions (one page)
+    whose Plan has not written a header yet; newest first."""
     listed = aws.client("stepfunctions").list_executions(
         stateMachineArn=executions.resolve_state_machine(aws, kind), maxResults=limit
     )["executions"]
-    return [run(stores, kind, e["executionArn"], e["status"], str(e["startDate"])) for e in listed]
+    live = {e["executionArn"]: e for e in listed}
+    headers = {h["ExecutionArn"]: h for h in stores.runs.recent(kind, limit)}
+    runs = [
+        run(stores, kind, arn, live[arn]["status"] if arn in live else h["Status"], h["StartedAt"], h)
+        for arn, h in headers.items()
+    ]
+    runs += [
+        run(stores, kind, arn, e["status"], iso(e["startDate"]))
+        for arn, e in live.items()
+        if arn not in headers
+    ]
+    return sorted(runs, key=lambda r: r["started"], reverse=True)[:limit]
 
 
-def run(stores: Stores, kind: str, arn: str, status: str, started: str) -> dict[str, Any]:
+def run(
+    stores: Stores, kind: str, arn: str, status: str, started: str, header: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A run as the pages show it; ``header``: its runs-table row, if already read."""
     run_id = executions.run_id_for(kind, arn)
-    header = stores.runs.header(run_id) or {}
+    header = header if header is not None else stores.runs.header(run_id) or {}
     summary_ = json.loads(json.dumps(header.get("Summary") or {}, default=int))
     return {
         "kind": kind,
@@ -110,14 +130,29 @@ def run_detail(aws: Aws, stores: Stores, kind: str, name: str) -> dict[str, Any]
     arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
     try:
         described = aws.client("stepfunctions").describe_execution(executionArn=arn)
+        status, started = described["status"], iso(described["startDate"])
     except aws.client("stepfunctions").exceptions.ExecutionDoesNotExist:
-        raise InvalidInput(f"run: no {kind} execution {name!r}") from None
-    detail = run(stores, kind, arn, described["status"], str(described["startDate"]))
+        # Gone (the local runtime restarted) or never started: its run record, if it has one.
+        header = stores.runs.header(executions.run_id_for(kind, arn))
+        if header is None:
+            raise InvalidInput(f"run: no {kind} execution {name!r}") from None
+        described, status, started = {}, header["Status"], header["StartedAt"]
+    detail = run(stores, kind, arn, status, started)
     return detail | {
         "input": detail["input"] or json.loads(described.get("input") or "{}"),  # before the Plan ran
         "error": described.get("error"),
         "cause": described.get("cause"),
     }
+
+
+@dataclass(frozen=True)
+class FindingsTable:
+    rows: list[dict[str, Any]]
+    token: str | None  # where the next page (or the search) goes on
+    searched: int  # findings read for this page
+    narrowed: bool  # a filter the indexes cannot apply (resource type, text) narrowed the rows
+    total: int | None  # findings of the indexes' filter (the counters), None where they cannot say
+    ordered: bool  # in severity order across pages (``views.severity_page``), not only in the page
 
 
 def findings_table(
@@ -131,11 +166,16 @@ def findings_table(
     text: str | None,
     token: str | None,
     limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of findings through the indexes; resource type and text narrow the rows read."""
+) -> FindingsTable:
+    """A page of findings through the indexes. Resource type and text narrow the rows read: pages
+    are read until the page is full or the data ends, at most ``SEARCH_BUDGET`` findings per
+    request; where the budget ends first, the token goes on with the search (never "none" after
+    reading part of the data). Each read asks for no more rows than the page still lacks, so no
+    match is read past the token."""
     if resource_type is not None:
         service_of_type(resource_type)  # an unknown type is a named error, not an empty table
     needle = (text or "").lower()
+    narrowed = bool(resource_type or needle)
 
     def wanted(row: dict[str, Any]) -> bool:
         return resource_type in (None, row["resource_type"]) and (
@@ -143,7 +183,8 @@ def findings_table(
         )
 
     rows: list[dict[str, Any]] = []
-    for _ in range(FILTERED_READS if (resource_type or needle) else 1):
+    searched = 0
+    while True:
         page, token = findings_page(
             stores,
             state=state,
@@ -151,12 +192,42 @@ def findings_table(
             account_id=account_id,
             policy_id=policy_id,
             token=token,
-            limit=limit,
+            limit=limit - len(rows),
+            narrowed_by={"resource_type": resource_type, "text": needle} if narrowed else None,
         )
+        searched += len(page)
         rows += [r for r in page if wanted(r)]
-        if token is None or len(rows) >= limit:
+        if token is None or len(rows) >= limit or searched >= SEARCH_BUDGET:
             break
-    return rows, token
+    return FindingsTable(
+        rows,
+        token,
+        searched,
+        narrowed,
+        total(stores, state, band_name, account_id, policy_id),
+        ordered=account_id is None and policy_id is None,
+    )
+
+
+def total(
+    stores: Stores,
+    state: FindingState | None,
+    band_name: str | None,
+    account_id: str | None,
+    policy_id: str | None,
+) -> int | None:
+    """How many findings the filter matches, from the counters (bounded reads): every policy's,
+    one policy's or one account's cells; None for an account and a policy together."""
+    if account_id and policy_id:
+        return None
+    if policy_id:
+        cells = stores.counters.policies([policy_id]).get(policy_id, Counter())
+    elif account_id:
+        cells = stores.counters.account(account_id)
+    else:
+        cells = sum(stores.counters.policies(p.policy_id for p in stores.policies.list()).values(), Counter())
+    states = [state] if state else list(FindingState)
+    return sum(cells[f"{s.value}|{b}"] for s in states for b in ([band_name] if band_name else BANDS))
 
 
 SORTS = {

@@ -6,7 +6,9 @@ A named error renders an error page with the API's status (400, 403, 404) and wr
 
 from __future__ import annotations
 
+import io
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import wraps
@@ -17,11 +19,13 @@ from urllib.parse import parse_qs, urlencode
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import Field
 
 from qrie_lib import compliance, executions, history, inventory, lifecycle, scan, suppressions
 from qrie_lib.api_models import MAX_PAGE, Band, resource_row, resources_page
 from qrie_lib.aws import get_aws
+from qrie_lib.callers import caller_of
 from qrie_lib.console import data, session
 from qrie_lib.console.render import (
     HEADERS,
@@ -35,12 +39,14 @@ from qrie_lib.console.render import (
     static,
 )
 from qrie_lib.errors import InvalidInput, PolicyNotLaunched, UnknownFramework, UnknownPolicy
+from qrie_lib.exports import stream
 from qrie_lib.frameworks.registry import FRAMEWORKS
 from qrie_lib.models import AccountId, Region, Strict, parse_input
+from qrie_lib.policies.base import BANDS
 from qrie_lib.policies.registry import CATALOGUE, get_policy
 from qrie_lib.services.registry import SERVICES, get_service
 from qrie_lib.stores import Stores
-from qrie_lib.stores.findings import FindingState
+from qrie_lib.stores.findings import UNRESOLVED, FindingState
 from qrie_lib.stores.policies import PolicyStatus
 from qrie_lib.subjects import requested
 from qrie_lib.timeutil import now_iso
@@ -59,6 +65,12 @@ ERROR_STATUS = (
     (PolicyNotLaunched, HTTPStatus.NOT_FOUND),
     (InvalidInput, HTTPStatus.BAD_REQUEST),
 )
+EXPORTS = {  # format: (content type, file extension)
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "jsonl": ("application/x-ndjson", "jsonl"),
+    "ocsf": ("application/json", "ocsf.json"),
+}
+EXPORT_ROWS, EXPORT_SEARCHED = 2_000, 10_000
 RESOURCE_TYPES = sorted(k.resource_type for s in SERVICES.values() for k in s.kinds)
 
 
@@ -72,6 +84,23 @@ class FindingsFilter(Strict):
     sort: str = "severity"
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     next_token: str | None = None
+    start: int = Field(0, ge=0)  # rows shown before this page ("51-100 of 364")
+    seen: int = Field(0, ge=0)  # findings searched before this page (a narrowed search)
+
+    def walk(self) -> dict[str, Any]:
+        """The filters as ``data.findings_table`` takes them."""
+        return {
+            "state": None if self.state == "ALL" else FindingState(self.state),
+            "band_name": self.severity or None,
+            "account_id": self.account or None,
+            "policy_id": self.policy or None,
+            "resource_type": self.resource_type or None,
+            "text": self.q or None,
+        }
+
+
+class ExportFilter(FindingsFilter):
+    format: Literal["csv", "jsonl", "ocsf"]
 
 
 class InventoryFilter(Strict):
@@ -108,6 +137,7 @@ class PolicyForm(Strict):
     scope: str = ""
     severity: str = ""
     clear_severity: Literal["", "on"] = ""
+    confirmed: Literal["", "yes"] = ""  # a suspension resolves every finding: asked once more
 
 
 class SuppressForm(Strict):
@@ -134,10 +164,7 @@ logger = Logger(
 
 
 def caller() -> str:
-    """The IAM caller, the console user an authorizer named, or the local console's user."""
-    context = router.current_event.request_context
-    named = context.authorizer.get("principalId") if context.authorizer else None
-    return context.identity.user_arn or named or "console (local)"
+    return caller_of(router.current_event)
 
 
 def audit(action: str, **details: Any) -> None:
@@ -172,6 +199,12 @@ def stores() -> Stores:
     return Stores.of(get_aws())
 
 
+def not_found_page(event: APIGatewayProxyEvent) -> Response:
+    """What a browser gets at a path with no page (the API's other paths answer JSON)."""
+    error = NotFound(f"there is no page at {event.path}; the console starts at {PREFIX}/")
+    return page(event, "error.html", HTTPStatus.NOT_FOUND, title=HTTPStatus.NOT_FOUND.phrase, error=error)
+
+
 @router.get(PREFIX)  # powertools matches "/console/" too
 @screen
 def overview() -> Response:
@@ -184,30 +217,48 @@ def findings() -> Response:
     f = query(FindingsFilter)
     if f.policy:
         get_policy(f.policy)
-    rows, token = data.findings_table(
-        stores(),
-        state=None if f.state == "ALL" else FindingState(f.state),
-        band_name=f.severity or None,
-        account_id=f.account or None,
-        policy_id=f.policy or None,
-        resource_type=f.resource_type or None,
-        text=f.q or None,
-        token=f.next_token,
-        limit=f.limit,
-    )
-    filters = f.model_dump(exclude={"next_token"})
+    table = data.findings_table(stores(), token=f.next_token, limit=f.limit, **f.walk())
+    filters = f.model_dump(exclude={"next_token", "start", "seen"})
+    more = {"start": f.start + len(table.rows), "seen": f.seen + table.searched}
     return page(
         router.current_event,
         "findings.html",
         title="Findings",
-        rows=data.sort_rows(rows, f.sort),
+        rows=data.sort_rows(table.rows, f.sort),
+        table=table,
+        start=f.start,
+        searched=f.seen + table.searched,
         filters=filters,
-        next_query=urlencode(filters | {"next_token": token}) if token else None,
+        next_query=urlencode(filters | more | {"next_token": table.token}) if table.token else None,
+        export_query={fmt: urlencode(filters | {"format": fmt}) for fmt in EXPORTS},
+        export_rows=EXPORT_ROWS,
         accounts=stores().accounts.list(),
         policies=sorted(CATALOGUE),
         resource_types=RESOURCE_TYPES,
         sorts=list(data.SORTS),
     )
+
+
+@router.get(f"{PREFIX}/findings/export")
+@screen
+def export_findings() -> Response:
+    """The current filter's findings as a file (CSV, JSON lines, OCSF): at most ``EXPORT_ROWS``
+    rows from at most ``EXPORT_SEARCHED`` findings read (a Lambda response is at most 6 MB;
+    ``qrie findings --format`` streams any number)."""
+    f = query(ExportFilter)
+    if f.policy:
+        get_policy(f.policy)
+    s, rows, searched, token = stores(), [], 0, None
+    while len(rows) < EXPORT_ROWS and searched < EXPORT_SEARCHED:
+        table = data.findings_table(s, token=token, limit=min(MAX_PAGE, EXPORT_ROWS - len(rows)), **f.walk())
+        rows, searched, token = rows + table.rows, searched + table.searched, table.token
+        if token is None:
+            break
+    out = io.StringIO()
+    stream.write(out, f.format, [data.sort_rows(rows, f.sort)])
+    content_type, extension = EXPORTS[f.format]
+    disposition = {"Content-Disposition": f'attachment; filename="qrie-findings.{extension}"'}
+    return Response(200, content_type, out.getvalue(), headers=HEADERS | disposition)
 
 
 @router.get(f"{PREFIX}/finding")
@@ -323,6 +374,8 @@ def policies() -> Response:
 @screen
 def change_policy() -> Response:
     f, s = form(PolicyForm), stores()
+    if f.action == "suspend" and not f.confirmed:
+        return confirm_suspension(s, f)
     scope = parse_scope_text(f.scope)
     severity = f.severity.strip() or None
     severity = parse_number(severity) if severity is not None else None
@@ -339,6 +392,21 @@ def change_policy() -> Response:
     arn = executions.start(get_aws(), "scan", request) if request else None
     audit(f"console: policy {f.action}", policy_id=f.policy_id, execution_arn=arn)
     return redirect(router.current_event, run_path("scan", arn) if arn else "/policies")
+
+
+def confirm_suspension(s: Stores, f: PolicyForm) -> Response:
+    """The suspend button's answer: what suspending resolves, and a form that confirms it (a page,
+    not a script dialog: the CSP runs none). Nothing is written until that form is sent."""
+    policy = get_policy(f.policy_id)
+    cells = s.counters.policies([policy.policy_id]).get(policy.policy_id, Counter())
+    open_now = {state.value: sum(cells[f"{state.value}|{b}"] for b in BANDS) for state in UNRESOLVED}
+    return page(
+        router.current_event,
+        "confirm_suspend.html",
+        title=f"Suspend {policy.policy_id}?",
+        policy=policy.describe(),
+        open_now=open_now,
+    )
 
 
 @router.get(f"{PREFIX}/runs")

@@ -15,7 +15,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from qrie_lib.schema import FINDINGS_BY_PARTITION, FINDINGS_BY_POLICY, policy_shard, policy_shards
+from qrie_lib.schema import (
+    FINDINGS_BY_PARTITION,
+    FINDINGS_BY_POLICY,
+    FINDINGS_BY_SEVERITY,
+    policy_shard,
+    policy_shards,
+    rank_key,
+    severity_rank,
+    severity_shard,
+)
 from qrie_lib.stores.counters import CountersStore, Tally
 from qrie_lib.stores.dynamo import (
     Write,
@@ -109,7 +118,21 @@ def finding_item(finding: Finding) -> dict[str, Any]:
     # The evidence as the policy gave it: a JSON dump would make AWS's numbers (Decimal) strings.
     fields = finding.model_dump(mode="json", exclude={"evidence"}) | {"evidence": finding.evidence}
     item = {FIELDS[k]: v for k, v in fields.items()}
-    return item | {"ARN": finding.subject, "PolicyShard": policy_shard(finding.policy_id, finding.subject)}
+    return (
+        item
+        | {"ARN": finding.subject, "PolicyShard": policy_shard(finding.policy_id, finding.subject)}
+        | severity_order(
+            finding.subject, finding.policy_id, finding.state.value, finding.severity, finding.first_seen
+        )
+    )
+
+
+def severity_order(key: str, policy_id: str, state: str, severity: int, first_seen: str) -> dict[str, str]:
+    """The attributes that place a finding in the severity-order index (``schema.FINDINGS_BY_SEVERITY``)."""
+    return {
+        "SeverityShard": severity_shard(state, key, policy_id),
+        "SeverityRank": severity_rank(severity, first_seen, key, policy_id),
+    }
 
 
 @dataclass(frozen=True)
@@ -311,6 +334,31 @@ class FindingsStore:
         found = self.get_many(keys)
         return [found[k] for k in keys if k in found], encode_token(answer.get("LastEvaluatedKey"))
 
+    def severity_page(
+        self, shard: str, low: int | None, high: int | None, after: str | None, limit: int
+    ) -> tuple[list[str], bool]:
+        """Up to ``limit`` ranks of one severity-order shard, most severe first, after the rank
+        ``after`` (None: from the top), within the band ``low``-``high``; and whether more follow."""
+        vals: dict[str, Any] = {
+            ":k": shard,
+            ":lo": f"{low or 0:03d}#",
+            ":hi": f"{100 if high is None else high:03d}#~",
+        }
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": FINDINGS_BY_SEVERITY.name,
+            "KeyConditionExpression": "SeverityShard = :k AND SeverityRank BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": values(vals),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after is not None:
+            start = rank_key(after) | {"SeverityShard": shard, "SeverityRank": after}
+            kwargs["ExclusiveStartKey"] = to_item(start)
+        answer = self.client.query(**kwargs)
+        ranks = [i["SeverityRank"]["S"] for i in answer.get("Items", [])]
+        return ranks, "LastEvaluatedKey" in answer
+
     # ---- writes ---------------------------------------------------------------------------
 
     def write(
@@ -347,8 +395,8 @@ class FindingsStore:
                 {
                     "TableName": self.table,
                     "Key": to_item({"ARN": finding.subject, "PolicyId": finding.policy_id}),
-                    "UpdateExpression": "SET #s = :r, ResolvedAt = :at, ResolvedReason = :why, #v = :v "
-                    "REMOVE SuppressionId",
+                    "UpdateExpression": "SET #s = :r, ResolvedAt = :at, ResolvedReason = :why, #v = :v, "
+                    "SeverityShard = :shard REMOVE SuppressionId",
                     # Still the account's it was read as (a bucket ARN names no account).
                     "ConditionExpression": "#s = :a AND AccountId = :acct AND "
                     + version_condition(finding.version),
@@ -362,6 +410,9 @@ class FindingsStore:
                             ":acct": finding.account_id,
                             ":v": version,
                             ":was": finding.version,
+                            ":shard": severity_shard(
+                                FindingState.RESOLVED.value, finding.subject, finding.policy_id
+                            ),
                         }
                     ),
                 },

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qrie_lib.models import RunStatus
+from qrie_lib.schema import RUNS_BY_KIND
 from qrie_lib.stores.dynamo import (
     Write,
     conditional_write,
@@ -210,6 +211,18 @@ class RunsStore:
             TableName=self.table, Key=to_item({"RunId": LEASE_RUN_ID, "Item": kind}), ConsistentRead=True
         ).get("Item")
         return from_item(item) if item else None
+
+    def recent(self, kind: str, limit: int) -> list[dict[str, Any]]:
+        """The headers of the newest ``limit`` runs of a kind (one query of the sparse index)."""
+        answer = self.client.query(
+            TableName=self.table,
+            IndexName=RUNS_BY_KIND.name,
+            KeyConditionExpression="Kind = :k",
+            ExpressionAttributeValues=values({":k": kind}),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [from_item(i) for i in answer.get("Items", [])]
 
     def release_lease(self, kind: str, run_id: str) -> bool:
         """Give the lease back, if ``run_id`` still holds it."""

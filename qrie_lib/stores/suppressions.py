@@ -46,6 +46,9 @@ class Suppression(BaseModel):
     status: RuleStatus = RuleStatus.ACTIVE
     ended_at: str | None = None
     ended_by: str | None = None
+    everything: bool = (
+        False  # every finding of every policy: said explicitly (suppressions.SuppressionRequest)
+    )
 
     @cached_property
     def glob_pattern(self) -> re.Pattern[str] | None:

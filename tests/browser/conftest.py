@@ -44,9 +44,17 @@ def browser_binaries() -> tuple[str, str] | None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port: the first of ``QRIE_TEST_PORTS`` ("4620-4629", for engineers sharing a machine)
+    that binds, else any the system gives."""
+    low, _, high = os.environ.get("QRIE_TEST_PORTS", "0-0").partition("-")
+    for port in range(int(low), int(high or low) + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise OSError(f"no free port in QRIE_TEST_PORTS={os.environ['QRIE_TEST_PORTS']}")
 
 
 def wait_for(log: Path, pattern: re.Pattern[str] | str, process: subprocess.Popen) -> re.Match[str] | str:
@@ -67,6 +75,7 @@ class Console:
     sign_in: str  # the one-time sign-in URL
     token: str  # the API's bearer token
     aws: Aws  # the local endpoint, for seeding
+    env: dict[str, str]  # the console's environment (where it keeps its token for ``--link``)
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any, float]:
         """The JSON API with the token: (status, body, seconds)."""
@@ -146,11 +155,12 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         scans_finished(aws)
         console_log = logs / "console.log"
         with console_log.open("w") as err:
+            console_env = {**env, "COLUMNS": "500", "XDG_RUNTIME_DIR": str(logs)}  # COLUMNS: no wrapped URL
             server = subprocess.Popen(
-                [QRIE, "console", "--port", "0", "--endpoint", endpoint, "--no-open"],
+                [QRIE, "console", "--port", str(free_port()), "--endpoint", endpoint, "--no-open"],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
-                env={**env, "COLUMNS": "500"},  # rich must not wrap the printed URL
+                env=console_env,
             )
         processes.append(server)
         sign_in = wait_for(console_log, SIGN_IN, server)
@@ -158,7 +168,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         assert isinstance(sign_in, re.Match)
         assert isinstance(token, re.Match)
         base = sign_in.group(1).split("/?", 1)[0]
-        yield Console(base, sign_in.group(1), token.group(1), aws)
+        yield Console(base, sign_in.group(1), token.group(1), aws, console_env)
 
 
 def scans_finished(aws: Aws) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -21,7 +23,7 @@ from qrie_lib.stores import Stores
 from qrie_lib.stores.counters import changes
 from qrie_lib.stores.dynamo import to_item
 from qrie_lib.stores.findings import Finding, FindingState, finding_item, tally
-from tests.browser.conftest import ROOT, Console
+from tests.browser.conftest import QRIE, ROOT, Console, scans_finished
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("console")]
 # Screenshots and timings refresh the README's under docs/ only when asked (QRIE_UPDATE_DOCS=1):
@@ -152,6 +154,92 @@ def test_a_suppression_made_in_the_page_shows_in_the_api(console, browser):
     assert status == 200
     assert [(r["arn_glob"], r["reason"]) for r in body["suppressions"]] == [(arn, "public by design")]
     assert errors(browser) == []
+
+
+def band_values(browser: Any) -> list[int]:
+    from selenium.webdriver.common.by import By
+
+    cells = browser.find_elements(By.CSS_SELECTOR, "#results tbody .band")
+    return [int(c.text.rsplit("(", 1)[1].rstrip(")")) for c in cells]
+
+
+def test_critical_findings_come_first_across_pages_with_counts(console, browser):
+    """Items 10 and 14: the default view is most severe first across pages ("Next page" goes on
+    in that order), says which rows of how many it shows, and links exports of its filter."""
+    scans_finished(console.aws)  # the suppression's rematch scan moves a finding meanwhile
+    total = console.api("GET", "/summary")[1]["findings"]["ACTIVE"]["total"]
+    load(browser, console, "/console/findings?limit=5")
+    first = band_values(browser)
+    assert first == sorted(first, reverse=True)
+    assert first[0] == max(r["severity"] for r in console.api("GET", "/findings?limit=500")[1]["findings"])
+    counts = browser.find_element("css selector", "#results .counts").text
+    assert f"1–5 of {total}." in counts
+    assert "Most severe first across pages" in counts
+    browser.find_element("css selector", "a[rel=next]").click()
+    wait_until(lambda: "start=5" in browser.current_url, "the second page")
+    second = band_values(browser)
+    assert second
+    assert max(second) <= min(first)
+    assert f"6–{5 + len(second)} of {total}." in browser.find_element("css selector", "#results .counts").text
+    export = browser.find_element("link text", "CSV").get_attribute("href")
+    status, _, _ = console.api("GET", export.removeprefix(console.base).replace("format=csv", "format=ocsf"))
+    assert status == 200
+    assert errors(browser) == []
+
+
+def test_a_text_search_finds_what_is_further_on_and_says_none_only_when_it_read_everything(console, browser):
+    """Item 11: a search whose matches are on later pages finds them on the first screen."""
+    every = console.api("GET", "/findings?limit=500")[1]["findings"]
+    last = every[-1]["arn"]  # the last in the default order
+    load(browser, console, "/console/findings?" + urlencode({"q": last, "limit": "5"}))
+    assert any(last in row for row in rows(browser))
+    assert "No findings match" not in browser.page_source
+    load(browser, console, "/console/findings?q=nothing-is-called-this")
+    assert rows(browser) == ["No findings match."]
+    assert "searched" in browser.find_element("css selector", "#results .counts").text
+    assert errors(browser) == []
+
+
+def test_suspending_a_policy_in_the_page_asks_first(console, browser):
+    """Item 13: the Suspend button shows what it resolves and a confirm button (no script dialog:
+    the CSP allows none); Cancel changes nothing; confirming starts the scan."""
+    load(browser, console, f"{PAGES['policies']}#policy-S3BucketPublic")
+    browser.find_element("css selector", "#policy-S3BucketPublic button[value=suspend]").click()
+    wait_until(lambda: "Suspend S3BucketPublic?" in browser.title, "the confirm page")
+    assert "resolves all its findings" in browser.page_source
+    browser.find_element("link text", "Cancel").click()
+    wait_until(lambda: browser.title.startswith("Policies"), "back to the policies")
+    assert console.api("GET", "/policies/S3BucketPublic")[1]["policy"]["status"] == "ACTIVE"
+    browser.find_element("css selector", "#policy-S3BucketPublic button[value=suspend]").click()
+    wait_until(lambda: "Suspend S3BucketPublic?" in browser.title, "the confirm page")
+    browser.find_element("css selector", "form.confirm button").click()
+    wait_until(lambda: "/console/runs/scan/" in browser.current_url, "the scan's page")
+    wait_until(lambda: run_state(browser) in ("SUCCEEDED", "FAILED"), "the scan's end")
+    assert console.api("GET", "/policies/S3BucketPublic")[1]["policy"]["status"] == "SUSPENDED"
+    assert errors(browser) == []
+    status, body, _ = console.api("POST", "/policies/launch", {"policy_id": "S3BucketPublic"})
+    assert status == 201, body
+
+
+def test_unknown_pages_a_used_link_and_a_fresh_link(console, browser):
+    """Item 13: unknown console paths and / get the styled page; the used sign-in link says how to
+    get a new one; ``qrie console --link`` prints one that signs in."""
+    for path in ("/console/nowhere", "/"):
+        load(browser, console, path)
+        assert browser.find_element("css selector", "p.error").text.startswith("NotFound")
+        assert browser.find_element("css selector", "h1").text == "Not Found"
+    browser.delete_all_cookies()
+    browser.get(console.sign_in)  # used when the browser fixture signed in
+    assert f"qrie console --link --port {urlsplit(console.base).port}" in browser.page_source
+    fresh = subprocess.run(
+        [QRIE, "console", "--link", "--port", str(urlsplit(console.base).port)],
+        check=True, capture_output=True, text=True, env=console.env, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    browser.get(fresh)
+    wait_until(lambda: browser.current_url.endswith("/console/"), "the overview, signed in")
+    assert browser.find_element("css selector", "h1").text == "Overview"
+    # The 404 and 401 answers above are logged as failed loads; nothing else may be.
+    assert [e for e in errors(browser) if e["source"] != "network"] == []
 
 
 def policy_scan_machine(console: Console) -> str:

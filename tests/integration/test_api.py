@@ -346,6 +346,57 @@ def test_findings_pages_return_every_item_exactly_once(h, everything):
     assert set(keys(high)) <= set(expected)
 
 
+def test_a_token_issued_for_one_query_is_refused_on_another(h, everything):
+    """Issue 20 item 5: ``limit=2`` gives a token; the same token with ``severity=high`` skipped
+    the queries before its position (200). Tokens are signed with their query: a 400 now."""
+    status, first = call("GET", "/findings", limit="2")
+    assert status == 200
+    assert first["next_token"]
+    assert call("GET", "/findings", limit="2", next_token=first["next_token"])[0] == 200
+    assert (
+        call("GET", "/findings", limit="7", next_token=first["next_token"])[0] == 200
+    )  # page size may change
+    for other in ({"severity": "high"}, {"state": "ALL"}, {"account": A1}, {"policy": "S3BucketPublic"}):
+        message = assert_rejected(
+            h, 400, "GET", "/findings", limit="2", next_token=first["next_token"], **other
+        )
+        assert message == "next_token was not issued for this query"
+    # The position re-signed by anyone without the deployment's key is refused too.
+    signed = json.loads(base64.urlsafe_b64decode(first["next_token"]))
+    forged = base64.urlsafe_b64encode(json.dumps(signed | {"s": "0" * 64}).encode()).decode()
+    assert assert_rejected(h, 400, "GET", "/findings", limit="2", next_token=forged) == (
+        "next_token was not issued for this query"
+    )
+    resources = call("GET", "/resources", account=A1, limit="1")[1]["next_token"]
+    assert "next_token" in assert_rejected(
+        h, 400, "GET", "/resources", account=A1, service="s3", next_token=resources
+    )
+
+
+def test_the_default_findings_order_is_most_severe_then_newest_across_pages(h, everything):
+    """Issue 20 item 10: pages of 3 concatenated are in (severity, first seen) descending order,
+    every finding once, and reading a page is bounded (one query per severity shard + one batch)."""
+    from qrie_lib.schema import SEVERITY_SHARDS
+
+    rows, token = [], None
+    while True:
+        with queried_partitions(h) as starts:
+            status, body = call("GET", "/findings", limit="3", **({"next_token": token} if token else {}))
+        assert status == 200
+        assert len(starts) <= SEVERITY_SHARDS
+        rows += body["findings"]
+        token = body["next_token"]
+        if token is None:
+            break
+    order = [(r["severity"], r["first_seen"]) for r in rows]
+    assert order == sorted(order, reverse=True)
+    assert len(set(keys(rows))) == len(rows) > 6
+    assert rows[0]["severity"] == max(r["severity"] for r in rows)
+    high = [r["severity"] for r in call("GET", "/findings", severity="high", limit="500")[1]["findings"]]
+    assert high == sorted(high, reverse=True)
+    assert all(70 <= s <= 89 for s in high)
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -376,7 +427,7 @@ def token(position: Any, key: dict[str, str] | None) -> str:
 
 
 def decoded(token: str) -> tuple[int, dict[str, str]]:
-    position = json.loads(base64.urlsafe_b64decode(token))
+    position = json.loads(base64.urlsafe_b64decode(token))["p"]
     return position["q"], {k: v["S"] for k, v in json.loads(base64.urlsafe_b64decode(position["k"])).items()}
 
 
@@ -401,7 +452,7 @@ def mid_shard_token(policy: str) -> str | None:
     """A page token that stops inside one shard of the policy's findings, if any shard has two."""
     page = call("GET", "/findings", policy=policy, state="ALL", limit="1")[1]
     while page["next_token"] is not None:
-        if json.loads(base64.urlsafe_b64decode(page["next_token"]))["k"] is not None:
+        if json.loads(base64.urlsafe_b64decode(page["next_token"]))["p"]["k"] is not None:
             return page["next_token"]
         more = {"policy": policy, "state": "ALL", "limit": "1", "next_token": page["next_token"]}
         page = call("GET", "/findings", **more)[1]

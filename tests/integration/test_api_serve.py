@@ -9,13 +9,23 @@ import http.client
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from typer.testing import CliRunner
 
-from orchestration.cli_api import API, ApiServer, make_server
-from qrie_lib import executions
+from orchestration.cli import app as cli
+from orchestration.cli_api import API, LINK_PATH, ApiServer, make_server, token_file, token_kept
+from orchestration.simulated_org import account_id
+from qrie_lib import executions, lifecycle
+from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.stores import Stores
+from qrie_lib.stores.suppressions import Suppression, new_rule_id
+from qrie_lib.suppressions import local_user
+from qrie_lib.timeutil import iso, now_iso, parse_iso
 from tests.integration.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -124,7 +134,7 @@ def test_the_token_is_required_and_compared_exactly(harness, server):
 
 
 def test_the_sign_in_url_sets_an_http_only_same_site_strict_cookie_once(harness, server):
-    assert_refused(harness, server, 401, "GET", "/?token=wrong", token=None)
+    assert_used_link(harness, server, "/?token=wrong")
     path = server.access.sign_in_path
     reply = send(server, "GET", path, token=None)
     assert (reply.status, reply.headers["Location"]) == (303, "/console/")
@@ -133,9 +143,54 @@ def test_the_sign_in_url_sets_an_http_only_same_site_strict_cookie_once(harness,
     assert (cookie["httponly"], cookie["samesite"], cookie["path"]) == (True, "Strict", "/")
     jar = {"Cookie": f"{server.access.cookie}={cookie.value}"}
     assert send(server, "GET", "/summary", headers=jar, token=None).status == 200
-    # The link is void once used: whoever finds it in the history gets nothing.
-    reply = assert_refused(harness, server, 401, "GET", path, token=None)
-    assert "Set-Cookie" not in reply.headers
+    # The link is void once used: whoever finds it in the history gets nothing but how to get one.
+    assert_used_link(harness, server, path)
+
+
+def assert_used_link(harness: Harness, server: ApiServer, path: str) -> None:
+    """A wrong or used sign-in link: 401, a page that says how to get a new link, nothing else."""
+    before, calls = snapshot(harness), api_calls(harness)
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        page = response.read().decode()
+    finally:
+        conn.close()
+    assert response.status == 401
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "Set-Cookie" not in response.headers
+    assert f"qrie console --link --port {server.server_port}" in page
+    assert {k: response.headers[k] for k in SECURITY} == SECURITY
+    assert (api_calls(harness), snapshot(harness)) == (calls, before)
+
+
+def test_console_link_prints_a_fresh_sign_in_link_of_the_running_server(
+    harness, server, tmp_path, monkeypatch
+):
+    """Item 13: ``qrie console --link`` asks the running server (with the token it keeps for its
+    user, 0600) for a new one-time link; the old one is void, the new one signs in once."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    port = server.server_port
+    missing = CliRunner().invoke(cli, ["console", "--link", "--port", str(port)])
+    assert missing.exit_code == 1
+    assert "qrie console" in missing.output
+    with token_kept(port, server.access.token):
+        assert oct(token_file(port).stat().st_mode & 0o777) == "0o600"
+        assert oct(token_file(port).parent.stat().st_mode & 0o777) == "0o700"
+        result = CliRunner().invoke(cli, ["console", "--link", "--port", str(port)])
+    assert result.exit_code == 0, result.output
+    assert not token_file(port).exists()
+    link = urlsplit(result.stdout.strip())
+    assert (link.scheme, link.netloc) == ("http", f"127.0.0.1:{port}")
+    reply = send(server, "GET", f"/?{link.query}", token=None)
+    assert (reply.status, reply.headers["Location"]) == (303, "/console/")
+    assert_used_link(harness, server, f"/?{link.query}")
+    # Only the token's holder gets a link: not a cookie, not a GET, not without the token.
+    jar = {"Cookie": f"{server.access.cookie}={server.access.token}"}
+    assert send(server, "POST", LINK_PATH, headers=jar, token=None).status == 403
+    assert send(server, "GET", LINK_PATH).status == 403
+    assert send(server, "POST", LINK_PATH, token=None).status == 401
 
 
 @pytest.mark.parametrize(
@@ -242,3 +297,86 @@ def test_every_response_carries_the_security_headers(server, method, path, statu
     reply = send(server, method, path)
     assert reply.status == status
     assert {k: reply.headers[k] for k in SECURITY} == SECURITY
+
+
+# ---- issue 20 items 5-8 over real HTTP ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scanned(harness: Harness) -> None:
+    """The organisation inventoried and the whole catalogue launched and scanned."""
+    assert harness.run("inventory", {"service": "all"})[0].status == "SUCCEEDED"
+    lifecycle.launch(Stores.of(harness.aws), sorted(CATALOGUE))
+    assert harness.run("scan", {})[0].status == "SUCCEEDED"
+
+
+def in_a_month() -> str:
+    return iso(parse_iso(now_iso()) + timedelta(days=30))
+
+
+def suppress(server: ApiServer, **rule: Any) -> Reply:
+    body = {"reason": "accepted", "owner": "team-a", "expires_at": in_a_month()} | rule
+    return send(server, "POST", "/suppressions", json.dumps(body).encode(), JSON)
+
+
+def test_a_page_token_is_refused_on_another_query(harness, server, scanned):
+    first = send(server, "GET", "/findings?limit=2")
+    assert first.status == 200
+    token = first.body["next_token"]
+    assert send(server, "GET", f"/findings?limit=2&next_token={token}").status == 200
+    reply = assert_refused_by_handler(harness, server, f"/findings?limit=2&severity=high&next_token={token}")
+    assert reply.body == {"error": "InvalidInput", "message": "next_token was not issued for this query"}
+
+
+def assert_refused_by_handler(harness: Harness, server: ApiServer, path: str) -> Reply:
+    before = snapshot(harness)
+    reply = send(server, "GET", path)
+    assert reply.status == 400, reply.body
+    assert snapshot(harness) == before
+    return reply
+
+
+def test_suppressions_made_through_the_server_are_audited_as_the_token_holder(harness, server, scanned):
+    reply = suppress(server, policy_id="S3BucketPublic", accounts=[account_id(1)])
+    assert reply.status == 201, reply.body
+    rule_id = reply.body["suppression"]["rule_id"]
+    assert reply.body["suppression"]["created_by"] == local_user()
+    removed = send(server, "DELETE", f"/suppressions/{rule_id}")
+    assert removed.status == 202, removed.body
+    trail = send(server, "GET", f"/suppressions/{rule_id}").body["audit"]
+    assert [(a["action"], a["who"]) for a in trail] == [("created", local_user()), ("removed", local_user())]
+    for arn in (reply.body["execution_arn"], removed.body["execution_arn"]):
+        assert executions.follow(harness.aws, "scan", arn, poll_s=0.05).status == "SUCCEEDED"
+
+
+def test_an_org_wide_suppression_over_http_needs_everything(harness, server, scanned):
+    before = snapshot(harness)
+    refused = suppress(server, policy_id="ALL")
+    assert refused.status == 400
+    assert "everything: true" in refused.body["message"]
+    assert snapshot(harness) == before
+    accepted = suppress(server, policy_id="ALL", everything=True)
+    assert accepted.status == 201, accepted.body
+    assert (
+        executions.follow(harness.aws, "scan", accepted.body["execution_arn"], poll_s=0.05).status
+        == "SUCCEEDED"
+    )
+    removed = send(server, "DELETE", f"/suppressions/{accepted.body['suppression']['rule_id']}")
+    assert (
+        executions.follow(harness.aws, "scan", removed.body["execution_arn"], poll_s=0.05).status
+        == "SUCCEEDED"
+    )
+
+
+def test_a_rule_past_its_expiry_is_listed_expired_over_http(harness, server, scanned):
+    stores = Stores.of(harness.aws)
+    rule = Suppression(
+        rule_id=new_rule_id("S3BucketPublic"), policy_id="S3BucketPublic", accounts=[account_id(2)],
+        reason="r", owner="o", created_by="local:tester", created_at=now_iso(),
+        expires_at=iso(parse_iso(now_iso()) - timedelta(seconds=1)),
+    )  # fmt: skip
+    stores.suppressions.put(rule)  # ACTIVE in the table: the daily task has not run
+    listed = {r["rule_id"]: r["status"] for r in send(server, "GET", "/suppressions").body["suppressions"]}
+    assert listed[rule.rule_id] == "EXPIRED"
+    active = send(server, "GET", "/suppressions?status=ACTIVE").body["suppressions"]
+    assert rule.rule_id not in {r["rule_id"] for r in active}

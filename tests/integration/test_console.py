@@ -4,19 +4,24 @@ state-changing form without its CSRF token (writing nothing), and its forms act 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 
 from orchestration.cli_api import API, proxy_event
 from orchestration.dispatch import LocalContext
 from orchestration.simulated_org import account_id
-from qrie_lib import executions
+from qrie_lib import executions, lifecycle
 from qrie_lib.console.render import CSP, CSRF_COOKIE
+from qrie_lib.models import RunStatus
+from qrie_lib.policies.registry import CATALOGUE
+from qrie_lib.stores import Stores
 from tasks import api
 from tests.integration.conftest import Harness, inventoried_org
 
@@ -221,3 +226,154 @@ def test_a_suppression_made_in_the_page_shows_in_the_api(h, scanned):
 
 def api_get(path: str) -> dict[str, Any]:
     return request("GET", path)
+
+
+# ---- issue 20: triage ---------------------------------------------------------------------------
+
+
+def test_run_history_comes_from_the_runs_table_when_the_executions_are_gone(h, scanned):
+    """Item 12: after a restart of ``qrie local up`` the runs table keeps its headers while Step
+    Functions' executions are gone; the overview, the Runs page and the run's page show the run."""
+    machine = executions.resolve_state_machine(h.runtime.aws, "inventory")
+    gone = machine.replace(":stateMachine:", ":execution:") + ":before-the-restart"
+    stores = Stores.of(h.runtime.aws)
+    run_id = executions.run_id_for("inventory", gone)
+    stores.runs.create(run_id, "inventory", {"service": "all"}, gone, 4)
+    stores.runs.finish(run_id, RunStatus.SUCCEEDED, {"message": "restored run"})
+    runs = get("/console/runs")["body"]
+    assert "/console/runs/inventory/before-the-restart" in runs
+    overview = get("/console/")["body"]
+    assert "/console/runs/inventory/before-the-restart" in overview  # the newest inventory
+    page = get("/console/runs/inventory/before-the-restart")
+    assert page["statusCode"] == 200, page["body"][:500]
+    assert "SUCCEEDED" in page["body"]
+    assert get("/console/runs/inventory/never-was")["statusCode"] == 400
+
+
+def test_suspending_a_policy_asks_for_confirmation_first(h, scanned):
+    """Item 13: the suspend button renders what suspending resolves and a confirm form (no script);
+    nothing is written until that form is sent."""
+    machine = executions.resolve_state_machine(h.runtime.aws, "scan")
+    sfn = h.runtime.aws.client("stepfunctions")
+    started = len(sfn.list_executions(stateMachineArn=machine)["executions"])
+    asked = post("/console/policies", {"policy_id": "S3BucketPublic", "action": "suspend"})
+    assert asked["statusCode"] == 200, asked["body"][:500]
+    assert Stores.of(h.runtime.aws).policies.get("S3BucketPublic").status.value == "ACTIVE"
+    assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == started
+    body = asked["body"]
+    assert "resolves all its findings" in body
+    assert 'name="confirmed" value="yes"' in body
+    assert "<script>" not in body
+    assert "onclick" not in body
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', body))
+    assert fields == {"csrf": CSRF, "policy_id": "S3BucketPublic", "action": "suspend", "confirmed": "yes"}
+    suspended = post("/console/policies", {k: v for k, v in fields.items() if k != "csrf"})
+    assert suspended["statusCode"] == 303
+    name = header(suspended, "Location").rsplit("/", 1)[-1]
+    arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    assert executions.follow(h.runtime.aws, "scan", arn).status == "SUCCEEDED"
+    relaunched = post("/console/policies", {"policy_id": "S3BucketPublic", "action": "launch"})
+    name = header(relaunched, "Location").rsplit("/", 1)[-1]
+    arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    assert executions.follow(h.runtime.aws, "scan", arn).status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("path", ["/", "/console/nowhere", "/console/findings/extra"])
+def test_unknown_console_routes_and_the_root_get_the_styled_error_page(h, path):
+    response = get(path)
+    assert response["statusCode"] == 404
+    assert header(response, "Content-Type").startswith("text/html")
+    assert header(response, "Content-Security-Policy") == CSP
+    assert '<p class="error" role="alert">' in response["body"]
+    assert "/console/" in response["body"]
+    # The API's own paths still answer JSON.
+    assert json.loads(get("/nowhere")["body"])["error"] == "NotFound"
+
+
+@pytest.fixture(scope="module")
+def catalogue(h: Harness, scanned: None) -> None:
+    """The whole catalogue launched and scanned: findings of every severity, several pages."""
+    lifecycle.launch(Stores.of(h.runtime.aws), sorted(CATALOGUE))
+    assert h.run("scan", {})[0].status == "SUCCEEDED"
+
+
+def severities(body: str) -> list[int]:
+    rows = body.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [int(n) for n in re.findall(r'<span class="band \w+">\w+ \((\d+)\)</span>', rows)]
+
+
+def next_link(body: str, label: str = "Next page") -> str | None:
+    found = re.search(rf'<a rel="next" href="/console/findings\?([^"]+)">{label}</a>', body)
+    return found and found.group(1).replace("&amp;", "&")
+
+
+def follow(path_query: str) -> dict[str, Any]:
+    path, _, qs = path_query.partition("?")
+    return get(path, **{k: v[-1] for k, v in parse_qs(qs).items()})
+
+
+def test_the_findings_page_is_most_severe_first_across_pages_with_counts(h, catalogue):
+    """Items 10 and 14: pages of 2 read in severity order across pages, each saying which rows of
+    how many it shows (the counters' total)."""
+    total = json.loads(get("/summary")["body"])["findings"]["ACTIVE"]["total"]
+    assert total > 4
+    body, seen, shown = get("/console/findings", limit="2")["body"], [], 0
+    while True:
+        assert "Most severe first across pages" in body
+        page = severities(body)
+        assert f"{shown + 1}–{shown + len(page)} of {total}." in body
+        seen += page
+        shown += len(page)
+        query = next_link(body)
+        if query is None:
+            break
+        body = follow(f"/console/findings?{query}")["body"]
+    assert seen == sorted(seen, reverse=True)
+    assert shown == total
+
+
+def test_a_text_search_never_says_none_after_reading_part_of_the_data(h, catalogue, monkeypatch):
+    """Item 11: with a budget of 2 findings per request, a search whose matches lie further on
+    says how much it searched and links to search more, until it finds them."""
+    from qrie_lib.console import data
+
+    monkeypatch.setattr(data, "SEARCH_BUDGET", 2)
+    all_rows = json.loads(get("/findings", limit="500")["body"])["findings"]
+    last = all_rows[-1]["arn"]  # the severity order's last: every page before it must be searched
+    wanted = [r for r in all_rows if last in r["arn"]]
+    body, found, requests = get("/console/findings", q=last, limit="50")["body"], 0, 0
+    while True:
+        requests += 1
+        assert "No findings match" not in body
+        found += len(severities(body))
+        query = next_link(body, "Search more") or next_link(body)
+        if query is None:
+            break
+        assert '— <a class="more"' in body or found
+        assert re.search(r"searched \d+ of ~\d+ findings", body)
+        body = follow(f"/console/findings?{query}")["body"]
+    assert found == len(wanted) > 0
+    assert requests > 1
+    # Read to the end from the start with nothing found, it may say so.
+    monkeypatch.setattr(data, "SEARCH_BUDGET", 10_000)
+    assert "No findings match." in get("/console/findings", q="no-such-thing-anywhere")["body"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "ocsf"])
+def test_the_findings_page_exports_its_filter(h, catalogue, fmt):
+    """Item 14: the export links carry the page's filter; the file holds exactly its findings."""
+    expected = json.loads(get("/findings", severity="high", limit="500")["body"])["findings"]
+    page = get("/console/findings", severity="high")["body"]
+    link = re.search(rf'href="/console/findings/export\?([^"]*format={fmt}[^"]*)"', page).group(1)
+    response = follow(f"/console/findings/export?{link.replace('&amp;', '&')}")
+    assert response["statusCode"] == 200, response["body"][:300]
+    assert header(response, "Content-Disposition").startswith("attachment; filename=")
+    text = response["body"]
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+    elif fmt == "jsonl":
+        rows = [json.loads(line) for line in text.splitlines()]
+    else:
+        rows = json.loads(text)
+    assert len(rows) == len(expected) > 0
+    assert get("/console/findings/export", format="xml")["statusCode"] == 400

@@ -212,6 +212,10 @@ BAD = {
     "bad account id": rule(accounts=["12345"]),
     "bad OU path": rule(ou_paths=["root/prod"]),
     "unknown field": rule(scope={"accounts": [A1]}),
+    # Issue 20 item 7: one call hiding every finding of the organisation must say so.
+    "ALL with no criterion": rule(policy_id="ALL"),
+    "everything with a criterion": rule(policy_id="ALL", accounts=[A1], everything=True),
+    "everything of one policy": rule(everything=True),
 }
 
 
@@ -242,6 +246,72 @@ def test_bad_input_is_a_cli_exit_2(case):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
     assert "InvalidInput" in result.output
+
+
+def test_all_with_no_criterion_is_a_cli_usage_error_without_everything():
+    args = [
+        "suppressions",
+        "add",
+        "--policy",
+        "ALL",
+        "--reason",
+        "r",
+        "--owner",
+        "o",
+        "--expires",
+        in_a_month(),
+    ]
+    result = CliRunner().invoke(cli, args)  # no endpoint: refused before any call
+    assert result.exit_code == 2, result.output
+    assert "everything" in result.output
+
+
+def console_page(path: str) -> str:
+    event = proxy_event("GET", path, None, {"Host": "api.example"})
+    response = api.handler(event, LocalContext(API, CONTEXT_ARN))
+    assert response["statusCode"] == 200
+    return str(response["body"])
+
+
+def test_an_org_wide_suppression_needs_everything_and_the_overview_shows_it(h):
+    assert "Every finding of the organisation" not in console_page("/console/")
+    status, body = call("POST", "/suppressions", rule(policy_id="ALL", everything=True))
+    assert status == 201, body
+    rule_id = body["suppression"]["rule_id"]
+    assert body["suppression"]["everything"] is True
+    finish(h, body["execution_arn"])
+    overview = console_page("/console/")
+    assert "Every finding of the organisation is suppressed" in overview
+    assert rule_id in overview
+    finish(h, call("DELETE", f"/suppressions/{rule_id}")[1]["execution_arn"])
+    assert "Every finding of the organisation" not in console_page("/console/")
+    assert counted(h) == recount(h)
+
+
+def test_a_rule_past_its_expiry_reads_expired_before_the_daily_task_marks_it(h):
+    """Issue 20 item 8: its state comes from its expiry at read time (API, CLI, matcher)."""
+    stores = Stores.of(h.aws)
+    created, rematched = suppressions.add(h.aws, stores, rule(accounts=[A1]), "local:tester")
+    finish(h, rematched)
+    lapsed = created.model_copy(update={"expires_at": iso(parse_iso(now_iso()) - timedelta(minutes=1))})
+    stores.suppressions.put(lapsed)  # as if its expiry passed: still ACTIVE in the table
+    listed = {r["rule_id"]: r for r in call("GET", "/suppressions")[1]["suppressions"]}
+    assert listed[created.rule_id]["status"] == "EXPIRED"
+    assert created.rule_id not in {
+        r["rule_id"] for r in call("GET", "/suppressions", status="ACTIVE")[1]["suppressions"]
+    }
+    assert call("GET", f"/suppressions/{created.rule_id}")[1]["suppression"]["status"] == "EXPIRED"
+    status, body = call("DELETE", f"/suppressions/{created.rule_id}")
+    assert (status, body["message"]) == (400, f"suppression {created.rule_id} is EXPIRED already")
+    result = CliRunner().invoke(cli, ["suppressions", "list", "--json"])  # the embedded runtime
+    assert {r["rule_id"]: r["status"] for r in json.loads(result.stdout)}[created.rule_id] == "EXPIRED"
+    # A scan no longer applies it: the findings it held open again, before the daily task ran.
+    finish(h, executions.start(h.aws, "scan", {"policy_id": POLICY, "suppressions": True}))
+    assert "SUPPRESSED" not in {s for s, _ in states(h).values()}
+    outcome = suppressions.expire(h.aws, stores)  # the daily task still marks it, once
+    assert outcome["expired"] == [created.rule_id]
+    finish(h, outcome["executions"][0])
+    assert counted(h) == recount(h)
 
 
 def test_unknown_rules_are_404_and_an_ended_rule_cannot_be_removed_again(h):

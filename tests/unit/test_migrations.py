@@ -23,7 +23,7 @@ from qrie_lib.stores.counters import Tally
 from qrie_lib.stores.dynamo import to_item
 from qrie_lib.stores.findings import Finding, FindingState, finding_item
 from qrie_lib.stores.history import finding_key, version_sort
-from qrie_lib.views import finding_row
+from qrie_lib.views import finding_row, findings_page
 
 A1, A2 = "111111111111", "222222222222"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -168,3 +168,17 @@ def test_the_moves_stand_when_security_hub_refuses_the_archive(aws, stores):
     assert report.archived == 0
     assert [e.split(":")[0] for e in report.archive_errors] == ["InvalidAccessException"]
     assert stores.findings.get(item.subject, POLICY) is not None
+
+
+def test_findings_written_before_the_severity_order_index_are_placed_in_it(aws, stores):
+    """Issue 20 item 10: the default findings view reads the severity-order index; a finding
+    stored by an earlier version lacks its keys until ``qrie migrate`` gives them (once)."""
+    lifecycle.launch(stores, [POLICY])
+    legacy = finding("arn:aws:s3:::logs", A1, "s3")
+    item = {k: v for k, v in finding_item(legacy).items() if k not in ("SeverityShard", "SeverityRank")}
+    stores.findings.client.put_item(TableName=stores.findings.table, Item=to_item(item))
+    assert findings_page(stores)[0] == []
+
+    assert migrations.migrate(aws).ordered == 1
+    assert [r["arn"] for r in findings_page(stores)[0]] == ["arn:aws:s3:::logs"]
+    assert migrations.migrate(aws).ordered == 0
