@@ -111,7 +111,13 @@ TASKS: tuple[TaskSpec, ...] = (
         tables_written=("resources", "partitions", "findings", "counters", "history", "runs"),
     ),
     TaskSpec("ScanSummarize", "tasks.scan_summarize.handler", 60, 256, tables_written=("runs",)),
-    TaskSpec("ScanFinalize", "tasks.scan_finalize.handler", 120, tables_written=("runs",)),
+    TaskSpec(
+        "ScanFinalize",
+        "tasks.scan_finalize.handler",
+        120,
+        tables_read=("policies", "counters"),  # the changes by severity band (scan.changes)
+        tables_written=("runs",),
+    ),
     TaskSpec(
         "ScanReport",
         "tasks.scan_report.handler",

@@ -34,9 +34,11 @@ def test_a_transaction_is_authorized_per_item_with_its_own_action() -> None:
 
 def test_the_items_bucket_only_under_its_prefix_and_only_for_tasks_that_use_it() -> None:
     bucket = SETTINGS.items_bucket
-    assert refusal("InventoryPlan", "s3", "PutObject", Bucket=bucket, Key="runs/r.json") is None
-    assert refusal("InventoryPlan", "s3", "PutObject", Bucket=bucket, Key="other/r.json")
-    assert refusal("InventoryPlan", "s3", "ListObjectsV2", Bucket=bucket, Key="runs/")
+    # RunPage writes a page's item list; Plan no longer lists accounts, so writes none.
+    assert refusal("RunPage", "s3", "PutObject", Bucket=bucket, Key="runs/r.json") is None
+    assert refusal("RunPage", "s3", "PutObject", Bucket=bucket, Key="other/r.json")
+    assert refusal("RunPage", "s3", "ListObjectsV2", Bucket=bucket, Key="runs/")
+    assert refusal("InventoryPlan", "s3", "PutObject", Bucket=bucket, Key="runs/r.json")
     assert refusal("InventoryCollect", "s3", "GetObject", Bucket=bucket, Key="runs/r.json")
 
 
