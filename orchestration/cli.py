@@ -507,10 +507,11 @@ def catalogue_rows(endpoint: str | None) -> list[dict[str, Any]]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from qrie_lib import lifecycle
+    from qrie_lib.aws import credentials_found
     from qrie_lib.policies.registry import CATALOGUE
     from qrie_lib.stores import Stores
 
-    if endpoint or aws_credentials():
+    if endpoint or credentials_found():
         try:
             return lifecycle.catalogue_view(Stores.of(target(endpoint)))
         except (BotoCoreError, ClientError) as exc:
@@ -520,13 +521,6 @@ def catalogue_rows(endpoint: str | None) -> list[dict[str, Any]]:
         policy.describe() | unknown | {"effective_severity": policy.severity}
         for _, policy in sorted(CATALOGUE.items())
     ]
-
-
-def aws_credentials() -> bool:
-    """Whether boto3 finds AWS credentials (environment, profile, instance role)."""
-    import boto3
-
-    return boto3.Session().get_credentials() is not None
 
 
 def checked_account(account_id: str | None) -> None:

@@ -338,6 +338,11 @@ class AccountSession:
 _default: Aws | None = None
 
 
+def credentials_found() -> bool:
+    """Whether boto3's default chain finds credentials (environment, profile, instance role)."""
+    return boto3.Session().get_credentials() is not None
+
+
 def get_aws() -> Aws:
     """The process-wide factory (a warm Lambda reuses its clients and credentials)."""
     global _default  # noqa: PLW0603 - one factory per process is the point
