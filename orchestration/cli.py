@@ -95,7 +95,9 @@ def run_and_follow(
     aws: Aws, kind: str, request: dict[str, Any], stack_name: str | None, wait: bool, as_json: bool
 ) -> None:
     """Start an execution and, with ``wait``, follow it; exits 1 if it failed (2 if it refused its
-    input), naming the error in one line."""
+    input), naming the error in one line. A run that succeeded with some failed items, or was
+    skipped (another inventory holds the lease), exits 0 with a warning: what could run did, and
+    each failure is listed with its reason (the run alarms, not the exit code, watch their share)."""
     from qrie_lib import executions
 
     with user_errors():
@@ -105,7 +107,7 @@ def run_and_follow(
             if as_json:
                 print_json({"execution_arn": arn})
             return
-        with progress_bar(f"{kind} items") as bar:
+        with progress_bar(f"{kind} accounts") as bar:
             task = bar.add_task(kind, total=None)
             outcome = executions.follow(
                 aws, kind, arn, lambda done, total: bar.update(task, completed=done, total=total)
@@ -116,10 +118,16 @@ def run_and_follow(
         print_json(result)
     else:
         show_run(kind, result)
+    status = (result.get("run") or {}).get("status")
+    if outcome.succeeded and status in WARNED:
+        console.print(f"[yellow]warning[/]: {kind} run {status}: {result['run'].get('message')}")
     if not outcome.succeeded:
         error = result.get("error") or result["execution_status"]
         cause = result["cause"] or f"{kind} execution {result['execution_status']}"
         raise fail(error, cause, 2 if error == "InvalidInput" else 1)
+
+
+WARNED = ("SUCCEEDED_WITH_FAILURES", "SKIPPED")  # exit 0 with a warning (qrie_lib.models.RunStatus)
 
 
 def readable_cause(cause: str | None) -> str | None:
@@ -145,9 +153,10 @@ def port_in_use(port: int) -> str | None:
 
 def show_run(kind: str, result: dict[str, Any]) -> None:
     """A run's outcome, on stdout (what ``--json`` prints, for people)."""
-    colour = "green" if result["execution_status"] == "SUCCEEDED" else "red"
-    out.print(f"{kind}: [{colour}]{result['execution_status']}[/]")
     run = result.get("run") or {}
+    status = run.get("status") or result["execution_status"]  # the run's own outcome when it has one
+    colour = "yellow" if status in WARNED else "green" if status == "SUCCEEDED" else "red"
+    out.print(f"{kind}: [{colour}]{status}[/]")
     if run.get("resources_by_type"):
         table = Results("resource type", "count", ids=("resource type",))
         for resource_type, count in run["resources_by_type"].items():
@@ -184,7 +193,7 @@ def demo(
     """Run the whole pipeline on a simulated organisation, embedded (no AWS account, no Docker)."""
     from orchestration.demo import run_demo
 
-    with progress_bar("inventory items") as bar:
+    with progress_bar("inventory accounts") as bar:
         task = bar.add_task("inventory", total=None)
         result = run_demo(
             accounts, say=console.print, progress=lambda d, t: bar.update(task, completed=d, total=t)
@@ -280,6 +289,16 @@ def local_up(
         str | None, typer.Option(help="The AWS profile for customer accounts (with --customers aws).")
     ] = None,
     schedules: Annotated[bool, typer.Option(help="Fire the declared schedules.")] = True,
+    cloudtrail: Annotated[
+        bool, typer.Option(help="Poll the accounts' CloudTrail event history for changes (every minute).")
+    ] = True,
+    self_account: Annotated[
+        bool,
+        typer.Option(
+            "--self",
+            help="With --customers aws: also scan the account of your own credentials, with them (no role).",
+        ),
+    ] = False,
 ) -> None:
     """Keep the embedded runtime running as a local AWS endpoint, until Ctrl-C or SIGTERM. Its operator
     state (tables, runs, item lists, events queue) is kept in --state-dir across restarts."""
@@ -288,6 +307,8 @@ def local_up(
     with user_errors():
         if customers not in ("simulated", "aws"):
             raise InvalidInput(f"customers: {customers!r} is not one of simulated, aws")
+        if self_account and customers != "aws":
+            raise InvalidInput("--self: only with --customers aws (the account of your AWS credentials)")
     busy = port_in_use(port)
     if busy:
         raise fail("PortInUse", f"127.0.0.1:{port}: {busy}; choose another with --port", 1)
@@ -296,7 +317,11 @@ def local_up(
     from qrie_lib.settings import Settings
 
     directory = None if ephemeral else (state_dir or default_state_dir())
-    given = {"customers": "aws" if customers == "aws" else None, "customer_profile": customer_profile}
+    given = {
+        "customers": "aws" if customers == "aws" else None,
+        "customer_profile": customer_profile,
+        "customer_self": self_account,
+    }
     settings = Settings().model_copy(update={k: v for k, v in given.items() if v})
 
     def say(line: str) -> None:
@@ -317,10 +342,17 @@ def local_up(
             say(f"  {name}: {arn}")
         if settings.customers_separate:
             say("customer accounts: AWS, with your credentials (onboard them with qrie accounts add)")
+        if settings.customer_self:
+            with user_errors():
+                own = onboard_self(local.aws)
+            say(f"  your own account {own}: read with your credentials, no role (--self)")
         if schedules:
             for name, when in local.start_scheduler(say).next_fires().items():
                 next_fire = f"next {when:%Y-%m-%d %H:%M} UTC" if when else "never"
                 say(f"  schedule {name}: {next_fire}")
+        if cloudtrail:
+            local.start_poller(say)
+            say("  cloudtrail: polling each account's event history every minute (CloudTrail is ~5 min late)")
         local.report_events()
         say(f"try: qrie inventory --endpoint {local.url}")
         signal.pause()
@@ -333,6 +365,18 @@ def local_up(
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def onboard_self(aws: Any) -> str:
+    """The customer side's own account in the accounts table (once); its id."""
+    from qrie_lib.models import Account
+    from qrie_lib.stores import Stores
+
+    account_id = aws.self_account()
+    accounts = Stores.of(aws).accounts
+    if accounts.get(account_id) is None:
+        accounts.put(Account(account_id=account_id, name="self", regions=list(aws.settings.regions)))
+    return account_id
 
 
 def default_state_dir() -> Path:

@@ -23,7 +23,7 @@ class ReportFormat(StrEnum):
 
 
 def compliance(
-    framework: Annotated[str, typer.Argument(help="A framework id, e.g. cis-aws-3.0.")],
+    framework: Annotated[str, typer.Argument(help="A framework id: cis-aws-3.0 or aws-fsbp.")],
     account: Annotated[str | None, typer.Option(help="One account id.")] = None,
     output_format: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
     output: Annotated[Path | None, typer.Option(help="Write the report to this file.")] = None,
@@ -97,12 +97,13 @@ def table_parts(report: Report) -> list[Results | str]:
     from rich.markup import escape
 
     accounts = [a.account_id for a in report.accounts]
-    table = Results("control", "title", "level", "assessment", *accounts, ids=("control", *accounts))
+    graded = "severity" if any(c.severity for c in report.controls) else "level"
+    table = Results("control", "title", graded, "assessment", *accounts, ids=("control", *accounts))
     for c in report.controls:
         table.add_row(
             escape(c.id),
             escape(c.title),
-            c.profile.removeprefix("Level "),
+            c.profile.removeprefix("Level ") if c.profile else (c.severity or ""),
             escape(c.assessment),
             *(escape(status_text(c.accounts[a])) for a in accounts),
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 import time
 import traceback
 import uuid
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from qrie_lib.concurrency import HandlerLock, install_handler_lock
 from tasks.registry import BY_FUNCTION_NAME, TaskSpec
 
 Clock = Callable[[], float]  # seconds, monotonic
@@ -59,14 +59,17 @@ class LocalContext:
 class Dispatch:
     """Counts invocations per function, so tests can prove the patch took effect.
 
-    Handlers run one at a time: moto's backends are not thread-safe (a DynamoDB transaction
-    deep-copies the table while another thread writes it), and the engine runs Map iterations
-    in threads. The state machine's concurrency is unchanged; only the in-process Lambdas queue."""
+    Handlers run one at a time, except where they make customer calls only: moto's backends are
+    not thread-safe (a DynamoDB transaction deep-copies the table while another thread writes it),
+    and the engine runs Map iterations in threads. A handler lets go of the lock inside
+    ``qrie_lib.concurrency.customer_io()`` (an inventory page's listing and describes), so the
+    Map's concurrency (accounts, items per account) holds for customer calls, while operator reads
+    and writes stay serial."""
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self.clock = clock
         self.invocations: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = HandlerLock()
         self._original: Any = None
         self._original_client_for: Any = None
 
@@ -95,10 +98,12 @@ class Dispatch:
             return dispatch.invoke(function_name, body, response_headers)
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+        install_handler_lock(self._lock)
 
     def uninstall(self) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
 
+        install_handler_lock(None)
         if self._original is not None:
             LambdaSimpleBackend.invoke = self._original  # type: ignore[method-assign]
         if self._original_client_for is not None:

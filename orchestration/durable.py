@@ -387,9 +387,6 @@ def fail_interrupted_runs(aws: Aws) -> list[str]:
         for item in page.get("Items", []):
             run_id = item["RunId"]["S"]
             cause = "qrie local up stopped while the run was in progress; its execution is gone"
-            _, summary, _ = runs.outcome(
-                {"run_id": run_id, "map": {"Error": INTERRUPTED, "Cause": cause}}, stores
-            )
-            runs.finish(stores, run_id, summary)
+            runs.fail_run(stores, run_id, INTERRUPTED, cause)
             closed.append(run_id)
     return closed

@@ -22,6 +22,8 @@ closes each gap (installed by the local runtime and by the tests):
   them all.
 - IAM server certificates: moto reports the same 2012 Expiration for every one; AWS reports the
   certificate's own notAfter (CIS 1.19 reads it).
+- CloudTrail's event history (LookupEvents) is not emulated: answer it from the records given to
+  ``record_trail_event`` (what CloudTrail would have recorded), newest first, 50 a page.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 from typing import Any
 
 import moto.iam.models
+from moto.cloudtrail.responses import CloudTrailResponse
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.responses import ActionResult
@@ -72,6 +75,7 @@ def install(role_name: str) -> None:
     BotocoreStubber.process_request = stub_answering_not_emulated  # type: ignore[method-assign]
     DomainDispatcherApplication.__call__ = server_answering_not_emulated  # type: ignore[method-assign]
     moto.iam.models.get_account_id_from = account_of_access_key
+    CloudTrailResponse.lookup_events = lookup_events  # type: ignore[attr-defined]
     dynamodb_emulation.install()
 
 
@@ -257,6 +261,59 @@ class AccessDenied(STSClientError):
 ORIGINAL_ASSUME_ROLE = STSBackend.assume_role
 
 
+# ---- CloudTrail's event history ----------------------------------------------------------------
+
+TRAIL_HISTORY: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (account, region) -> records
+LOOKUP_PAGE = 50  # LookupEvents' MaxResults, at most
+
+
+def record_trail_event(record: dict[str, Any]) -> None:
+    """What CloudTrail records of a management event, in its account's and region's history."""
+    TRAIL_HISTORY.setdefault((record["recipientAccountId"], record["awsRegion"]), []).append(record)
+
+
+def lookup_events(self: CloudTrailResponse) -> str:
+    start, end = self._get_param("StartTime") or 0, self._get_param("EndTime") or float("inf")
+    wanted = {a["AttributeKey"]: a["AttributeValue"] for a in self._get_param("LookupAttributes") or []}
+    found = [
+        r
+        for r in TRAIL_HISTORY.get((self.current_account, self.region), [])
+        if start <= _epoch(r["eventTime"]) <= end and wanted.get("ReadOnly", _read_only(r)) == _read_only(r)
+    ]
+    found.sort(key=lambda r: r["eventTime"], reverse=True)
+    offset, size = (
+        int(self._get_param("NextToken") or 0),
+        min(self._get_param("MaxResults") or 50, LOOKUP_PAGE),
+    )
+    page = found[offset : offset + size]
+    answer: dict[str, Any] = {
+        "Events": [
+            {
+                "EventId": r["eventID"],
+                "EventName": r["eventName"],
+                "EventSource": r["eventSource"],
+                "EventTime": _epoch(r["eventTime"]),
+                "ReadOnly": _read_only(r),
+                "CloudTrailEvent": json.dumps(r),
+            }
+            for r in page
+        ]
+    }
+    if offset + size < len(found):
+        answer["NextToken"] = str(offset + size)
+    return json.dumps(answer)
+
+
+def _read_only(record: dict[str, Any]) -> str:
+    return str(record.get("readOnly", False)).lower()
+
+
+def _epoch(timestamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
 def uninstall() -> None:
     """Back to plain moto (tests that use moto directly share the process with the runtime's)."""
     STSBackend.assume_role = ORIGINAL_ASSUME_ROLE  # type: ignore[method-assign]
@@ -269,6 +326,9 @@ def uninstall() -> None:
     BotocoreStubber.process_request = ORIGINAL_STUB_PROCESS  # type: ignore[method-assign]
     moto.iam.models.get_account_id_from = ORIGINAL_ACCOUNT_OF_KEY
     KEY_ACCOUNTS.clear()
+    if hasattr(CloudTrailResponse, "lookup_events"):
+        del CloudTrailResponse.lookup_events  # type: ignore[attr-defined]
+    TRAIL_HISTORY.clear()
     dynamodb_emulation.uninstall()
     DomainDispatcherApplication.__call__ = ORIGINAL_SERVER_CALL  # type: ignore[method-assign]
 

@@ -11,6 +11,7 @@ from typing import Any
 from orchestration.durable import Record
 
 HEADER = "#run"
+FINISHED = ("SUCCEEDED", "SUCCEEDED_WITH_FAILURES", "FAILED", "SKIPPED")  # qrie_lib.models.RunStatus
 
 
 def _s(item: dict[str, Any], name: str) -> str:
@@ -46,8 +47,8 @@ class LocalStatus:
         run_id, row, status = _s(item, "RunId"), _s(item, "Item"), _s(item, "Status")
         if row == HEADER and status == "RUNNING" and run_id not in self.running:
             self.running.add(run_id)
-            self.say(f"run started   {run_id} ({_s(item, 'ItemCount')} items)")
-        elif row == HEADER and status in ("SUCCEEDED", "FAILED") and run_id not in self.finished:
+            self.say(f"run started   {run_id}")
+        elif row == HEADER and status in FINISHED and run_id not in self.finished:
             self.finished.add(run_id)
             message = _s(item.get("Summary", {}).get("M", {}), "message")
             self.say(f"run finished  {run_id}: {status}; {message}")

@@ -21,6 +21,7 @@ from moto import mock_aws
 from moto.core.config import default_user_config
 
 from orchestration import emulation
+from orchestration.cloudtrail_poller import CloudTrailPoller
 from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.dispatch import Dispatch
 from orchestration.durable import DurableState, OperatorChanges, Scope, fail_interrupted_runs
@@ -127,6 +128,7 @@ class LocalServer:
     interrupted: list[str]
     stopping: threading.Event = field(default_factory=threading.Event)
     scheduler: LocalScheduler | None = None
+    poller: CloudTrailPoller | None = None
 
     def start_scheduler(self, say: Callable[[str], None]) -> LocalScheduler:
         """Fire the declared schedules (a fire missed while the state was off runs now)."""
@@ -141,6 +143,12 @@ class LocalServer:
         )
         threading.Thread(target=self.scheduler.run, args=(self.stopping,), daemon=True).start()
         return self.scheduler
+
+    def start_poller(self, say: Callable[[str], None]) -> CloudTrailPoller:
+        """Read the accounts' CloudTrail event history into the event processor, every minute."""
+        self.poller = CloudTrailPoller(self.aws)
+        threading.Thread(target=self.poller.run, args=(self.stopping, say), daemon=True).start()
+        return self.poller
 
     def report_events(self, every_s: float = 5.0) -> None:
         """Events processed are counted, and reported at most every ``every_s`` seconds."""

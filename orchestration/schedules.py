@@ -18,7 +18,8 @@ class Schedule:
 
 
 SCHEDULES: tuple[Schedule, ...] = (
-    # Anti-entropy: the weekly full inventory catches whatever real-time events missed.
+    # Anti-entropy: the weekly full inventory catches whatever real-time events missed. Its end
+    # (the inventory's Finalize) starts the full scan: no clock guess of how long it takes.
     Schedule(
         "weekly-inventory",
         "inventory",
@@ -28,8 +29,6 @@ SCHEDULES: tuple[Schedule, ...] = (
     ),
     # Incremental: only what changed since the last scan (and policies launched or changed since).
     Schedule("daily-scan", "scan", "cron(0 4 ? * SUN-FRI *)", "UTC", {}),
-    # The Saturday scan follows the weekly inventory and evaluates everything (anti-entropy).
-    Schedule("weekly-full-scan", "scan", "cron(0 4 ? * SAT *)", "UTC", {"full": True}),
 )
 
 

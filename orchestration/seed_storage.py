@@ -1,5 +1,6 @@
-"""The simulated organisation's storage, network and account-security seed: RDS, EFS, Security Hub,
-network ACLs, IAM server certificates, instance roles and AWSCloudShellFullAccess. Odd accounts are
+"""The simulated organisation's storage, network and account-security seed: RDS, EFS, an Application
+Load Balancer, Security Hub, network ACLs, IAM server certificates, instance roles and
+AWSCloudShellFullAccess. Odd accounts are
 the careless ones (n % 2 == 1), even ones compliant, so each policy fails and passes somewhere.
 
 Every VPC's default network ACL allows all inbound traffic, so it fails CIS 5.1 in every account
@@ -20,6 +21,7 @@ def seed_storage(session: AccountSession, acct: str, n: int, regions: tuple[str,
     careless = n % 2 == 1
     home = regions[0]
     seed_rds(session.client("ec2", home), session.client("rds", home), careless)
+    seed_load_balancer(session.client("ec2", home), session.client("elbv2", home), careless)
     session.client("efs", home).create_file_system(
         CreationToken="shared-files", Encrypted=not careless, Tags=[{"Key": "Name", "Value": "shared-files"}]
     )
@@ -34,6 +36,32 @@ def seed_storage(session: AccountSession, acct: str, n: int, regions: tuple[str,
     seed_certificates(iam, careless)
     if careless:
         iam.attach_role_policy(RoleName="deployer", PolicyArn=CLOUDSHELL)
+
+
+# FSBP ELB.4, ELB.6 and ELB.12: what the careless accounts' load balancer lacks.
+TIDY_LOAD_BALANCER = {
+    "deletion_protection.enabled": "true",
+    "routing.http.drop_invalid_header_fields.enabled": "true",
+    "routing.http.desync_mitigation_mode": "strictest",
+}
+
+
+def seed_load_balancer(ec2: Any, elbv2: Any, careless: bool) -> None:
+    """An internet-facing Application Load Balancer in two zones: FSBP's tidy attributes in even
+    accounts; in odd ones, AWS's defaults but for a desync mitigation mode of monitor."""
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"][:2]]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for i, zone in enumerate(zones)
+    ]
+    arn = elbv2.create_load_balancer(Name="web-alb", Subnets=subnets, Type="application")["LoadBalancers"][0][
+        "LoadBalancerArn"
+    ]
+    attributes = {"routing.http.desync_mitigation_mode": "monitor"} if careless else TIDY_LOAD_BALANCER
+    elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=arn, Attributes=[{"Key": k, "Value": v} for k, v in attributes.items()]
+    )
 
 
 def seed_rds(ec2: Any, rds: Any, careless: bool) -> None:

@@ -7,6 +7,8 @@ credential source (``customer_profile``). Unless ``customers`` separates them, b
 same (AWS in a deployment; the local endpoint with its simulated organisation).
 
 Clients get botocore's adaptive retries (client-side rate limiting plus backoff on throttling).
+A customer account has at most ``customer_calls_per_account`` calls in flight from this process
+(its retries and their backoff included), however many threads call it.
 Customer-account clients use credentials from AssumeRole with the ExternalId, refreshed by
 botocore's own ``RefreshableCredentials`` shortly before they expire, and cached per account for
 the life of the process (a warm Lambda container reuses them). Every call made through a client
@@ -15,6 +17,7 @@ built here is counted, so runs and benchmarks can report AWS calls per resource.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -103,6 +106,9 @@ class Aws:
         self._clients: dict[tuple[str, str, str, str], Any] = {}
         self._role_sessions: dict[tuple[str, str], boto3.Session] = {}
         self._recent_accounts: OrderedDict[str, None] = OrderedDict()  # least recently used first
+        self._slots: dict[str, threading.BoundedSemaphore] = {}  # calls in flight per customer account
+        self._count_lock = threading.Lock()
+        self._self_account: str | None = None
         self.calls: Counter[str] = Counter()  # every call, "service.Operation"
         self.customer_calls: Counter[str] = Counter()  # those through customers' read-only role
 
@@ -132,7 +138,13 @@ class Aws:
     ) -> Any:
         """A client in a customer account, through its read-only role (``role_arn``, default the
         ``role_name`` role) and the ExternalId (the account's own; never assumed without one: the
-        role's confused-deputy protection)."""
+        role's confused-deputy protection). With ``customer_self``, the customer side's own account is
+        reached with its own credentials, no role."""
+        if self.settings.customer_self and account_id == self.self_account():
+            key = (account_id, "#self", service, region or self.settings.region)
+            return self._cached(
+                key, self._customer_session, self.settings.customer_endpoint_url, read_only=True
+            )
         external_id = external_id or self.settings.external_id
         if not external_id:
             raise AccountAccessDenied(
@@ -140,6 +152,12 @@ class Aws:
             )
         role = role_arn.split(":role/", 1)[1] if role_arn else self.settings.role_name
         return self.role_client(account_id, role, service, region, external_id, read_only=True)
+
+    def self_account(self) -> str:
+        """The account of the customer side's own credentials (asked once)."""
+        if self._self_account is None:
+            self._self_account = self.customer_sts().get_caller_identity()["Account"]
+        return self._self_account
 
     def role_client(
         self,
@@ -185,16 +203,24 @@ class Aws:
                 client.meta.events.register("before-call", self._count)
                 if read_only:
                     client.meta.events.register("before-call", self._count_customer)
+                    slot = self._slots.setdefault(
+                        key[0], threading.BoundedSemaphore(self.settings.customer_calls_per_account)
+                    )
+                    client.meta.events.register("before-call", functools.partial(_take, slot))
+                    client.meta.events.register("after-call", _give_back)
+                    client.meta.events.register("after-call-error", _give_back)
                 if endpoint_url and service == "s3control":
                     client.meta.events.register("before-sign.s3-control", strip_account_host_prefix)
                 self._clients[key] = client
             return client
 
     def _count(self, model: Any, **_: Any) -> None:
-        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+        with self._count_lock:  # calls come from several threads
+            self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
     def _count_customer(self, model: Any, **_: Any) -> None:
-        self.customer_calls[f"{model.service_model.service_name}.{model.name}"] += 1
+        with self._count_lock:
+            self.customer_calls[f"{model.service_model.service_name}.{model.name}"] += 1
 
     # ---- cross-account access ----------------------------------------------------------------
 
@@ -258,6 +284,21 @@ class Aws:
             del self._role_sessions[session_key]
         for key in [k for k in self._clients if k[0] == account_id]:
             del self._clients[key]
+
+
+SLOT = "qrie_account_slot"  # the request context's key for the slot a call holds
+
+
+def _take(slot: threading.BoundedSemaphore, context: dict[str, Any], **_: Any) -> None:
+    """Before a customer call: wait for one of its account's slots (released when it answers)."""
+    slot.acquire()
+    context[SLOT] = slot
+
+
+def _give_back(context: dict[str, Any], **_: Any) -> None:
+    slot = context.pop(SLOT, None)
+    if slot is not None:
+        slot.release()
 
 
 @dataclass(frozen=True)

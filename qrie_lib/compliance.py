@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from qrie_lib.errors import InvalidInput
-from qrie_lib.frameworks.registry import Framework, get_framework
+from qrie_lib.frameworks.registry import Framework, Severity, get_framework
 from qrie_lib.models import Account, AccountId, AccountStatus, Strict
 from qrie_lib.stores import Stores
 from qrie_lib.stores.coverage import Coverage, CoverageStore
@@ -100,8 +100,10 @@ class ControlRow(BaseModel):
     id: str
     title: str
     section: str
-    profile: str
+    profile: str | None  # a CIS benchmark's level
+    severity: Severity | None  # a Security Hub standard's
     assessment: str
+    note: str | None  # e.g. how the nearest policy differs, for a control no policy implements exactly
     policy_ids: list[str]
     status: Status  # over every account of the report
     accounts: dict[str, Outcome]
@@ -175,7 +177,9 @@ def build(
                 title=control.title,
                 section=control.section,
                 profile=control.profile,
+                severity=control.severity,
                 assessment=control.assessment.value,
+                note=control.note,
                 policy_ids=list(policy_ids),
                 status=_overall([o.status for o in outcomes.values()])
                 if control.automated
@@ -402,12 +406,14 @@ CSV_FIELDS = (
     "title",
     "section",
     "profile",
+    "severity",
     "assessment",
     "account_id",
     "status",
     "audit_result",
     "reasons",
     "policy_ids",
+    "note",
     "failing_count",
     "failing_resources",
 )
@@ -425,13 +431,15 @@ def csv_text(report: Report) -> str:
                     "control_id": row.id,
                     "title": row.title,
                     "section": row.section,
-                    "profile": row.profile,
+                    "profile": row.profile or "",
+                    "severity": row.severity.value if row.severity else "",
                     "assessment": row.assessment,
                     "account_id": account_id,
                     "status": o.status.value,
                     "audit_result": o.audit_result.value if o.audit_result else "",
                     "reasons": "; ".join(r.message for r in o.reasons),
                     "policy_ids": " ".join(row.policy_ids),
+                    "note": row.note or "",
                     "failing_count": o.failing_count,
                     "failing_resources": " ".join(f.arn for f in o.failing_resources),
                 }

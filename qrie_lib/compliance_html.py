@@ -32,6 +32,10 @@ def _named(account_id: str, name: str) -> str:
     return f"{account_id} ({name})" if name else account_id
 
 
+def _note(note: str | None) -> str:
+    return f'<div class="why">{e(note)}</div>' if note else ""
+
+
 def _cell(o: Outcome) -> str:
     label = o.status.value + (f" (audit: {o.audit_result.value})" if o.audit_result else "")
     why = "".join(f'<div class="why">{e(r.message)}</div>' for r in o.reasons)
@@ -74,11 +78,11 @@ def render(report: Report) -> str:
             for s in report.sections
         ),
         "</table>",
-        "<h2>Controls</h2><table><tr><th>Control</th><th>Profile</th><th>Assessment</th><th>Policies</th>"
-        + "".join(f"<th>{e(a.account_id)}</th>" for a in accounts)
-        + "</tr>",
+        "<h2>Controls</h2><table><tr><th>Control</th><th>Level or severity</th><th>Assessment</th>"
+        "<th>Policies</th>" + "".join(f"<th>{e(a.account_id)}</th>" for a in accounts) + "</tr>",
         *(
-            f"<tr><td>{e(c.id)} {e(c.title)}</td><td>{e(c.profile)}</td><td>{e(c.assessment)}</td>"
+            f"<tr><td>{e(c.id)} {e(c.title)}{_note(c.note)}</td><td>{e(c.profile or c.severity)}</td>"
+            f"<td>{e(c.assessment)}</td>"
             f"<td>{e(', '.join(c.policy_ids) or '—')}</td>"
             + "".join(_cell(c.accounts[a.account_id]) for a in accounts)
             + "</tr>"

@@ -14,7 +14,7 @@ from typing import Any
 from qrie_lib.aws import Aws
 from qrie_lib.stores.runs import RunsStore
 
-Progress = Callable[[int, int], None]  # (items done, items total)
+Progress = Callable[[int, int], None]  # (accounts done, accounts planned so far)
 
 
 def state_machine_arn(aws: Aws, name: str) -> str:
@@ -78,7 +78,8 @@ def run_id_for(kind: str, execution_arn: str) -> str:
 def follow(
     aws: Aws, kind: str, execution_arn: str, progress: Progress | None = None, poll_s: float = 0.2
 ) -> Outcome:
-    """Wait for the execution to end, reporting finished items of its run as it goes."""
+    """Wait for the execution to end, reporting the accounts its run finished as it goes (two
+    counters on the run's header: one read per poll, whatever the organisation)."""
     sfn = aws.client("stepfunctions")
     runs = RunsStore(aws.client("dynamodb"), aws.settings.runs_table)
     run_id = run_id_for(kind, execution_arn)
@@ -87,8 +88,7 @@ def follow(
         if progress is not None:
             header = runs.header(run_id)
             if header is not None:
-                done = sum(1 for i in runs.items(run_id) if i.get("Status") in ("SUCCEEDED", "FAILED"))
-                progress(done, int(header.get("ItemCount", 0)))
+                progress(int(header.get("AccountsDone", 0)), planned_accounts(header))
         if described["status"] != "RUNNING":
             output = described.get("output")
             return Outcome(
@@ -99,6 +99,11 @@ def follow(
                 described.get("cause"),
             )
         time.sleep(poll_s)
+
+
+def planned_accounts(header: dict[str, Any]) -> int:
+    """The accounts the run's pages have handed to its map so far."""
+    return sum(int(n) for n in (header.get("Pages") or {}).values())
 
 
 def run_summary(aws: Aws, kind: str, execution_arn: str) -> dict[str, Any] | None:

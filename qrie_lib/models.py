@@ -106,7 +106,8 @@ class WorkItem(Strict):
 
 
 class Cursor(Strict):
-    """Where a collector stopped: the index of the resource kind and that kind's page token."""
+    """Where a collector stopped: the index of the resource kind and that kind's page token; past
+    the last kind (``kind`` = the number of kinds), the sweep's page token."""
 
     kind: int = 0
     token: str | None = None
@@ -143,12 +144,47 @@ class ItemFailureInput(Strict):
     error: dict[str, Any]  # {"Error": ..., "Cause": ...} from the Catch
 
 
-class FinalizeInput(Strict):
+class PageInput(Strict):
+    """One page of a run's accounts: where the last page stopped, and what the plan decided."""
+
     run_id: str
-    map: dict[str, Any] = {}  # the Distributed Map's result, or its {"Error", "Cause"} when it failed
+    request: dict[str, Any]
+    cursor: str | None = None
+    accounts: bool = True  # the run has items per account (not a suppressions re-match)
+    shards: bool = False  # the run has findings-shard items (the ``*`` group, on the first page)
+
+
+class AccountInput(Strict):
+    """An account's child execution: Expand's input (``account_id`` may be ``*``, the group of
+    items of no one account)."""
+
+    run_id: str
+    started_at: str
+    request: dict[str, Any]
+    account_id: str
+
+
+class SummarizeInput(AccountInput):
+    """The child's state at its end: the items Expand gave (absent if it failed) and its failure."""
+
+    per_account: int | None = None
+    expand: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
+
+
+class FinalizeInput(Strict):
+    """The parent's state as it reaches Finalize: whatever ran (``plan``, ``page``, ``map``: the
+    Distributed Map's result or its error), ``failure`` if a state failed, ``final`` from the
+    previous Finalize call of the loop."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    execution_id: str
+    state: dict[str, Any]
 
 
 class RunStatus(StrEnum):
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
+    SUCCEEDED_WITH_FAILURES = "SUCCEEDED_WITH_FAILURES"  # some items failed; each is recorded with its reason
+    FAILED = "FAILED"  # the run itself failed (or every item did)
+    SKIPPED = "SKIPPED"  # not run: another run of its kind holds the lease

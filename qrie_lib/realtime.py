@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from qrie_lib.aws import Aws, get_aws
+from qrie_lib.concurrency import customer_io
 from qrie_lib.errors import MalformedEvent
 from qrie_lib.evaluation import (
     NEW,
@@ -276,7 +277,10 @@ class Refresher:
         """A describe in the customer account, timed, its AWS errors named."""
         started = time.perf_counter()
         target = result.target
-        with named_aws_errors(WorkItem(account_id=target.account_id, service=service, region=target.region)):
+        with (
+            named_aws_errors(WorkItem(account_id=target.account_id, service=service, region=target.region)),
+            customer_io(),
+        ):
             answer = describe()
         result.describe_ms = (result.describe_ms or 0.0) + (time.perf_counter() - started) * 1000
         return answer

@@ -39,7 +39,7 @@ from qrie_lib.evaluation import (
     SUPPRESSED as SUPPRESSED_KIND,
 )
 from qrie_lib.inventory import RemainingMs
-from qrie_lib.models import Account, AccountId, Strict, parse_input
+from qrie_lib.models import Account, AccountId, AccountInput, Strict, SummarizeInput, parse_input
 from qrie_lib.policies.base import BANDS, Policy, band
 from qrie_lib.policies.registry import CATALOGUE, get_policy, unknown_policy
 from qrie_lib.schema import RESOURCES_CHANGED, policy_shards
@@ -52,9 +52,9 @@ from qrie_lib.stores.findings import FindingState, ResolvedReason
 from qrie_lib.stores.partitions import PartitionStamp
 from qrie_lib.stores.policies import LaunchedPolicy, PolicyStatus
 from qrie_lib.stores.resources import PartitionPage, account_service, resource_from_item
-from qrie_lib.stores.runs import counts_of
 from qrie_lib.timeutil import now_iso, parse_iso
 
+KIND = "scan"
 SUSPENDED = "suspended"  # findings resolved because their policy was suspended
 KINDS = (EVALUATED, NEW, STILL_ACTIVE, RESOLVED, REOPENED, OUT_OF_SCOPE, SUSPENDED)
 # Verdicts that age count whole days (or read the accounts Qrie knows): the daily scan, 24 h after
@@ -116,7 +116,7 @@ class ResolveItem(Strict):
 
     @property
     def item_id(self) -> str:
-        return self.shard
+        return runs.item_id(self.model_dump())
 
 
 class RematchItem(Strict):
@@ -129,7 +129,7 @@ class RematchItem(Strict):
 
     @property
     def item_id(self) -> str:
-        return f"{self.shard}/{self.state}"
+        return runs.item_id(self.model_dump())
 
 
 class ScanCursor(Strict):
@@ -149,45 +149,78 @@ class EvaluateInput(Strict):
 
 
 def plan(event: Any, aws: Aws | None = None) -> dict[str, Any]:
-    """Validate the request, expand it to work items, store them for the Distributed Map."""
-    return runs.plan(event, "scan", ScanRequest, scan_items, aws)
+    """Validate the request and open the run; its accounts are paged, their items expanded by
+    each account's child."""
+    return runs.plan(event, KIND, ScanRequest, check, aws)
 
 
-def scan_items(request: ScanRequest, stores: Stores, _: Aws) -> list[ScanItem | ResolveItem | RematchItem]:
-    policies = [p for p in stores.policies.list() if request.policy_id in (None, p.policy_id)]
-    if request.policy_id and not policies:
+def check(request: ScanRequest, stores: Stores) -> runs.Scope:
+    """What the plan refuses (InvalidInput): a policy not launched, an account not onboarded.
+    Reads the launched policies (bounded by the catalogue) and the one account named."""
+    if request.policy_id and stores.policies.get(request.policy_id) is None:
         raise InvalidInput(f"policy_id: {request.policy_id} is not launched")
+    if request.account_id is not None:
+        runs.target_account(stores, request.account_id)
+    whole = request.account_id is None and bool(request.policy_id or request.full)
+    return runs.Scope(accounts=not request.suppressions, shards=request.suppressions or whole)
+
+
+def expand(event: Any, aws: Aws | None = None) -> dict[str, Any]:
+    """One account's items (a partition per service, with the launched policies that cover the
+    account), or for ``*`` the findings-shard items of the policies asked for."""
+    aws = aws or get_aws()
+    stores = Stores.of(aws)
+    request = parse_input(AccountInput, event)
+    scan_request = parse_input(ScanRequest, request.request)
+    policies = wanted_policies(scan_request, stores)
+    items: list[ScanItem] | list[ResolveItem] | list[RematchItem]
+    if request.account_id == runs.NO_ACCOUNT:
+        items = shard_items(scan_request, policies)
+    else:
+        items = account_items(scan_request, runs.target_account(stores, request.account_id), policies)
+    return {"items": [i.model_dump() for i in items]}
+
+
+def wanted_policies(request: ScanRequest, stores: Stores) -> list[LaunchedPolicy]:
+    """The launched policies the request asks for (active or suspended)."""
+    policies = [p for p in stores.policies.list() if request.policy_id in (None, p.policy_id)]
     if request.service:
         policies = [p for p in policies if get_policy(p.policy_id).service == request.service]
-    launched = [p for p in policies if p.status is PolicyStatus.ACTIVE]
+    return policies
+
+
+def account_items(request: ScanRequest, account: Account, policies: list[LaunchedPolicy]) -> list[ScanItem]:
+    """A partition per service of the account, with the active policies that cover the account."""
+    by_service: dict[str, list[str]] = defaultdict(list)
+    for policy in policies:
+        if policy.status is PolicyStatus.ACTIVE and policy.scope.covers_account(account):
+            by_service[get_policy(policy.policy_id).service].append(policy.policy_id)
+    return [
+        ScanItem(
+            account_id=account.account_id,
+            service=service,
+            policy_ids=sorted(ids),
+            full=request.full,
+            complete=request.policy_id is None,
+        )
+        for service, ids in sorted(by_service.items())
+    ]
+
+
+def shard_items(
+    request: ScanRequest, policies: list[LaunchedPolicy]
+) -> list[ResolveItem] | list[RematchItem]:
+    """Re-matching suppressions: each launched policy's ACTIVE and SUPPRESSED findings, shard by
+    shard; else the shards whose findings may resolve (suspended or scoped policies)."""
     if request.suppressions:
         return [
             RematchItem(policy_id=p.policy_id, shard=shard, state=state.value)
-            for p in launched
+            for p in policies
+            if p.status is PolicyStatus.ACTIVE
             for shard in policy_shards(p.policy_id)
             for state in (FindingState.ACTIVE, FindingState.SUPPRESSED)
         ]
-    accounts = runs.target_accounts(stores, request.account_id)
-
-    items: list[ScanItem | ResolveItem | RematchItem] = []
-    for account in accounts:
-        by_service: dict[str, list[str]] = defaultdict(list)
-        for policy in launched:
-            if policy.scope.covers_account(account):
-                by_service[get_policy(policy.policy_id).service].append(policy.policy_id)
-        items += [
-            ScanItem(
-                account_id=account.account_id,
-                service=service,
-                policy_ids=sorted(ids),
-                full=request.full,
-                complete=request.policy_id is None,
-            )
-            for service, ids in sorted(by_service.items())
-        ]
-    if request.account_id is None and (request.policy_id or request.full):
-        items += [item for policy in policies for item in resolve_items(policy, bool(request.policy_id))]
-    return items
+    return [item for policy in policies for item in resolve_items(policy, bool(request.policy_id))]
 
 
 def resolve_items(policy: LaunchedPolicy, named: bool) -> list[ResolveItem]:
@@ -426,29 +459,44 @@ def moved(counts: Counter[tuple[str, str]]) -> dict[str, int]:
     }
 
 
+def summarize(event: Any, aws: Aws | None = None) -> dict[str, Any]:
+    """The account's summary row, its consecutive failures, and what it covered (coverage)."""
+    return runs.summarize(event, KIND, record_coverage, aws)
+
+
+def record_coverage(request: SummarizeInput, rows: list[dict[str, Any]], stores: Stores) -> None:
+    """The account's coverage row from its completed items: one write, by its own child."""
+    CoverageStore(stores.runs.client, stores.runs.table).record(request.run_id, rows, now_iso())
+
+
 def finalize(event: Any, aws: Aws | None = None) -> dict[str, Any]:
-    """Counts per policy (evaluated, new, resolved, reopened, active) and per account."""
-    stores = Stores.of(aws)
-    run_id, summary, items = runs.outcome(event, stores)
-    CoverageStore(stores.runs.client, stores.runs.table).record(run_id, items, now_iso())
+    """A page of the accounts' summaries into the totals; after the last, the run's outcome:
+    counts per policy (evaluated, new, resolved, reopened, active) and in all."""
+    return runs.finalize(event, KIND, policy_totals, after_scan, aws=aws)
+
+
+def by_policy_kind(counts: dict[str, int]) -> dict[str, Counter[str]]:
+    """The run's counters ("policy|kind") per policy."""
     by_policy: dict[str, Counter[str]] = defaultdict(Counter)
-    by_account: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in items:
-        for name, n in counts_of(row).items():
-            policy_id, kind = name.split("|")
-            by_policy[policy_id][kind] += n
-            if "account_id" in row:  # a findings shard's item belongs to no one account
-                by_account[row["account_id"]][kind] += n
-    header = stores.runs.header(run_id) or {}
-    summary |= {
+    for name, n in counts.items():
+        policy_id, kind = name.split("|")
+        by_policy[policy_id][kind] += n
+    return by_policy
+
+
+def policy_totals(counts: dict[str, int]) -> dict[str, Any]:
+    by_policy = by_policy_kind(counts)
+    return {
         "by_policy": {pid: _totals(c) for pid, c in sorted(by_policy.items())},
         "findings": _totals(sum(by_policy.values(), Counter())),
-        "changes": changes(stores, header.get("Input") or {}, by_policy),
     }
-    runs.finish(
-        stores, run_id, summary | {"by_account": {a: _totals(c) for a, c in sorted(by_account.items())}}
-    )
-    return summary
+
+
+def after_scan(
+    _aws: Aws, stores: Stores, _run_id: str, request: dict[str, Any], _status: Any, counts: dict[str, int]
+) -> dict[str, Any]:
+    """What the run changed, by severity, from its summed counters."""
+    return {"changes": changes(stores, request, by_policy_kind(counts))}
 
 
 def changes(

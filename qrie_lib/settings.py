@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # aws``); or a URL (another emulator standing in for AWS).
     customers: str = Field("operator", pattern=r"^(operator|aws|https?://\S+)$")
     customer_profile: str | None = None  # the customer side's credentials; None: the default chain
+    # The customer side's own account (that of ``customer_profile``'s credentials) is read with those
+    # credentials, no role assumed: how a single account starts (``qrie local up --self``).
+    customer_self: bool = False
 
     # Cross-account access.
     role_name: str = "QrieReadOnly"
@@ -61,6 +64,17 @@ class Settings(BaseSettings):
     # flight at once (the Distributed Map's children), and work items of one account at once.
     accounts_in_flight: int = Field(10, ge=1, le=10_000)
     items_per_account_in_flight: int = Field(2, ge=1, le=40)
+    # Customer calls in flight at once in one account (its API quota, not Qrie, is the limit; a
+    # throttled call backs off with botocore's adaptive retries). An item describes its resources
+    # on up to customer_calls_per_account // items_per_account_in_flight threads, so the Map's items
+    # of one account stay within it in AWS too; one process also caps each account's calls at it.
+    customer_calls_per_account: int = Field(10, ge=1, le=100)
+    # Accounts per page of a run: each page is one bounded Page call and one Distributed Map run
+    # (pages run one after another), so no invocation reads the whole organisation.
+    accounts_per_page: int = Field(1000, ge=1, le=10_000)
+    # How long an inventory holds the lease that keeps a second one from starting; a run that died
+    # without releasing it blocks the next ones this long at most.
+    inventory_lease_hours: float = Field(6, gt=0, le=48)
 
     # Exports and notifications (qrie_lib.exports, qrie_lib.notifications).
     securityhub_export: bool = False  # import findings into the operator account's Security Hub
@@ -73,6 +87,11 @@ class Settings(BaseSettings):
     console_client_id: str | None = None
     console_auth_domain: str | None = None  # https://<prefix>.auth.<region>.amazoncognito.com
     console_url: str | None = None  # https://<api>/v1/console, the callback's base
+
+    @property
+    def describe_threads(self) -> int:
+        """Threads one work item describes its resources on (``concurrency.fan_out``)."""
+        return max(1, self.customer_calls_per_account // self.items_per_account_in_flight)
 
     @property
     def customers_separate(self) -> bool:

@@ -46,7 +46,7 @@ from stacks.console_auth import DOMAIN_PREFIX_CONTEXT, STAGE, ConsoleAuth
 from stacks.lambda_code import RUNTIME, task_code
 from tasks.registry import TASKS, TaskSpec
 
-RUN_ITEMS_PREFIX = "runs/"  # where qrie_lib.runs.start_run writes each run's item list
+RUN_ITEMS_PREFIX = "runs/"  # where qrie_lib.runs.page writes each page of a run's account ids
 RUN_RESULTS_PREFIX = "runs/results/"  # where the ASL's ResultWriter writes each map run's results
 # What a Distributed Map's ResultWriter needs on its prefix (Step Functions' documented policy;
 # its s3:GetObject is already granted on RUN_ITEMS_PREFIX, which holds this prefix).
@@ -79,6 +79,26 @@ BUS_POLICY_QUOTA = 10_240
 # a burst of CloudTrail events never takes the account's whole Lambda concurrency.
 EVENTS_MAX_CONCURRENCY_CONTEXT = "qrie:eventsMaxConcurrency"
 EVENTS_MAX_CONCURRENCY = 20
+# Concurrency reserved for the functions that must answer while runs fan out (the collectors
+# share the rest of the account's Lambda concurrency): context key and default. The event
+# processor's is its SQS maximum concurrency, so the queue is never throttled below it.
+RESERVED_CONCURRENCY = {
+    "EventProcessor": (EVENTS_MAX_CONCURRENCY_CONTEXT, EVENTS_MAX_CONCURRENCY),
+    "Api": ("qrie:apiReservedConcurrency", 10),
+}
+# A run's concurrency, per deployment (the Plan and Page tasks read them): context key and the
+# deployed default. 400 accounts × 2 items in flight ≈ 800 task Lambdas at the peak, under the
+# default 1,000 account concurrency less the reservations above; a customer account never sees
+# more than 2 of its items at once.
+RUN_SETTINGS_CONTEXT = {
+    "accounts_in_flight": ("qrie:accountsInFlight", 400),
+    "items_per_account_in_flight": ("qrie:itemsPerAccountInFlight", 2),
+    "accounts_per_page": ("qrie:accountsPerPage", 1000),
+}
+# Run alarms: a run whose failed items pass this share of its items, and an account that failed
+# this many runs in a row (one failed item is a finding about an account, not an alarm).
+RUN_FAILURE_PERCENT_CONTEXT = ("qrie:runFailurePercent", 10)
+CONSECUTIVE_FAILURES_CONTEXT = ("qrie:consecutiveFailuresAlarm", 3)
 
 
 def setting_env(field: str) -> str:
@@ -199,8 +219,9 @@ class CoreStack(Stack):
         acknowledge(
             self,
             f"AwsSolutions-IAM5[Resource::<{self.logical_id(bucket)}.Arn>/{RUN_ITEMS_PREFIX}*]",
-            "Each run writes its item list under its own key (runs/<kind>/<execution>/items.json); "
-            "the plan tasks and the state machines get GetObject/PutObject on that prefix only.",
+            "Each run writes its pages of account ids under its own keys "
+            "(runs/<kind>/<execution>/accounts/*); the page task and the state machines get "
+            "GetObject/PutObject on that prefix only.",
         )
         acknowledge(
             self,
@@ -237,9 +258,25 @@ class CoreStack(Stack):
             role=role,
             log_group=log_group,
             environment=self._task_environment(task),
+            reserved_concurrent_executions=self._reserved_concurrency(task),
         )
         self._grant_task(task, role)
         return function
+
+    def _context_int(self, key: str, default: int) -> int:
+        return int(self.node.try_get_context(key) or default)
+
+    def _reserved_concurrency(self, task: TaskSpec) -> int | None:
+        reserved = RESERVED_CONCURRENCY.get(task.name)
+        return self._context_int(*reserved) if reserved else None
+
+    def _run_environment(self, task: TaskSpec) -> dict[str, str]:
+        """A run's concurrency and page size, for the tasks that plan runs."""
+        if not task.configures_runs:
+            return {}
+        return {
+            setting_env(field): str(self._context_int(*ctx)) for field, ctx in RUN_SETTINGS_CONTEXT.items()
+        }
 
     def _task_environment(self, task: TaskSpec) -> dict[str, str]:
         settings = self.settings
@@ -260,6 +297,7 @@ class CoreStack(Stack):
             **({setting_env("external_id"): settings.external_id} if settings.external_id else {}),
             setting_env("regions"): json.dumps(list(settings.regions)),  # pydantic-settings reads JSON
             **self._reporting_environment(task),
+            **self._run_environment(task),
             **(
                 {setting_env("organizations_role_arn"): settings.organizations_role_arn}
                 if task.reads_organization and settings.organizations_role_arn
@@ -507,9 +545,7 @@ class CoreStack(Stack):
                 queue,
                 batch_size=10,
                 report_batch_item_failures=True,
-                max_concurrency=int(
-                    self.node.try_get_context(EVENTS_MAX_CONCURRENCY_CONTEXT) or EVENTS_MAX_CONCURRENCY
-                ),
+                max_concurrency=self._context_int(EVENTS_MAX_CONCURRENCY_CONTEXT, EVENTS_MAX_CONCURRENCY),
             )
         )
         return bus, dlq
@@ -666,20 +702,76 @@ class CoreStack(Stack):
             ):
                 metrics[f"{pascal(kind)}Executions{outcome}"] = (
                     metric(period=period, statistic="Sum"),
-                    f"A {kind} execution ended {outcome.lower()}; its run record lists what failed.",
+                    f"A {kind} execution ended {outcome.lower()}: the run failed as a whole (not one item).",
                 )
+        above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
         for name, (metric, description) in metrics.items():
-            cloudwatch.Alarm(
-                self,
-                f"{name}Alarm",
-                metric=metric,
-                threshold=0,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                alarm_description=description,
-            ).add_alarm_action(action)
+            self._alarm(name, metric, description, 0, above, action)
+        for kind in self.state_machines:
+            self._run_alarms(kind, action)
         return topic
+
+    def _run_metric(self, kind: str, name: str, statistic: str, period: Duration) -> cloudwatch.Metric:
+        """A metric the run tasks emit (tasks.common.emit_run_metrics), by kind."""
+        return cloudwatch.Metric(
+            namespace=POWERTOOLS_ENV["POWERTOOLS_METRICS_NAMESPACE"],
+            metric_name=name,
+            dimensions_map={"service": POWERTOOLS_ENV["POWERTOOLS_SERVICE_NAME"], "Kind": kind},
+            statistic=statistic,
+            period=period,
+        )
+
+    def _alarm(
+        self,
+        name: str,
+        metric: cloudwatch.IMetric,
+        description: str,
+        threshold: float,
+        comparison: cloudwatch.ComparisonOperator,
+        action: cloudwatch_actions.SnsAction,
+    ) -> None:
+        cloudwatch.Alarm(
+            self,
+            f"{name}Alarm",
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=comparison,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        ).add_alarm_action(action)
+
+    def _run_alarms(self, kind: str, action: cloudwatch_actions.SnsAction) -> None:
+        """A run's share of failed items (metric math over what its Finalize emits) above a
+        percentage, and an account that failed N runs in a row (what its child's Summarize emits)."""
+        period = Duration.hours(1)  # a run emits its totals once, at its end
+        ratio = cloudwatch.MathExpression(
+            expression="IF(items > 0, 100 * failed / items, 0)",
+            using_metrics={
+                "failed": self._run_metric(kind, "RunItemsFailed", "Sum", period),
+                "items": self._run_metric(kind, "RunItems", "Sum", period),
+            },
+            label=f"{kind} failed items (%)",
+            period=period,
+        )
+        percent = self._context_int(*RUN_FAILURE_PERCENT_CONTEXT)
+        self._alarm(
+            f"{pascal(kind)}RunFailureRatio",
+            ratio,
+            f"More than {percent}% of a {kind} run's items failed; its run record lists each with why.",
+            percent,
+            cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            action,
+        )
+        runs = self._context_int(*CONSECUTIVE_FAILURES_CONTEXT)
+        self._alarm(
+            f"{pascal(kind)}AccountConsecutiveFailures",
+            self._run_metric(kind, "ConsecutiveFailures", "Maximum", period),
+            f"An account failed {runs} {kind} runs in a row; its summary rows in the runs table say why.",
+            runs,
+            cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            action,
+        )
 
     def _dashboard(self) -> cloudwatch.Dashboard:
         """Findings opened, resolved and suppressed (the evaluators' metrics: scan and event

@@ -239,14 +239,14 @@ def start_inventory() -> Response:
     request, aws = body(inventory.ValidInventoryRequest), get_aws()
     # The plan's own checks (account onboarded, region of a global service) before starting:
     # a request the execution would reject is a 400 now, not a failed execution later.
-    inventory.work_items(request, Stores.of(aws), aws)
+    inventory.check(request, Stores.of(aws))
     return started("inventory", request)
 
 
 @app.post("/scans")
 def start_scan() -> Response:
     request = body(scan.ScanRequest)
-    scan.scan_items(request, stores(), get_aws())  # the plan's checks: policy launched, account onboarded
+    scan.check(request, stores())  # the plan's checks: policy launched, account onboarded
     return started("scan", request)
 
 

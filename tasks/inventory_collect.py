@@ -1,4 +1,5 @@
-"""Inventory: list and upsert pages of one work item; returns a cursor until the item is done."""
+"""Inventory: list and upsert pages of one work item, then sweep what it did not see; returns a
+cursor until the item is done."""
 
 from typing import Any
 

@@ -1,4 +1,4 @@
-"""Inventory: validate the input and write the run's work items for the Distributed Map."""
+"""Inventory: validate the input, take the inventory lease and open the run."""
 
 from typing import Any
 

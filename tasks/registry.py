@@ -26,6 +26,7 @@ class TaskSpec:
     publishes_notifications: bool = False  # the notifications topic (qrie_lib.notifications)
     imports_findings: bool = False  # Security Hub BatchImportFindings, when the deployment enables it
     reads_organization: bool = False  # Organizations reads, or AssumeRole into organizations_role_arn
+    configures_runs: bool = False  # reads a run's concurrency and page size (set per deployment)
 
     @property
     def function_name(self) -> str:
@@ -49,9 +50,27 @@ TASKS: tuple[TaskSpec, ...] = (
         "InventoryPlan",
         "tasks.inventory_plan.handler",
         60,
+        256,
+        tables_read=("accounts",),  # the one account a request names
+        tables_written=("runs",),  # the header and the lease
+        configures_runs=True,
+    ),
+    TaskSpec(
+        "RunPage",
+        "tasks.run_page.handler",
+        60,
+        256,
         tables_read=("accounts",),
         tables_written=("runs",),
         uses_items_bucket=True,
+        configures_runs=True,
+    ),
+    TaskSpec(
+        "InventoryExpand",
+        "tasks.inventory_expand.handler",
+        60,
+        256,
+        tables_read=("accounts", "resources", "runs"),
     ),
     TaskSpec(
         "InventoryCollect",
@@ -59,25 +78,28 @@ TASKS: tuple[TaskSpec, ...] = (
         900,
         1024,
         tables_read=("accounts",),
-        tables_written=("resources", "partitions", "runs"),
+        tables_written=("resources", "partitions", "findings", "counters", "history", "runs"),
         assumes_customer_role=True,
     ),
-    TaskSpec(
-        "InventorySweep",
-        "tasks.inventory_sweep.handler",
-        300,
-        tables_written=("resources", "partitions", "findings", "counters", "history", "runs"),
-    ),
     TaskSpec("RecordItemFailure", "tasks.record_item_failure.handler", 30, 256, tables_written=("runs",)),
-    TaskSpec("InventoryFinalize", "tasks.inventory_finalize.handler", 120, tables_written=("runs",)),
+    TaskSpec("InventorySummarize", "tasks.inventory_summarize.handler", 60, 256, tables_written=("runs",)),
+    TaskSpec(
+        "InventoryFinalize",
+        "tasks.inventory_finalize.handler",
+        120,
+        tables_written=("runs",),
+        starts_executions=True,  # the weekly inventory's end starts the full scan
+    ),
     TaskSpec(
         "ScanPlan",
         "tasks.scan_plan.handler",
         60,
+        256,
         tables_read=("accounts", "policies"),
         tables_written=("runs",),
-        uses_items_bucket=True,
+        configures_runs=True,
     ),
+    TaskSpec("ScanExpand", "tasks.scan_expand.handler", 60, 256, tables_read=("accounts", "policies")),
     TaskSpec(
         "ScanEvaluate",
         "tasks.scan_evaluate.handler",
@@ -87,6 +109,7 @@ TASKS: tuple[TaskSpec, ...] = (
         # resources: clears the change marks of what it evaluated
         tables_written=("resources", "partitions", "findings", "counters", "history", "runs"),
     ),
+    TaskSpec("ScanSummarize", "tasks.scan_summarize.handler", 60, 256, tables_written=("runs",)),
     TaskSpec("ScanFinalize", "tasks.scan_finalize.handler", 120, tables_written=("runs",)),
     TaskSpec(
         "ScanReport",

@@ -1,4 +1,4 @@
-"""Scan: validate the input, plan account x service items with the policies in scope."""
+"""Scan: validate the input and open the run (its accounts are paged by RunPage)."""
 
 from typing import Any
 

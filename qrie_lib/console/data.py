@@ -90,11 +90,14 @@ def run(stores: Stores, kind: str, arn: str, status: str, started: str) -> dict[
         "execution_arn": arn,
         "name": arn.rsplit(":", 1)[-1],
         "run_id": run_id,
-        "status": status,
+        # The run's own outcome once closed (SUCCEEDED_WITH_FAILURES, SKIPPED), else the execution's.
+        "status": header["Status"] if header.get("Status") not in (None, "RUNNING") else status,
         "started": header.get("StartedAt", started),
         "finished": header.get("FinishedAt"),
         "input": header.get("Input", {}),
-        "item_count": int(header.get("ItemCount", 0)),
+        "item_count": int(summary_.get("items", 0)),
+        "accounts": executions.planned_accounts(header),
+        "done": int(header.get("AccountsDone", 0)),
         "failed_items": summary_.get("failed_items", []),
         "message": summary_.get("message"),
     }
@@ -110,11 +113,8 @@ def run_detail(aws: Aws, stores: Stores, kind: str, name: str) -> dict[str, Any]
     except aws.client("stepfunctions").exceptions.ExecutionDoesNotExist:
         raise InvalidInput(f"run: no {kind} execution {name!r}") from None
     detail = run(stores, kind, arn, described["status"], str(described["startDate"]))
-    items = stores.runs.items(detail["run_id"])
-    done = sum(1 for i in items if i.get("Status") in ("SUCCEEDED", "FAILED"))
     return detail | {
         "input": detail["input"] or json.loads(described.get("input") or "{}"),  # before the Plan ran
-        "done": done,
         "error": described.get("error"),
         "cause": described.get("cause"),
     }

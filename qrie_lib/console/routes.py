@@ -363,10 +363,10 @@ def start_run() -> Response:
     request: dict[str, Any] = {"account_id": f.account} if f.account else {}
     if f.kind == "inventory":
         valid = parse_input(inventory.ValidInventoryRequest, request | {"service": f.service or "all"})
-        inventory.work_items(valid, s, aws)  # the API's checks: onboarded account, global service
+        inventory.check(valid, s)  # the API's checks: onboarded account, global service
     else:
         valid = parse_input(scan.ScanRequest, request | ({"service": f.service} if f.service else {}))
-        scan.scan_items(valid, s, aws)
+        scan.check(valid, s)
     execution_input = valid.model_dump(mode="json", exclude_unset=True)
     arn = executions.start(aws, f.kind, execution_input)
     audit(f"console: {f.kind} started", input=execution_input, execution_arn=arn)

@@ -14,6 +14,7 @@ from typing import Any
 
 from qrie_lib.aws import Aws
 from qrie_lib.exports.ids import finding_uid
+from qrie_lib.frameworks.registry import FSBP_STANDARDS_ID, cites_cis, security_control_ids
 from qrie_lib.policies.base import band
 from qrie_lib.policies.registry import get_policy
 
@@ -64,7 +65,8 @@ def asff_finding(row: dict[str, Any], *, product: str, operator_account: str, no
     label = band(row["severity"]).upper()
     resolved = row["state"] != "ACTIVE"
     severity = {"Label": label, "Original": str(row["severity"])}
-    types = [CIS_TYPE if policy.compliance else BEST_PRACTICE_TYPE]
+    types = [CIS_TYPE if cites_cis(policy) else BEST_PRACTICE_TYPE]
+    controls = security_control_ids(policy)
     partition = row["arn"].split(":")[1] if row["arn"].startswith("arn:") else "aws"
     return {
         "SchemaVersion": SCHEMA_VERSION,
@@ -102,6 +104,15 @@ def asff_finding(row: dict[str, Any], *, product: str, operator_account: str, no
         "Compliance": {
             "Status": "PASSED" if resolved else "FAILED",
             **({"RelatedRequirements": list(policy.compliance)[:32]} if policy.compliance else {}),
+            # The Security Hub control the policy implements (a policy implements one FSBP control at most).
+            **(
+                {
+                    "SecurityControlId": controls[0],
+                    "AssociatedStandards": [{"StandardsId": FSBP_STANDARDS_ID}],
+                }
+                if controls
+                else {}
+            ),
         },
         "RecordState": "ARCHIVED" if resolved else "ACTIVE",
     }

@@ -29,6 +29,7 @@ from py_ocsf_models.objects.remediation import Remediation
 from py_ocsf_models.objects.resource_details import ResourceDetails
 
 from qrie_lib.exports.ids import finding_uid
+from qrie_lib.frameworks.registry import FSBP_STANDARDS_ID, security_control_ids
 from qrie_lib.policies.base import band
 from qrie_lib.policies.registry import get_policy
 
@@ -110,6 +111,12 @@ def detection_finding(row: dict[str, Any]) -> DetectionFinding:
         remediation=Remediation(desc=policy.remediation),
         unmapped={
             "compliance": list(policy.compliance),
+            # OCSF's compliance object (control, standards); Detection Finding has no attribute for it.
+            **(
+                {"compliance_control": {"control": controls[0], "standards": [FSBP_STANDARDS_ID]}}
+                if (controls := security_control_ids(policy))
+                else {}
+            ),
             "reopen_count": row.get("reopen_count", 0),
             "resolved_at": row.get("resolved_at"),
         },

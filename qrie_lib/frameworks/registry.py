@@ -24,14 +24,25 @@ class Assessment(StrEnum):
     MANUAL = "Manual"
 
 
+class Severity(StrEnum):
+    """Security Hub's severity labels."""
+
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
 class Control(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     title: str
     section: str
-    profile: Literal["Level 1", "Level 2"]
     assessment: Assessment
+    profile: Literal["Level 1", "Level 2"] | None = None  # a CIS benchmark's
+    severity: Severity | None = None  # a Security Hub standard's
+    note: str | None = None  # e.g. how the nearest policy differs from a control none implements exactly
 
     @property
     def automated(self) -> bool:
@@ -91,6 +102,20 @@ FRAMEWORKS: dict[str, Framework] = unique(
     lambda framework: framework.id,
     "framework",
 )
+
+
+CIS = "cis-aws-3.0"
+FSBP = "aws-fsbp"  # AWS Foundational Security Best Practices: its control ids are Security Hub's
+FSBP_STANDARDS_ID = "standards/aws-foundational-security-best-practices/v/1.0.0"  # ASFF's StandardsId
+
+
+def security_control_ids(policy: Policy) -> list[str]:
+    """The Security Hub control ids (e.g. ``EC2.13``) of the FSBP controls the policy implements."""
+    return FRAMEWORKS[FSBP].cited_by(policy)
+
+
+def cites_cis(policy: Policy) -> bool:
+    return bool(FRAMEWORKS[CIS].cited_by(policy))
 
 
 def get_framework(framework_id: str) -> Framework:

@@ -148,7 +148,7 @@ POLICIES: tuple[Policy, ...] = (
             "aws cloudtrail start-logging --name NAME (management events default to Read/Write All)."
         ),
         rule=not_in_all_regions,
-        compliance=("CIS AWS Foundations v3.0 3.1",),
+        compliance=("CIS AWS Foundations v3.0 3.1", "AWS FSBP v1.0.0 CloudTrail.1"),
         related_all=(TRAIL,),
     ),
     declare(
@@ -159,7 +159,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=50,
         remediation="aws cloudtrail update-trail --name NAME --enable-log-file-validation",
         rule=validation_disabled,
-        compliance=("CIS AWS Foundations v3.0 3.2",),
+        compliance=("CIS AWS Foundations v3.0 3.2", "AWS FSBP v1.0.0 CloudTrail.4"),
     ),
     declare(
         policy_id="CloudTrailBucketAccessLoggingDisabled",
@@ -186,7 +186,7 @@ POLICIES: tuple[Policy, ...] = (
         severity=50,
         remediation="aws cloudtrail update-trail --name NAME --kms-id KEY (a key CloudTrail may use).",
         rule=not_kms_encrypted,
-        compliance=("CIS AWS Foundations v3.0 3.5",),
+        compliance=("CIS AWS Foundations v3.0 3.5", "AWS FSBP v1.0.0 CloudTrail.2"),
     ),
     declare(
         policy_id="CloudTrailS3WriteDataEventsDisabled",

@@ -230,6 +230,7 @@ POLICIES: tuple[Policy, ...] = (
             "22 only from a bastion or corporate CIDR."
         ),
         rule=ports_open_to_world({SSH: "SSH"}, TCP),
+        compliance=("AWS FSBP v1.0.0 EC2.13",),
     ),
     declare(
         policy_id="EC2SecurityGroupRdpOpenToWorld",
@@ -246,6 +247,7 @@ POLICIES: tuple[Policy, ...] = (
             "only from a bastion or corporate CIDR."
         ),
         rule=ports_open_to_world({RDP: "RDP"}, TCP),
+        compliance=("AWS FSBP v1.0.0 EC2.14",),
     ),
     *(
         declare(
@@ -296,7 +298,7 @@ POLICIES: tuple[Policy, ...] = (
             "default → Edit rules), and give resources purpose-made groups."
         ),
         rule=default_group_not_restricted,
-        compliance=("CIS AWS Foundations v3.0 5.4",),
+        compliance=("CIS AWS Foundations v3.0 5.4", "AWS FSBP v1.0.0 EC2.2"),
     ),
     declare(
         policy_id="EC2InstanceImdsV1Enabled",
@@ -361,6 +363,7 @@ POLICIES: tuple[Policy, ...] = (
             "--no-map-public-ip-on-launch)."
         ),
         rule=public_ip,
+        compliance=("AWS FSBP v1.0.0 EC2.9",),
     ),
     declare(
         policy_id="EC2EbsVolumeUnencrypted",
@@ -385,7 +388,7 @@ POLICIES: tuple[Policy, ...] = (
             "(EC2 console → Settings → Data protection and security)."
         ),
         rule=ebs_default_disabled,
-        compliance=("CIS AWS Foundations v3.0 2.2.1",),
+        compliance=("CIS AWS Foundations v3.0 2.2.1", "AWS FSBP v1.0.0 EC2.7"),
     ),
     declare(
         policy_id="EC2EbsSnapshotPublic",
@@ -398,6 +401,7 @@ POLICIES: tuple[Policy, ...] = (
             "--operation-type remove --group-names all; enable Block Public Access for snapshots."
         ),
         rule=snapshot_public,
+        compliance=("AWS FSBP v1.0.0 EC2.1",),
     ),
     declare(
         policy_id="VPCFlowLogsDisabled",

@@ -24,6 +24,6 @@ POLICIES: tuple[Policy, ...] = (
             "the data over (AWS DataSync), then aws efs delete-file-system --file-system-id OLD."
         ),
         rule=unencrypted,
-        compliance=("CIS AWS Foundations v3.0 2.4.1",),
+        compliance=("CIS AWS Foundations v3.0 2.4.1", "AWS FSBP v1.0.0 EFS.1"),
     ),
 )

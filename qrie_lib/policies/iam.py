@@ -338,7 +338,7 @@ POLICIES: tuple[Policy, ...] = (
             "IAM roles for programmatic access."
         ),
         rule=root_access_keys_present,
-        compliance=("CIS AWS Foundations v3.0 1.4",),
+        compliance=("CIS AWS Foundations v3.0 1.4", "AWS FSBP v1.0.0 IAM.4"),
     ),
     declare(
         policy_id="IAMRootAccessKeyNotRotated",
@@ -403,7 +403,7 @@ POLICIES: tuple[Policy, ...] = (
             "policy denying actions when aws:MultiFactorAuthPresent is false)."
         ),
         rule=user_mfa_disabled,
-        compliance=("CIS AWS Foundations v3.0 1.10",),
+        compliance=("CIS AWS Foundations v3.0 1.10", "AWS FSBP v1.0.0 IAM.5"),
     ),
     declare(
         policy_id="IAMUserCredentialsUnused",
@@ -434,7 +434,7 @@ POLICIES: tuple[Policy, ...] = (
         ),
         rule=keys_where(not_rotated, MaxAgeDays=KEY_ROTATION_DAYS),
         ages=True,
-        compliance=("CIS AWS Foundations v3.0 1.14",),
+        compliance=("CIS AWS Foundations v3.0 1.14", "AWS FSBP v1.0.0 IAM.3"),
     ),
     declare(
         policy_id="IAMAccessKeyUnused",
@@ -472,7 +472,7 @@ POLICIES: tuple[Policy, ...] = (
             "aws iam delete-user-policy for each direct policy."
         ),
         rule=direct_policies,
-        compliance=("CIS AWS Foundations v3.0 1.15",),
+        compliance=("CIS AWS Foundations v3.0 1.15", "AWS FSBP v1.0.0 IAM.2"),
     ),
     declare(
         policy_id="IAMPolicyOverlyPermissive",

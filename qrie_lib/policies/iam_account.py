@@ -55,7 +55,7 @@ POLICIES: tuple[Policy, ...] = (
             "TOTP token or FIDO security key, then remove the virtual device."
         ),
         rule=root_mfa_not_hardware,
-        compliance=("CIS AWS Foundations v3.0 1.6",),
+        compliance=("CIS AWS Foundations v3.0 1.6", "AWS FSBP v1.0.0 IAM.6"),
     ),
     declare(
         policy_id="IAMServerCertificateExpired",

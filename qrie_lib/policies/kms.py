@@ -56,5 +56,6 @@ POLICIES: tuple[Policy, ...] = (
         severity=60,
         remediation="aws kms cancel-key-deletion --key-id KEY; aws kms enable-key --key-id KEY",
         rule=pending_deletion,
+        compliance=("AWS FSBP v1.0.0 KMS.3",),
     ),
 )

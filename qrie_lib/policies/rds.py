@@ -59,7 +59,7 @@ POLICIES: tuple[Policy, ...] = (
             "and move the application to it."
         ),
         rule=flag_off("StorageEncrypted"),
-        compliance=("CIS AWS Foundations v3.0 2.3.1",),
+        compliance=("CIS AWS Foundations v3.0 2.3.1", "AWS FSBP v1.0.0 RDS.3"),
     ),
     declare(
         policy_id="RDSInstanceAutoMinorVersionUpgradeDisabled",
@@ -72,7 +72,7 @@ POLICIES: tuple[Policy, ...] = (
             "--apply-immediately"
         ),
         rule=flag_off("AutoMinorVersionUpgrade"),
-        compliance=("CIS AWS Foundations v3.0 2.3.2",),
+        compliance=("CIS AWS Foundations v3.0 2.3.2", "AWS FSBP v1.0.0 RDS.13"),
     ),
     declare(
         policy_id="RDSInstancePubliclyAccessible",
@@ -105,6 +105,7 @@ POLICIES: tuple[Policy, ...] = (
             "restore the copy (aws rds restore-db-cluster-from-snapshot) and move the application to it."
         ),
         rule=flag_off("StorageEncrypted"),
+        compliance=("AWS FSBP v1.0.0 RDS.27",),
     ),
     declare(
         policy_id="RDSSnapshotPublic",

@@ -231,6 +231,7 @@ POLICIES: tuple[Policy, ...] = (
             f"--public-access-block-configuration {PAB_CLI}."
         ),
         rule=pab_disabled,
+        compliance=("AWS FSBP v1.0.0 S3.1",),
         needs=PAB_NEED,
     ),
     declare(
@@ -287,7 +288,7 @@ POLICIES: tuple[Policy, ...] = (
         ),
         rule=secure_transport_not_enforced,
         needs={"Policy": "GetBucketPolicy"},
-        compliance=("CIS AWS Foundations v3.0 2.1.1",),
+        compliance=("CIS AWS Foundations v3.0 2.1.1", "AWS FSBP v1.0.0 S3.5"),
     ),
     declare(
         policy_id="S3BucketLoggingDisabled",
@@ -300,6 +301,7 @@ POLICIES: tuple[Policy, ...] = (
             '\'{"LoggingEnabled":{"TargetBucket":"LOG-BUCKET","TargetPrefix":"NAME/"}}\'.'
         ),
         rule=logging_disabled,
+        compliance=("AWS FSBP v1.0.0 S3.9",),
         needs={"Logging": "GetBucketLogging"},
     ),
     declare(

@@ -9,14 +9,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from qrie_lib.aws import Aws, error_code
+from qrie_lib.concurrency import fan_out
 from qrie_lib.errors import UnexpectedResponse, Unreadable
 from qrie_lib.models import GLOBAL, Resource
 from qrie_lib.timeutil import iso, now_iso
+
+Item = TypeVar("Item")
+Described = TypeVar("Described")
 
 
 @dataclass
@@ -31,6 +35,11 @@ class CollectContext:
     external_id: str | None = None
     role_arn: str | None = None  # the account's own role, if not the default read-only role
     cache: dict[str, Any] = field(default_factory=dict)
+
+    def each(self, read: Callable[[Item], Described], items: Iterable[Item]) -> list[Described]:
+        """``read`` of every item (a resource's describe calls), in parallel up to the account's
+        share of its call cap for one work item (``Settings.describe_threads``); in order."""
+        return fan_out(self.aws.settings.describe_threads, read, items)
 
     def client(self, service: str, region: str | None = None) -> Any:
         api_region = region or (self.region if self.region != GLOBAL else None)
@@ -199,6 +208,10 @@ class ResourceCalls:
                 self.errors.append({"call": name, "code": code})
                 return None
             raise
+
+    def denied(self, name: str) -> bool:
+        """Whether the call ``name`` was denied (its answer unknown, not absent)."""
+        return any(e["call"] == name for e in self.errors)
 
     @property
     def none_answered(self) -> bool:

@@ -93,7 +93,7 @@ def list_trails(ctx: CollectContext, token: str | None) -> Page:
     describe_time = now_iso()
     trails = {t["TrailARN"]: t for t in home_trails(ctx) if t.get("TrailARN")}
     arns, next_token = slice_page(list(trails), token, ctx.page_size)
-    found = [read_trail(ctx, trails[arn], describe_time) for arn in arns]
+    found = ctx.each(lambda arn: read_trail(ctx, trails[arn], describe_time), arns)
     return Page([r for r in found if r is not None], next_token)
 
 
@@ -135,7 +135,12 @@ def trail_touch(detail: dict[str, Any]) -> Iterable[Touch]:
 SERVICE = Service(
     name="cloudtrail",
     regional=True,
-    read_actions=("cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors"),
+    read_actions=(
+        "cloudtrail:DescribeTrails",
+        "cloudtrail:GetTrailStatus",
+        "cloudtrail:GetEventSelectors",
+        "cloudtrail:LookupEvents",  # qrie local up's poller of the event history (no EventBridge there)
+    ),
     kinds=(
         ResourceKind(TRAIL, list_trails, describe_trail, trail_arn),
         ResourceKind(COVERAGE, list_coverage, describe_coverage, coverage_arn, account_level=True),

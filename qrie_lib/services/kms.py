@@ -67,7 +67,7 @@ def list_keys(ctx: CollectContext, token: str | None) -> Page:
     paging = {"Limit": min(max(ctx.page_size, MIN_PAGE), MAX_PAGE)} | ({"Marker": token} if token else {})
     answer = ctx.client("kms").list_keys(**paging)
     keys = [require(k, "KeyId", "ListKeys") for k in require(answer, "Keys", "ListKeys")]
-    found = [read_key(ctx, key, describe_time) for key in keys]
+    found = ctx.each(lambda key: read_key(ctx, key, describe_time), keys)
     return Page(
         [r for r in found if r is not None], answer.get("NextMarker") if answer.get("Truncated") else None
     )

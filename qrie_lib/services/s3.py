@@ -31,6 +31,10 @@ from qrie_lib.timeutil import now_iso
 BUCKET = "AWS::S3::Bucket"
 ACCOUNT_PAB = "AWS::S3::AccountPublicAccessBlock"
 PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+BUCKET_OWNER_ENFORCED = "BucketOwnerEnforced"
+ACLS_DISABLED: dict[str, Any] = {
+    "AclsDisabled": True
+}  # the Acl of a bucket whose ACLs are disabled: no grants
 
 
 def bucket_arn(_: CollectContext, name: str) -> str:
@@ -79,10 +83,27 @@ def read_bucket(ctx: CollectContext, name: str, region: str | None) -> tuple[Res
             "NoSuchPublicAccessBlockConfiguration",
         )
         policy = calls.call("GetBucketPolicy", lambda: s3.get_bucket_policy(**owner), "NoSuchBucketPolicy")
-        policy_status = calls.call(
-            "GetBucketPolicyStatus", lambda: s3.get_bucket_policy_status(**owner), "NoSuchBucketPolicy"
+        # Skipped without a policy: the policy status is S3's evaluation of the bucket policy (S3 user
+        # guide, "The meaning of 'public'"), and GetBucketPolicyStatus answers NoSuchBucketPolicy.
+        policy_status = (
+            calls.call(
+                "GetBucketPolicyStatus", lambda: s3.get_bucket_policy_status(**owner), "NoSuchBucketPolicy"
+            )
+            if policy is not None or calls.denied("GetBucketPolicy")
+            else None
         )
-        acl = calls.call("GetBucketAcl", lambda: s3.get_bucket_acl(**owner))
+        ownership = calls.call(
+            "GetBucketOwnershipControls",
+            lambda: s3.get_bucket_ownership_controls(**owner),
+            "OwnershipControlsNotFoundError",
+        )
+        rules = (ownership or {}).get("OwnershipControls", {}).get("Rules", [])
+        object_ownership = rules[0]["ObjectOwnership"] if rules else None
+        # Skipped when ACLs are disabled: with Bucket owner enforced, "requests to read ACLs always
+        # return a response that shows full control for the bucket owner" and ACLs no longer affect
+        # permissions (S3 user guide, "Troubleshooting" under "Controlling ownership of objects").
+        acls_disabled = object_ownership == BUCKET_OWNER_ENFORCED
+        acl = None if acls_disabled else calls.call("GetBucketAcl", lambda: s3.get_bucket_acl(**owner))
         encryption = calls.call(
             "GetBucketEncryption",
             lambda: s3.get_bucket_encryption(**owner),
@@ -90,25 +111,21 @@ def read_bucket(ctx: CollectContext, name: str, region: str | None) -> tuple[Res
         )
         versioning = calls.call("GetBucketVersioning", lambda: s3.get_bucket_versioning(**owner))
         logging = calls.call("GetBucketLogging", lambda: s3.get_bucket_logging(**owner))
-        ownership = calls.call(
-            "GetBucketOwnershipControls",
-            lambda: s3.get_bucket_ownership_controls(**owner),
-            "OwnershipControlsNotFoundError",
-        )
         tagging = calls.call("GetBucketTagging", lambda: s3.get_bucket_tagging(**owner), "NoSuchTagSet")
     except ClientError as exc:
         if error_code(exc) in ("NoSuchBucket", "404"):  # deleted since it was listed
             return None
         raise
 
-    rules = (ownership or {}).get("OwnershipControls", {}).get("Rules", [])
     configuration: dict[str, Any] = {
         "Name": name,
         "Region": region,
         "PublicAccessBlock": (pab or {}).get("PublicAccessBlockConfiguration"),
         "Policy": loads_json((policy or {}).get("Policy")),
         "PolicyStatus": (policy_status or {}).get("PolicyStatus"),
-        "Acl": acl and {"Owner": acl.get("Owner"), "Grants": require(acl, "Grants", "GetBucketAcl")},
+        "Acl": ACLS_DISABLED
+        if acls_disabled
+        else acl and {"Owner": acl.get("Owner"), "Grants": require(acl, "Grants", "GetBucketAcl")},
         "Encryption": (encryption or {}).get("ServerSideEncryptionConfiguration"),
         "Versioning": versioning
         and {
@@ -116,7 +133,7 @@ def read_bucket(ctx: CollectContext, name: str, region: str | None) -> tuple[Res
             "MfaDelete": versioning.get("MFADelete", "Disabled"),
         },
         "Logging": (logging or {}).get("LoggingEnabled"),
-        "ObjectOwnership": rules[0]["ObjectOwnership"] if rules else None,
+        "ObjectOwnership": object_ownership,
     }
     resource = ctx.resource(
         service="s3",
@@ -137,7 +154,7 @@ def list_buckets(ctx: CollectContext, token: str | None) -> Page:
     buckets = require(ctx.client("s3").list_buckets(), "Buckets", "ListBuckets")
     regions = {b["Name"]: b.get("BucketRegion") for b in buckets}
     names, next_token = slice_page(list(regions), token, ctx.page_size)
-    read = [r for r in (read_bucket(ctx, n, regions[n]) for n in names) if r is not None]
+    read = [r for r in ctx.each(lambda n: read_bucket(ctx, n, regions[n]), names) if r is not None]
     return Page(
         [resource for resource, unread in read if not unread],
         next_token,

@@ -6,7 +6,7 @@ from typing import Any
 
 from qrie_lib.errors import AccountExists
 from qrie_lib.models import Account, AccountStatus
-from qrie_lib.stores.dynamo import Write, conditional_write, from_item, to_item
+from qrie_lib.stores.dynamo import Write, conditional_write, decode_token, encode_token, from_item, to_item
 from qrie_lib.timeutil import now_iso
 
 FIELDS = {
@@ -68,6 +68,22 @@ class AccountsStore:
 
     def active(self) -> list[Account]:
         return [a for a in self.list() if a.status is AccountStatus.ACTIVE]
+
+    def active_page(self, token: str | None, limit: int) -> tuple[list[str], str | None]:
+        """The ids of the ACTIVE accounts among the next ``limit`` rows, and the token of the rest
+        (None: the last page): a run's pages, each a bounded read whatever the organisation."""
+        answer = self.client.scan(
+            TableName=self.table,
+            Limit=limit,
+            ProjectionExpression="AccountId",
+            FilterExpression="#s = :active",
+            ExpressionAttributeNames={"#s": "Status"},
+            ExpressionAttributeValues={":active": {"S": AccountStatus.ACTIVE.value}},
+            ConsistentRead=True,
+            **({"ExclusiveStartKey": decode_token(token)} if token else {}),
+        )
+        ids = sorted(i["AccountId"]["S"] for i in answer.get("Items", []))
+        return ids, encode_token(answer.get("LastEvaluatedKey"))
 
     @staticmethod
     def _account(data: dict[str, Any]) -> Account:

@@ -16,10 +16,9 @@ from orchestration.runtime import LocalRuntime, fire_schedule
 from orchestration.schedules import TASK_SCHEDULES, TaskSchedule
 from orchestration.simulated_org import SimulatedOrg, account_id, trust_policy
 from qrie_lib import lifecycle
-from qrie_lib.inventory import ValidInventoryRequest, work_items
 from qrie_lib.models import AccountStatus
 from qrie_lib.policies.registry import CATALOGUE
-from qrie_lib.scan import ScanItem, ScanRequest, scan_items
+from qrie_lib.scan import ScanRequest, account_items, wanted_policies
 from qrie_lib.services.registry import SERVICES
 from qrie_lib.settings import Settings
 from qrie_lib.stores import Stores
@@ -147,7 +146,7 @@ def test_closed_and_departed_accounts_are_marked_and_skipped_by_the_next_invento
     assert (report["suspended"], report["removed"]) == ([A1], [A2])
     stored = accounts(org)
     assert (stored[A1].status, stored[A2].status) == (AccountStatus.SUSPENDED, AccountStatus.REMOVED)
-    assert work_items(ValidInventoryRequest(), Stores.of(org.aws), org.aws) == []
+    assert Stores.of(org.aws).accounts.active_page(None, 100) == ([], None)  # what a run's pages read
     assert sync()["removed"] == []  # marked once
 
 
@@ -195,7 +194,7 @@ def test_the_local_runtime_schedules_the_sync_daily_and_its_fire_runs_it(org):
 
 
 def test_a_moved_account_gets_its_new_ou_path_and_scopes_follow_it(scanned):
-    aws, stores = scanned.aws, Stores.of(scanned.aws)
+    stores = Stores.of(scanned.aws)
     prod_only = "S3BucketPublic"
     before = [f for f in stores.findings.unresolved_in_partition(f"{A1}_s3") if f.policy_id == prod_only]
     assert before  # A1 (in /root/prod/) has one to lose
@@ -204,8 +203,9 @@ def test_a_moved_account_gets_its_new_ou_path_and_scopes_follow_it(scanned):
     lifecycle.update(stores, dev_only, {"include_ou_paths": ["/root/dev/"]})
 
     def scanned_accounts(policy_id: str) -> set[str]:
-        items = scan_items(ScanRequest(policy_id=policy_id), stores, aws)
-        return {i.account_id for i in items if isinstance(i, ScanItem)}
+        request = ScanRequest(policy_id=policy_id)
+        policies = wanted_policies(request, stores)
+        return {a.account_id for a in stores.accounts.active() if account_items(request, a, policies)}
 
     assert scanned_accounts(dev_only) == {A2}
     scanned.org.move(A1, "dev")
@@ -260,5 +260,4 @@ def test_remove_resolves_findings_as_account_removed_deletes_rows_and_touches_no
     assert {a: partitions(scanned, a) for a in (A1, A3)} == others_before
     # A sync does not onboard it again; a scan plan skips it.
     assert A2 not in sync()["onboarded"]
-    items = scan_items(ScanRequest(), stores, scanned.aws)
-    assert A2 not in {i.account_id for i in items if isinstance(i, ScanItem)}
+    assert A2 not in stores.accounts.active_page(None, 100)[0]

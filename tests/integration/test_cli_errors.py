@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from orchestration.cli import app
 from orchestration.runtime import LocalRuntime
+from orchestration.simulated_org import SimulatedOrg, account_id
 from qrie_lib.models import Account
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.stores import Stores
@@ -42,6 +43,7 @@ def one_line_error(output: str, name: str) -> None:
         (["findings", "--policy", "Nope"], "UnknownPolicy"),
         (["findings", "--state", "OPEN"], "InvalidInput"),
         (["scan", "--account", "12"], "InvalidInput"),
+        (["local", "up", "--self"], "InvalidInput"),  # --self needs --customers aws
     ],
 )
 def test_a_bad_argument_is_one_line_and_exit_2(args, name):
@@ -101,11 +103,25 @@ def test_policies_wait_exits_1_when_its_scan_failed(command):
         Stores.of(aws).accounts.put(Account(account_id="200000000001", regions=["us-east-1"]))
         if command == "update":
             assert runner.invoke(app, ["policies", "launch", "S3BucketPublic"]).exit_code == 0
-        # Evaluate reads the resources table: without it every scan item fails.
-        aws.client("dynamodb").delete_table(TableName=aws.settings.resources_table)
+        # An account's items read the resources table, the findings shards' the findings table:
+        # without them every scan item fails, and so does the run.
+        for table in (aws.settings.resources_table, aws.settings.findings_table):
+            aws.client("dynamodb").delete_table(TableName=table)
         result = runner.invoke(app, ["policies", command, "S3BucketPublic", "--wait"])
     assert result.exit_code == 1, result.output
-    one_line_error(result.output, "ItemsFailed")
+    one_line_error(result.output, "RunFailed")  # every item failed: the run failed as a whole
+
+
+@pytest.mark.slow
+def test_an_inventory_with_some_failed_items_exits_0_with_a_warning_naming_them():
+    with LocalRuntime(fast_retries=True) as runtime:
+        org = SimulatedOrg(runtime.aws, 2)
+        org.create()
+        org.session(account_id(2)).client("iam").delete_role(RoleName=runtime.aws.settings.role_name)
+        result = runner.invoke(app, ["inventory", "--service", "iam"])
+    assert result.exit_code == 0, result.output
+    assert "warning: inventory run SUCCEEDED_WITH_FAILURES" in result.output
+    assert f"failed {account_id(2)}/iam/global: AccountAccessDenied" in result.output
 
 
 def test_local_up_on_a_busy_port_fails_fast():

@@ -188,6 +188,24 @@ def test_cli_formats(h, tmp_path):
     assert "2.1.1" in table.stdout
 
 
+def test_fsbp_through_the_cli_and_the_api(h):
+    fsbp = get_framework("aws-fsbp")
+    as_json = runner.invoke(app, ["compliance", "aws-fsbp", "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    rows = {c["id"]: c for c in json.loads(as_json.stdout)["controls"]}
+    assert list(rows) == [c.id for c in fsbp.controls]
+    assert {rows[c]["status"] for c in rows if not rows[c]["policy_ids"]} == {"NOT_EVALUATED"}
+    assert {o["status"] for o in rows["S3.5"]["accounts"].values()} >= {"FAIL"}
+    as_csv = runner.invoke(app, ["compliance", "aws-fsbp", "--format", "csv"])
+    assert as_csv.stdout.count("\n") == 1 + len(fsbp.controls) * 3
+    table = runner.invoke(app, ["compliance", "aws-fsbp"])
+    assert "severity" in table.stdout
+    assert "EC2.19" in table.stdout
+    status, body = call("GET", "/compliance/aws-fsbp", account=A1)
+    assert status == 200
+    assert [c["id"] for c in body["controls"]] == list(rows)
+
+
 @pytest.mark.parametrize(
     ("path", "query", "status", "error"),
     [

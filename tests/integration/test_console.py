@@ -101,6 +101,15 @@ def test_every_page_renders_with_the_console_csp(h, scanned, path):
     assert 'name="csrf"' in body or path not in ("/console/policies", "/console/runs")
 
 
+def test_the_compliance_page_shows_the_framework_chosen(h, scanned):
+    fsbp = get("/console/compliance", framework="aws-fsbp")["body"]
+    assert "AWS Foundational Security Best Practices" in fsbp
+    assert "EC2.13 Security groups should not allow ingress" in fsbp
+    assert "Not mapped: EC2SecurityGroupHighRiskPortOpen" in fsbp  # a close policy's note
+    assert '<option value="aws-fsbp" selected' in fsbp
+    assert "CIS Amazon Web Services Foundations Benchmark" in get("/console/compliance")["body"]
+
+
 def test_the_overview_counts_open_findings_from_the_counters(h, scanned):
     body = get("/console")["body"]
     assert "S3 bucket" in body or "S3BucketPublic" in body

@@ -94,7 +94,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Aws, Aws
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     moto_server = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(aws_port)]
-    local_up = [QRIE, "local", "up", "--port", str(local_port), "--ephemeral", "--no-schedules"]
+    # No CloudTrail poller: the customer side's request log holds the inventory's calls only.
+    local_up = [
+        QRIE,
+        "local",
+        "up",
+        "--port",
+        str(local_port),
+        "--ephemeral",
+        "--no-schedules",
+        "--no-cloudtrail",
+    ]
     with (
         process(moto_server, stand_in, tmp / "aws.log", "Running on"),
         process(local_up, operator, tmp / "local.log", "local AWS endpoint on"),

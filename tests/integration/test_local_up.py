@@ -17,6 +17,7 @@ from orchestration import cloudtrail
 from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.simulated_org import SEED_ROLE, WORLD, account_id
 from qrie_lib.aws import Aws
+from qrie_lib.frameworks.registry import get_framework
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.settings import Settings
 from tests.integration.conftest import QRIE, local_up
@@ -48,6 +49,17 @@ def findings(endpoint: str, *filters: str) -> set[tuple[str, str, str]]:
     return {(r["policy_id"], r["account_id"], r["arn"]) for r in rows}
 
 
+def fsbp_report(endpoint: str) -> dict[str, dict[str, Any]]:
+    """``qrie compliance aws-fsbp``: every control listed; one no policy implements is never PASS."""
+    report = qrie_json(endpoint, "compliance", "aws-fsbp", "--format", "json")
+    assert [c["id"] for c in report["controls"]] == [c.id for c in get_framework("aws-fsbp").controls]
+    for control in report["controls"]:
+        if not control["policy_ids"]:
+            assert control["status"] == "NOT_EVALUATED", control["id"]
+            assert {r["code"] for o in control["accounts"].values() for r in o["reasons"]} == {"NO_POLICY"}
+    return {c["id"]: c for c in report["controls"]}
+
+
 def test_a_user_session_against_qrie_local_up(endpoint, tmp_path):
     accounts = qrie_json(endpoint, "accounts", "list", "--json")
     assert [(a["account_id"], a["ou_path"]) for a in accounts] == [(A1, "/root/prod/"), (A2, "/root/dev/")]
@@ -73,6 +85,8 @@ def test_a_user_session_against_qrie_local_up(endpoint, tmp_path):
     assert ("S3BucketPublicWriteAcl", A1, "arn:aws:s3:::sim01-public-assets") in active
     assert ("S3BucketPublicWriteAcl", A2, "arn:aws:s3:::sim02-public-assets") not in active
     assert findings(endpoint, "--account", A2) == {f for f in active if f[1] == A2}
+    fsbp = fsbp_report(endpoint)
+    assert {o["status"] for o in fsbp["S3.5"]["accounts"].values()} == {"FAIL"}  # none denies plain HTTP
 
     # A person opens SSH to the world on the "web" group; CloudTrail's record goes through the queue.
     for key, value in FAKE_CREDENTIALS.items():
@@ -84,6 +98,7 @@ def test_a_user_session_against_qrie_local_up(endpoint, tmp_path):
     web = ("EC2SecurityGroupSshOpenToWorld", A1, f"arn:aws:ec2:us-east-1:{A1}:security-group/{group}")
     ssh_open = ("--policy", "EC2SecurityGroupSshOpenToWorld", "--account", A1)
     assert web not in findings(endpoint, *ssh_open)
+    assert web[2] not in {f["arn"] for f in fsbp["EC2.13"]["accounts"][A1]["failing_resources"]}
     ec2.authorize_security_group_ingress(
         GroupId=group,
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": WORLD}]}],
@@ -102,3 +117,5 @@ def test_a_user_session_against_qrie_local_up(endpoint, tmp_path):
     drained = qrie_json(endpoint, "events", "drain", "--json")
     assert (drained["processed"], drained["failed"]) == (1, 0), drained
     assert web in findings(endpoint, *ssh_open)
+    failing = fsbp_report(endpoint)["EC2.13"]["accounts"][A1]["failing_resources"]
+    assert web[2] in {f["arn"] for f in failing}

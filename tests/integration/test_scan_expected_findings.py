@@ -150,9 +150,10 @@ def expected(n: int) -> dict[str, set[str]]:
 def storage_and_network(n: int) -> dict[str, set[str]]:
     """orchestration/seed_storage.py: odd accounts' database is public in a subnet routed to an
     internet gateway, unencrypted and not auto-upgraded, their cluster unencrypted, snapshot public,
-    file system unencrypted, Security Hub off, an expired certificate, AWSCloudShellFullAccess on the
-    deployer role. Every account's restricted network ACL passes CIS 5.1 (the default ones fail it,
-    as in AWS) and its app instances have a role; Access Analyzer is not emulated: not evaluated."""
+    file system unencrypted, load balancer without FSBP's attributes, Security Hub off, an expired
+    certificate, AWSCloudShellFullAccess on the deployer role. Every account's restricted network
+    ACL passes CIS 5.1 (the default ones fail it, as in AWS) and its app instances have a role;
+    Access Analyzer is not emulated: not evaluated."""
     odd = n % 2 == 1
     found: dict[str, set[str]] = {
         "db:orders-db": {
@@ -165,6 +166,13 @@ def storage_and_network(n: int) -> dict[str, set[str]]:
         "cluster:analytics": {"RDSClusterStorageUnencrypted"} if odd else set(),
         "db-snapshot:orders-nightly": {"RDSSnapshotPublic"} if odd else set(),
         "efs:shared-files": {"EFSFileSystemUnencrypted"} if odd else set(),
+        "lb:web-alb": {
+            "ELBv2AlbInvalidHeadersNotDropped",
+            "ELBv2DeletionProtectionDisabled",
+            "ELBv2AlbDesyncMitigationWeak",
+        }
+        if odd
+        else set(),
         "certificate:www": set(),
         "role:app-instance": set(),
     }
@@ -200,6 +208,7 @@ def label(resource) -> str | None:
         "AWS::RDS::DBCluster": lambda: f"cluster:{c['DBClusterIdentifier']}",
         "AWS::RDS::DBSnapshot": lambda: f"db-snapshot:{c['DBSnapshotIdentifier']}",
         "AWS::EFS::FileSystem": lambda: f"efs:{resource.tags.get('Name')}",
+        "AWS::ElasticLoadBalancingV2::LoadBalancer": lambda: f"lb:{c['LoadBalancerName']}",
         "AWS::SecurityHub::Hub": lambda: f"hub@{resource.region}",
         "AWS::AccessAnalyzer::Analyzers": lambda: f"analyzers@{resource.region}",
         "AWS::IAM::ServerCertificate": lambda: f"certificate:{c['ServerCertificateName']}",

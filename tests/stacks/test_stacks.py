@@ -34,7 +34,7 @@ from orchestration import asl
 from orchestration.cli_onboarding import app as onboarding_cli
 from orchestration.provision import MAX_MESSAGE_BYTES, MAX_RECEIVE_COUNT
 from orchestration.schedules import SCHEDULES, TASK_SCHEDULES
-from qrie_lib.inventory import ValidInventoryRequest
+from qrie_lib.inventory import ANTI_ENTROPY, ValidInventoryRequest
 from qrie_lib.scan import ScanRequest
 from qrie_lib.schema import TABLES
 from qrie_lib.services.registry import SERVICES, collector_actions
@@ -417,7 +417,29 @@ def test_state_machine_scales_and_always_finalizes(synth: Synth, kind: str) -> N
     assert accounts["ToleratedFailurePercentage"] == 100
     assert [c["Next"] for c in accounts["Catch"]] == ["Finalize"] * len(accounts["Catch"])
     assert accounts["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
-    assert accounts["Next"] == "Finalize"
+    assert accounts["Next"] == "MorePages"  # the next page of accounts, or Finalize after the last
+    # Every state that calls a task reaches Finalize when it fails, so no run stays RUNNING: the
+    # parent's through its Catch (a bad input excepted: it fails first, writing nothing); an
+    # account's Expand and Items through its Summarize, which the map's Catch backs up.
+    states = definition["States"]
+    for name in ("Plan", "Page"):
+        assert states[name]["Catch"][-1] == {
+            "ErrorEquals": ["States.ALL"],
+            "ResultPath": "$.failure",
+            "Next": "Finalize",
+        }
+    child = accounts["ItemProcessor"]["States"]
+    for name in ("Expand", "Items"):
+        assert child[name]["Catch"][-1]["Next"] == "Summarize"
+    assert states["MoreSummaries"]["Choices"][0]["Next"] == "Finalize"  # Finalize pages in a loop
+    # Lambda's throttling and service errors are retried with jittered backoff, many times,
+    # before anything fails.
+    for task in asl.tasks_in(definition):
+        throttling = only([r for r in task["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]])
+        assert {"Lambda.ServiceException", "Lambda.SdkClientException"} <= set(throttling["ErrorEquals"])
+        assert throttling["MaxAttempts"] >= 10
+        assert throttling["JitterStrategy"] == "FULL"
+        assert throttling["BackoffRate"] > 1
     # Concurrency comes from the deployment's settings through the Plan's output.
     assert accounts["MaxConcurrencyPath"] == "$.plan.concurrency.accounts"
     assert accounts["ItemProcessor"]["States"]["Items"]["MaxConcurrencyPath"] == "$.per_account"
@@ -461,14 +483,13 @@ def test_schedules_are_the_shared_declarations(synth: Synth) -> None:
         }
     sync = only([s for s in TASK_SCHEDULES if s.task == "AccountsSync"])  # before the daily scan
     assert (sync.task, sync.expression) == ("AccountsSync", "cron(0 3 * * ? *)")
-    weekly, daily, full = SCHEDULES
+    weekly, daily = SCHEDULES
+    # The weekly inventory's end starts the full scan (its Finalize): no Saturday scan by the clock.
     assert (weekly.expression, weekly.input) == (
         "cron(0 0 ? * SAT *)",
-        {"service": "all", "scan_type": "anti-entropy"},
+        {"service": "all", "scan_type": ANTI_ENTROPY},
     )
-    # Incremental on weekdays; on Saturday, after the weekly inventory, everything.
     assert (daily.expression, daily.input) == ("cron(0 4 ? * SUN-FRI *)", {})
-    assert (full.expression, full.input) == ("cron(0 4 ? * SAT *)", {"full": True})
 
 
 def test_schedule_inputs_are_valid_state_machine_inputs() -> None:
@@ -594,6 +615,53 @@ def test_alarms_notify_the_encrypted_topic(synth: Synth) -> None:
         for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")
     }
     assert expected <= watched
+
+
+def test_run_alarms_watch_a_failure_ratio_and_accounts_failing_in_a_row(synth: Synth) -> None:
+    """Not any single failed item: a run's share of failed items (metric math) and an account
+    that failed 3 runs in a row."""
+    alarms = list(of_type(synth.core, "AWS::CloudWatch::Alarm").values())
+    ratios = [a["Properties"] for a in alarms if "Metrics" in a["Properties"]]
+    assert len(ratios) == len(asl.STATE_MACHINES)
+    for ratio in ratios:
+        expression = only([m for m in ratio["Metrics"] if "Expression" in m])
+        assert expression["Expression"] == "IF(items > 0, 100 * failed / items, 0)"
+        names = {
+            m["Id"]: m["MetricStat"]["Metric"]["MetricName"] for m in ratio["Metrics"] if "MetricStat" in m
+        }
+        assert names == {"failed": "RunItemsFailed", "items": "RunItems"}
+        assert (ratio["Threshold"], ratio["ComparisonOperator"]) == (10, "GreaterThanThreshold")
+    in_a_row = [a["Properties"] for a in alarms if a["Properties"].get("MetricName") == "ConsecutiveFailures"]
+    assert {render(d["Value"]) for a in in_a_row for d in a["Dimensions"] if d["Name"] == "Kind"} == set(
+        asl.STATE_MACHINES
+    )
+    for alarm in in_a_row:
+        assert (alarm["Statistic"], alarm["Threshold"]) == ("Maximum", 3)
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_run_concurrency_is_the_deployments_and_the_event_processor_and_api_are_reserved(
+    synth: Synth,
+) -> None:
+    functions = {
+        f["Properties"]["FunctionName"]: f["Properties"]
+        for f in of_type(synth.core, "AWS::Lambda::Function").values()
+    }
+    reserved = {
+        name: f["ReservedConcurrentExecutions"]
+        for name, f in functions.items()
+        if "ReservedConcurrentExecutions" in f
+    }
+    assert reserved == {"qrie-event-processor": 20, "qrie-api": 10}
+    run_settings = {
+        "QRIE_ACCOUNTS_IN_FLIGHT": "400",
+        "QRIE_ITEMS_PER_ACCOUNT_IN_FLIGHT": "2",
+        "QRIE_ACCOUNTS_PER_PAGE": "1000",
+    }
+    for name, function in functions.items():
+        env = function.get("Environment", {}).get("Variables", {})
+        expected = run_settings if name in ("qrie-inventory-plan", "qrie-scan-plan", "qrie-run-page") else {}
+        assert {k: env[k] for k in run_settings if k in env} == expected, name
 
 
 def test_operations_dashboard_shows_findings_runs_and_task_errors(synth: Synth) -> None:

@@ -63,3 +63,16 @@ def test_only_the_most_recent_accounts_keep_their_clients(aws, customer, monkeyp
     aws.customer_client(accounts[0], "ec2", REGION)  # evicted: assumed again
     assert aws.calls["sts.AssumeRole"] == 4
     assert {key[0] for key in aws._clients if key[0]} == {accounts[0], accounts[1]}
+
+
+def test_the_customer_sides_own_account_is_read_with_its_credentials_without_a_role(moto_env):
+    from qrie_lib.aws import Aws
+    from qrie_lib.settings import Settings
+
+    aws = Aws(Settings(customer_self=True))  # no ExternalId anywhere: none is needed for one's own
+    own = aws.self_account()
+    aws.customer_client(own, "s3").list_buckets()
+    assert aws.customer_calls["s3.ListBuckets"] == 1  # counted (and capped) as a customer call
+    assert "sts.AssumeRole" not in aws.calls
+    with pytest.raises(AccountAccessDenied, match="no ExternalId"):  # any other account: its role
+        aws.customer_client(CUSTOMER, "s3")

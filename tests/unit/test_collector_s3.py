@@ -127,11 +127,11 @@ BUCKET_CALLS = (
     "GetPublicAccessBlock",
     "GetBucketPolicy",
     "GetBucketPolicyStatus",
+    "GetBucketOwnershipControls",
     "GetBucketAcl",
     "GetBucketEncryption",
     "GetBucketVersioning",
     "GetBucketLogging",
-    "GetBucketOwnershipControls",
     "GetBucketTagging",
 )
 
@@ -184,6 +184,38 @@ def test_every_bucket_call_names_the_expected_owner(aws, customer):
     bucket_calls = [(op, owner) for op, owner in asked if op != "ListBuckets"]
     assert {op for op, _ in bucket_calls} == set(BUCKET_CALLS)
     assert {owner for _, owner in bucket_calls} == {CUSTOMER}
+
+
+def test_calls_made_moot_by_a_missing_policy_or_disabled_acls_are_skipped(aws, customer):
+    client = customer.client("s3")
+    client.create_bucket(Bucket="modern")  # no policy, ACLs disabled (Bucket owner enforced)
+    client.put_bucket_ownership_controls(
+        Bucket="modern", OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    )
+    client.create_bucket(Bucket="legacy")  # a policy, ACLs enabled
+    policy = {
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::legacy/*",
+    }
+    client.put_bucket_policy(
+        Bucket="legacy", Policy=json.dumps({"Version": "2012-10-17", "Statement": [policy]})
+    )
+    asked: list[tuple[str, str]] = []
+    aws.customer_client(CUSTOMER, "s3", REGION).meta.events.register(
+        "before-parameter-build.s3",
+        lambda params, model, **_: asked.append((params.get("Bucket"), model.name)),
+    )
+    found, _ = collect_all(make_ctx(aws, region="global", page_size=10), s3.SERVICE.kind(s3.BUCKET))
+    by_name = {r.configuration["Name"]: r.configuration for r in found}
+    modern = {call for bucket, call in asked if bucket == "modern"}
+    legacy = {call for bucket, call in asked if bucket == "legacy"}
+    assert not modern & {"GetBucketPolicyStatus", "GetBucketAcl"}
+    assert {"GetBucketPolicyStatus", "GetBucketAcl"} <= legacy
+    assert by_name["modern"]["Acl"] == s3.ACLS_DISABLED  # no grant applies, as S3 reads it back
+    assert by_name["modern"]["PolicyStatus"] is None
+    assert by_name["legacy"]["PolicyStatus"] == {"IsPublic": True}
 
 
 def test_another_accounts_bucket_is_not_described_as_ours(aws, customer):

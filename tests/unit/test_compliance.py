@@ -220,7 +220,9 @@ def test_json_shape(report):
         "title",
         "section",
         "profile",
+        "severity",
         "assessment",
+        "note",
         "policy_ids",
         "status",
         "accounts",
@@ -233,3 +235,26 @@ def test_json_shape(report):
         "failing_resources",
         "resources_evaluated",
     }
+
+
+def test_an_fsbp_control_no_policy_implements_is_never_pass():
+    """Every mapped policy launched, evaluated and clean: its control passes; a control no policy
+    implements stays NOT_EVALUATED (NO_POLICY), with its note carried to the report."""
+    fsbp = get_framework("aws-fsbp")
+    mapped = sorted({p for ids in fsbp.policies_by_control.values() for p in ids})
+    policies = [launched(p) for p in mapped]
+    coverage = {A1: {p: Coverage(2, 0, AFTER, "scan/1") for p in mapped}}
+    report = build(fsbp, [Account(account_id=A1, name="prod")], policies, [], coverage, AFTER)
+    rows = {r.id: r for r in report.controls}
+    assert len(rows) == len(fsbp.controls)
+    for row in rows.values():
+        o = row.accounts[A1]
+        if row.policy_ids:
+            assert (row.status, o.status) == (Status.PASS, Status.PASS), row.id
+        else:
+            assert (row.status, o.status) == (Status.NOT_EVALUATED, Status.NOT_EVALUATED), row.id
+            assert [r.code for r in o.reasons] == [Why.NO_POLICY]
+    assert rows["EC2.19"].severity == "CRITICAL"
+    assert rows["EC2.19"].note.startswith("Not mapped")
+    assert report.overall.evaluated == len(mapped) == report.overall.passed
+    assert {s.id for s in report.sections} == set(fsbp.sections)

@@ -218,3 +218,42 @@ def test_throttled_entries_are_retried_a_bounded_number_of_times(aws, stores, mo
     # What failed stays unexported: the next export sends it (and only it).
     throttled.clear()
     assert SecurityHubExport(aws, stores).export_all(ALWAYS).sent == 1
+
+
+# ---- the Security Hub control id of a policy implementing an FSBP control ----------------------
+
+PRODUCT, OPERATOR = "arn:aws:securityhub:us-east-1:111111111111:product/111111111111/default", "111111111111"
+FSBP_STANDARD = "standards/aws-foundational-security-best-practices/v/1.0.0"
+
+
+def test_asff_and_ocsf_carry_the_security_hub_control_id_of_an_fsbp_policy():
+    import botocore.session
+    from botocore.validate import validate_parameters
+
+    from qrie_lib.exports.asff import BEST_PRACTICE_TYPE, CIS_TYPE, asff_finding
+
+    def asff(policy_id: str) -> dict[str, Any]:
+        r = row(1) | {"policy_id": policy_id}
+        return asff_finding(r, product=PRODUCT, operator_account=OPERATOR, now="2026-01-03T00:00:00.000Z")
+
+    fsbp_only, cis_and_fsbp, neither = (
+        asff("EC2SecurityGroupSshOpenToWorld"),
+        asff("CloudTrailLogFileValidationDisabled"),
+        asff("S3BucketPublic"),
+    )
+    assert fsbp_only["Compliance"]["SecurityControlId"] == "EC2.13"
+    assert fsbp_only["Compliance"]["AssociatedStandards"] == [{"StandardsId": FSBP_STANDARD}]
+    assert fsbp_only["Types"] == [BEST_PRACTICE_TYPE]  # an FSBP reference alone is not CIS
+    assert (cis_and_fsbp["Compliance"]["SecurityControlId"], cis_and_fsbp["Types"]) == (
+        "CloudTrail.4",
+        [CIS_TYPE],
+    )
+    assert "SecurityControlId" not in neither["Compliance"]  # S3BucketPublic implements no control exactly
+    hub = botocore.session.get_session().get_service_model("securityhub")
+    shape = hub.operation_model("BatchImportFindings").input_shape
+    validate_parameters({"Findings": [fsbp_only, cis_and_fsbp, neither]}, shape)  # Security Hub's names
+
+    record = ocsf_record(row(1) | {"policy_id": "EC2SecurityGroupSshOpenToWorld"})
+    DetectionFinding.model_validate(json.loads(json.dumps(record)))
+    assert record["unmapped"]["compliance_control"] == {"control": "EC2.13", "standards": [FSBP_STANDARD]}
+    assert "compliance_control" not in ocsf_record(row(1))["unmapped"]

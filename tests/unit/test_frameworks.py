@@ -72,3 +72,84 @@ def test_automated_controls_without_a_policy_are_the_known_gaps():
 def test_unknown_framework_is_a_named_error():
     with pytest.raises(UnknownFramework, match=r"cis-aws-3\.0"):
         get_framework("cis-aws-9")
+
+
+# ---- AWS Foundational Security Best Practices ------------------------------------------------
+
+FSBP = get_framework("aws-fsbp")
+# The controls Qrie's policies implement exactly (the control's rule and default parameters as
+# Security Hub documents them). A change here is deliberate: the test fails on any other mapping.
+FSBP_EXACT = {
+    "CloudTrail.1": "CloudTrailNotEnabledInAllRegions",
+    "CloudTrail.2": "CloudTrailNotEncryptedWithKms",
+    "CloudTrail.4": "CloudTrailLogFileValidationDisabled",
+    "EC2.1": "EC2EbsSnapshotPublic",
+    "EC2.2": "EC2DefaultSecurityGroupNotRestricted",
+    "EC2.7": "EC2EbsEncryptionByDefaultDisabled",
+    "EC2.9": "EC2InstancePublicIp",
+    "EC2.13": "EC2SecurityGroupSshOpenToWorld",
+    "EC2.14": "EC2SecurityGroupRdpOpenToWorld",
+    "EFS.1": "EFSFileSystemUnencrypted",
+    "ELB.4": "ELBv2AlbInvalidHeadersNotDropped",
+    "ELB.6": "ELBv2DeletionProtectionDisabled",
+    "ELB.12": "ELBv2AlbDesyncMitigationWeak",
+    "IAM.2": "IAMUserDirectPolicyAttached",
+    "IAM.3": "IAMAccessKeyNotRotated",
+    "IAM.4": "IAMRootAccessKeysPresent",
+    "IAM.5": "IAMUserMfaDisabled",
+    "IAM.6": "IAMRootHardwareMfaDisabled",
+    "KMS.3": "KmsKeyPendingDeletion",
+    "RDS.3": "RDSInstanceStorageUnencrypted",
+    "RDS.13": "RDSInstanceAutoMinorVersionUpgradeDisabled",
+    "RDS.27": "RDSClusterStorageUnencrypted",
+    "S3.1": "S3AccountPublicAccessBlockDisabled",
+    "S3.5": "S3BucketSecureTransportNotEnforced",
+    "S3.9": "S3BucketLoggingDisabled",
+}
+# A control's section (Security Hub's service prefix) → the Qrie services whose policies may implement it.
+QRIE_SERVICES = {
+    "CloudTrail": {"cloudtrail"},
+    "Config": {"config"},
+    "EC2": {"ec2"},
+    "EFS": {"efs"},
+    "ELB": {"elbv2"},
+    "IAM": {"iam"},
+    "KMS": {"kms"},
+    "RDS": {"rds"},
+    "S3": {"s3"},
+}
+
+
+def test_fsbp_lists_its_controls_with_security_hub_ids_severities_and_services():
+    assert len(FSBP.controls) == 271
+    assert len(FSBP.sections) == 50
+    for control in FSBP.controls:
+        service, number = control.id.split(".")
+        assert (control.section, control.top_section) == (service, service)
+        assert number.isdigit(), control.id
+        assert control.severity is not None
+        assert control.profile is None
+        assert control.automated  # Security Hub runs every FSBP control
+    severity = {c.id: c.severity for c in FSBP.controls}
+    assert (severity["EC2.19"], severity["S3.1"], severity["CloudTrail.4"]) == ("CRITICAL", "MEDIUM", "LOW")
+    assert "EC2.22" not in severity  # retired by AWS
+
+
+def test_fsbp_mapped_policies_are_exactly_the_known_ones_and_of_the_controls_service():
+    mapped = {c: p for c, p in FSBP.policies_by_control.items() if p}
+    assert mapped == {c: (p,) for c, p in FSBP_EXACT.items()}
+    for control_id, (policy_id,) in mapped.items():
+        assert CATALOGUE[policy_id].service in QRIE_SERVICES[control_id.split(".")[0]], control_id
+
+
+def test_a_policy_implements_one_fsbp_control_at_most():
+    # ASFF's Compliance.SecurityControlId holds one control.
+    assert all(len(FSBP.cited_by(p)) <= 1 for p in CATALOGUE.values())
+
+
+def test_a_close_but_different_policy_is_a_note_not_a_mapping():
+    noted = {c.id: c.note for c in FSBP.controls if c.note and c.note.startswith("Not mapped")}
+    assert {"EC2.19", "IAM.1", "Config.1", "RDS.2", "S3.8"} <= noted.keys()
+    for control_id, note in noted.items():
+        assert FSBP.policies_by_control[control_id] == (), control_id
+        assert any(policy_id in note for policy_id in CATALOGUE), control_id  # names the near policy

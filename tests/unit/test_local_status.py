@@ -16,16 +16,16 @@ def run_row(item: str, **attributes: object) -> dict:
 def test_runs_items_and_events_each_make_one_readable_line():
     lines: list[str] = []
     status = LocalStatus(RUNS, QUEUE, lines.append)
-    status(run_row("#run", Status="RUNNING", ItemCount=3))
-    status(run_row("#run", Status="RUNNING", ItemCount=3))  # rewritten: not announced twice
+    status(run_row("#run", Status="RUNNING"))
+    status(run_row("#run", Status="RUNNING", AccountsDone=1))  # rewritten: not announced twice
     status(run_row("1/s3/global", Status="SUCCEEDED"))
     status(run_row("1/ec2/us-east-1", Status="FAILED", Error="AccountAccessDenied", Cause="cannot assume"))
-    status(run_row("#run", Status="FAILED", Summary={"message": "1 of 3 items failed"}))
+    status(run_row("#run", Status="SUCCEEDED_WITH_FAILURES", Summary={"message": "1 of 3 items failed"}))
     status({"ddb": "qrie_resources", "key": {}, "item": to_item({"Status": "RUNNING"})})  # not a run
     assert lines == [
-        "run started   inventory/x (3 items)",
+        "run started   inventory/x",
         "  item failed inventory/x 1/ec2/us-east-1: AccountAccessDenied: cannot assume",
-        "run finished  inventory/x: FAILED; 1 of 3 items failed",
+        "run finished  inventory/x: SUCCEEDED_WITH_FAILURES; 1 of 3 items failed",
     ]
     lines.clear()
     status.flush()

@@ -82,8 +82,11 @@ def test_cis_references() -> None:
         )
     }
     assert refs == {
-        "RDSInstanceStorageUnencrypted": ("CIS AWS Foundations v3.0 2.3.1",),
-        "RDSInstanceAutoMinorVersionUpgradeDisabled": ("CIS AWS Foundations v3.0 2.3.2",),
+        "RDSInstanceStorageUnencrypted": ("CIS AWS Foundations v3.0 2.3.1", "AWS FSBP v1.0.0 RDS.3"),
+        "RDSInstanceAutoMinorVersionUpgradeDisabled": (
+            "CIS AWS Foundations v3.0 2.3.2",
+            "AWS FSBP v1.0.0 RDS.13",
+        ),
         "RDSInstancePubliclyAccessible": ("CIS AWS Foundations v3.0 2.3.3",),
         "RDSSnapshotPublic": (),
     }

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from orchestration.provision import create_tables
 from qrie_lib import lifecycle
 from qrie_lib.models import Account
-from qrie_lib.scan import ScanItem, ScanRequest, scan_items
+from qrie_lib.scan import ScanRequest, account_items, shard_items, wanted_policies
 from qrie_lib.stores import Stores
 from qrie_lib.stores.policies import LaunchedPolicy
 
@@ -36,12 +36,12 @@ def test_listings_leave_it_out_with_a_warning(stores, caplog):
     assert [p.policy_id for p in stores.policies.get_many([NEWER, "S3BucketPublic"])] == ["S3BucketPublic"]
 
 
-def test_a_scan_plans_the_known_ones_and_refuses_the_unknown_one_by_name(stores, aws):
+def test_a_scan_plans_the_known_ones_and_refuses_the_unknown_one_by_name(stores):
     for request in (ScanRequest(), ScanRequest(full=True)):
-        items = scan_items(request, stores, aws)
-        planned = {
-            p for item in items for p in (item.policy_ids if isinstance(item, ScanItem) else [item.policy_id])
-        }
+        policies = wanted_policies(request, stores)
+        account = stores.accounts.get("111111111111")
+        planned = {p for item in account_items(request, account, policies) for p in item.policy_ids}
+        planned |= {item.policy_id for item in shard_items(request, policies)}
         assert planned == {
             "S3BucketPublic",
             "IAMRootMfaDisabled",

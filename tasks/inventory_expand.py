@@ -1,4 +1,4 @@
-"""Inventory: after a complete listing, delete what the run did not see; cursor until done."""
+"""Inventory: one account's work items (its child execution's first task)."""
 
 from typing import Any
 
@@ -8,4 +8,4 @@ from tasks.common import logger
 
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return inventory.sweep(event, context.get_remaining_time_in_millis)
+    return inventory.expand(event)
