@@ -18,10 +18,10 @@ And one request at a time: moto updates a stored item in place, and its reads it
 items (a query deep-copies them, a GetItem answer is the item's own attribute dict), so a read
 served while another thread's update adds an attribute fails with ``RuntimeError: dictionary
 changed size during iteration``. Requests do come from several threads: the handlers of a Map's
-iterations, ``qrie demo``'s progress polling the run's items meanwhile, the local endpoint's
-server threads. A DynamoDB request never calls another service (no Lambda, no Step Functions),
-so no thread holding the lock waits for one that wants it (the transaction's swap of the
-module's ``copy`` is under it too).
+iterations (their customer calls overlap: ``qrie_lib.concurrency``), ``qrie demo``'s progress
+polling the run's items meanwhile, the local endpoint's server threads. A DynamoDB request never
+calls another service (no Lambda, no Step Functions), so no thread holding the lock waits for
+one that wants it (the transaction's swap of the module's ``copy`` is under it too).
 """
 
 from __future__ import annotations
