@@ -179,7 +179,7 @@ def show_run(kind: str, result: dict[str, Any]) -> None:
 def show_changes(changes: dict[str, dict[str, int | None]]) -> None:
     """What a scan changed, by severity (``qrie_lib.scan.changes``); unchanged: still open as before."""
     kinds = ("opened", "resolved", "suppressed", "unchanged")
-    table = Results("severity", *kinds, title="findings")
+    table = Results("findings", *kinds)  # rows: severities
     for name, counts in changes.items():
         table.add_row(name, *("-" if counts[k] is None else str(counts[k]) for k in kinds))
     out.print(table)

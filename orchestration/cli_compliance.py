@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestration.cli_common import Endpoint, console, fail, target, user_errors
+from orchestration.cli_common import UNLIMITED, Endpoint, Results, console, fail, out, target, user_errors
 
 if TYPE_CHECKING:
     from qrie_lib.compliance import Outcome, Report
@@ -50,6 +50,10 @@ def compliance(
             except ValidationError:
                 raise InvalidInput(f"account: {account!r} is not an account id (12 digits)") from None
         report = reports.report(Stores.of(target(endpoint)), framework, account)
+    if output is None and chosen is ReportFormat.table:  # fits the terminal (``Results``)
+        for part in table_parts(report):
+            out.print(part, highlight=False)
+        return
     text = rendered(report, chosen)
     if output is None:
         typer.echo(text, nl=False)
@@ -77,30 +81,40 @@ def rendered(report: Report, chosen: ReportFormat) -> str:
 
 
 def table_text(report: Report) -> str:
+    """The table as a file holds it: a line per control, however wide."""
     import io
 
     from rich.console import Console
-    from rich.table import Table
 
+    buffer = Console(record=True, width=UNLIMITED, file=io.StringIO(), soft_wrap=True)
+    for part in table_parts(report):
+        buffer.print(part, highlight=False)
+    return buffer.export_text()
+
+
+def table_parts(report: Report) -> list[Results | str]:
+    """The controls (a control's id and the accounts' ids never cut), then the scores."""
+    from rich.markup import escape
+
+    accounts = [a.account_id for a in report.accounts]
     graded = "severity" if any(c.severity for c in report.controls) else "level"
-    table = Table("control", graded, "assessment", *(a.account_id for a in report.accounts))
+    table = Results("control", "title", graded, "assessment", *accounts, ids=("control", *accounts))
     for c in report.controls:
         table.add_row(
-            f"{c.id} {c.title}",
+            escape(c.id),
+            escape(c.title),
             c.profile.removeprefix("Level ") if c.profile else (c.severity or ""),
-            c.assessment,
-            *(status_text(c.accounts[a.account_id]) for a in report.accounts),
+            escape(c.assessment),
+            *(escape(status_text(c.accounts[a])) for a in accounts),
         )
-    out = Console(record=True, width=160, file=io.StringIO())
-    out.print(table)
-    for a in report.accounts:
-        out.print(
-            f"{a.account_id}: score {a.score}% ({a.passed} of {a.evaluated} evaluated automated controls)"
-        )
-    out.print(
+    scores = [
+        f"{a.account_id}: score {a.score}% ({a.passed} of {a.evaluated} evaluated automated controls)"
+        for a in report.accounts
+    ]
+    overall = (
         f"overall: score {report.overall.score}% ({report.overall.passed} of {report.overall.evaluated})"
     )
-    return out.export_text()
+    return [table, *scores, overall]
 
 
 def status_text(outcome: Outcome) -> str:

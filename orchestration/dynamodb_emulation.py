@@ -13,6 +13,15 @@
   quadratic in the tables' size (a full scan of 10 accounts peaked at 4.6 GB). Here the rollback
   is an undo log of the items the transaction names (the only ones it can change): the same
   all-or-nothing outcome, at the cost of the transaction's own items.
+
+And one request at a time: moto updates a stored item in place, and its reads iterate the live
+items (a query deep-copies them, a GetItem answer is the item's own attribute dict), so a read
+served while another thread's update adds an attribute fails with ``RuntimeError: dictionary
+changed size during iteration``. Requests do come from several threads: the handlers of a Map's
+iterations (their customer calls overlap: ``qrie_lib.concurrency``), ``qrie demo``'s progress
+polling the run's items meanwhile, the local endpoint's server threads. A DynamoDB request never
+calls another service (no Lambda, no Step Functions), so no thread holding the lock waits for
+one that wants it (the transaction's swap of the module's ``copy`` is under it too).
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from moto.dynamodb import models as moto_dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
-from moto.dynamodb.responses import DynamoResult
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
 ORIGINAL_QUERY = Table.query
 ORIGINAL_ALL_ITEMS = Table.all_items
@@ -37,6 +46,7 @@ ORIGINAL_DELETE = Table.delete_item
 ORIGINAL_UPDATE = DynamoDBBackend.update_item
 ORIGINAL_TRANSACT_WRITE = DynamoDBBackend.transact_write_items
 ORIGINAL_EXECUTE_RESULT = DynamoResult.execute_result
+ORIGINAL_CALL_ACTION = DynamoHandler.call_action
 INDEXES = "_qrie_hash_indexes"  # Table attribute: GSI name -> HashIndex
 
 Key = tuple[DynamoType, DynamoType | None]
@@ -52,6 +62,7 @@ def patches() -> list[tuple[Any, str, Any, Any]]:
         (DynamoDBBackend, "update_item", update_item_indexed, ORIGINAL_UPDATE),
         (DynamoDBBackend, "transact_write_items", transact_write_items_undoable, ORIGINAL_TRANSACT_WRITE),
         (DynamoResult, "execute_result", answer_as_json, ORIGINAL_EXECUTE_RESULT),
+        (DynamoHandler, "call_action", one_request_at_a_time, ORIGINAL_CALL_ACTION),
     ]
 
 
@@ -63,6 +74,16 @@ def install() -> None:
 def uninstall() -> None:
     for owner, name, _, original in patches():
         setattr(owner, name, original)
+
+
+# ---- Requests: one at a time, from parsing to the written answer ----------------------------------
+
+_requests = threading.RLock()  # process-wide, like moto's backends
+
+
+def one_request_at_a_time(self: DynamoHandler) -> Any:
+    with _requests:
+        return ORIGINAL_CALL_ACTION(self)
 
 
 # ---- Answers: item operations written as JSON -----------------------------------------------------

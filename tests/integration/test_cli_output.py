@@ -178,6 +178,22 @@ def test_at_80_columns_no_identifier_is_cut(endpoint):
     assert all(r["rule_id"] in listed for r in rules)
 
 
+def test_the_compliance_table_fits_80_columns_with_every_id_whole(endpoint):
+    shown = in_terminal("compliance", "cis-aws-3.0", "--endpoint", endpoint)
+    report = qrie_json(endpoint, "compliance", "cis-aws-3.0", "--format", "json")
+    lines = shown.splitlines()
+    assert "…" not in shown
+    assert max(len(line) for line in lines) <= 80
+    for identifier in [a["account_id"] for a in report["accounts"]] + [c["id"] for c in report["controls"]]:
+        assert any(re.search(rf"(^|\s){re.escape(identifier)}(\s|$)", line) for line in lines), identifier
+    piped = run(
+        "compliance", "cis-aws-3.0", "--endpoint", endpoint, env={"COLUMNS": "80"}
+    ).stdout.splitlines()
+    first = report["controls"][0]["id"] + " "
+    assert len([line for line in piped if line.startswith(first)]) == 1  # piped: a line per control
+    assert all(a["account_id"] in piped[0] for a in report["accounts"])  # the header, however wide
+
+
 def test_piped_results_have_no_width_limit(endpoint):
     shown = run("findings", "--endpoint", endpoint, env={"COLUMNS": "80"}).stdout.splitlines()
     rows = qrie_json(endpoint, "findings", "--format", "json")

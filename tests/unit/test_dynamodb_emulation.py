@@ -4,6 +4,7 @@ puts, updates that move items between index keys, deletes, batch writes and tran
 and roll back, on items of every attribute type."""
 
 import random
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -205,3 +206,59 @@ def test_a_cancelled_transaction_undoes_its_own_items_in_place(emulated: None) -
                                        "ExpressionAttributeValues": {":two": {"N": "2"}}}}]
         )  # fmt: skip
         assert ddb.get_item(TableName=TABLE, Key=key_a)["Item"]["v"]["N"] == "2"
+
+
+def test_a_read_is_not_served_while_another_thread_updates_the_item(
+    emulated: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``qrie demo`` failed once with "dictionary changed size during iteration": its progress
+    queried the run's items while a Map iteration's handler, in another thread, added an attribute
+    to one (moto updates items in place, and a query deep-copies them). Here the query is held in
+    the middle of copying the item until the update either is done (the race) or waits for the
+    query (the fix): no sleep decides the outcome."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    key_a = {"pk": {"S": "run"}, "sk": {"S": "item"}}
+    reader = threading.get_ident()
+    writer_arrived = threading.Event()  # the update is done, or waits for the query
+
+    class Requests:
+        """The emulation's request lock, telling when the writer reaches it."""
+
+        def __init__(self, lock: Any) -> None:
+            self.lock = lock
+
+        def __enter__(self) -> None:
+            if threading.get_ident() != reader:
+                writer_arrived.set()
+            self.lock.__enter__()
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.__exit__(*exc)
+
+    monkeypatch.setattr(dynamodb_emulation, "_requests", Requests(threading.RLock()), raising=False)
+    original_copy = DynamoType.__deepcopy__
+
+    def copy_holding_the_query(value: DynamoType, memo: dict[int, Any]) -> DynamoType:
+        if value.value == "pause" and threading.get_ident() == reader and not writer_arrived.is_set():
+            update.start()
+            assert writer_arrived.wait(timeout=60)  # a safety net; the writer arrives at once
+        return original_copy(value, memo)
+
+    monkeypatch.setattr(DynamoType, "__deepcopy__", copy_holding_the_query)
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        create(ddb)
+        ddb.put_item(TableName=TABLE, Item={**key_a, "a": {"S": "pause"}, "z": {"S": "last"}})
+
+        def finish() -> None:
+            ddb.update_item(TableName=TABLE, Key=key_a, UpdateExpression="SET finished = :f",
+                            ExpressionAttributeValues={":f": {"S": "yes"}})  # fmt: skip
+            writer_arrived.set()
+
+        update = threading.Thread(target=finish)
+        answer = ddb.query(TableName=TABLE, KeyConditionExpression="pk = :p",
+                           ExpressionAttributeValues={":p": {"S": "run"}})["Items"]  # fmt: skip
+        update.join()
+        assert [set(i) for i in answer] == [{"pk", "sk", "a", "z"}]  # the item as it was before the update
+        assert ddb.get_item(TableName=TABLE, Key=key_a)["Item"]["finished"] == {"S": "yes"}
