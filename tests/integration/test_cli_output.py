@@ -28,7 +28,7 @@ from orchestration.credentials import FAKE_CREDENTIALS
 from orchestration.provision import MAX_MESSAGE_BYTES
 from orchestration.simulated_org import account_id
 from qrie_lib.aws import Aws
-from qrie_lib.frameworks.registry import get_framework
+from qrie_lib.frameworks.registry import FRAMEWORKS, get_framework
 from qrie_lib.policies.base import band
 from qrie_lib.policies.registry import CATALOGUE
 from qrie_lib.settings import Settings
@@ -352,12 +352,14 @@ def test_policies_list_by_framework_service_and_severity(endpoint):
 def test_frameworks_list():
     result = run("frameworks", "list", "--json")
     assert result.returncode == 0, result.stderr
-    [cis] = json.loads(result.stdout)
-    framework = get_framework("cis-aws-3.0")
-    assert cis["framework_id"] == framework.id
-    assert cis["controls"] == len(framework.controls)
-    assert cis["automated_controls"] == sum(c.automated for c in framework.controls)
-    assert "cis-aws-3.0" in run("frameworks", "list").stdout
+    listed = {row["framework_id"]: row for row in json.loads(result.stdout)}
+    assert set(listed) == set(FRAMEWORKS) >= {"cis-aws-3.0", "aws-fsbp"}
+    for framework_id, row in listed.items():
+        framework = get_framework(framework_id)
+        assert row["controls"] == len(framework.controls)
+        assert row["automated_controls"] == sum(c.automated for c in framework.controls)
+    table = run("frameworks", "list").stdout
+    assert all(framework_id in table for framework_id in listed)
 
 
 @pytest.mark.parametrize(

@@ -238,7 +238,7 @@ def test_run_history_comes_from_the_runs_table_when_the_executions_are_gone(h, s
     gone = machine.replace(":stateMachine:", ":execution:") + ":before-the-restart"
     stores = Stores.of(h.runtime.aws)
     run_id = executions.run_id_for("inventory", gone)
-    stores.runs.create(run_id, "inventory", {"service": "all"}, gone, 4)
+    stores.runs.create(run_id, "inventory", {"service": "all"}, gone)
     stores.runs.finish(run_id, RunStatus.SUCCEEDED, {"message": "restored run"})
     runs = get("/console/runs")["body"]
     assert "/console/runs/inventory/before-the-restart" in runs
