@@ -312,23 +312,45 @@ class Measured:
         }
 
 
-def measure(proxy: LatencyProxy, external_ids: dict[str, str], delay_ms: float) -> Measured:
-    """Inventory every account through the proxy on fresh operator state, then scan."""
+@contextmanager
+def customer_side(
+    port: int, accounts: int, emulators: int = 0
+) -> Iterator[tuple[LatencyProxy, dict[str, str]]]:
+    """The proxy on ``port`` in front of emulator processes on the next ports (``emulators``, by
+    default one per account and at most 8), ``accounts`` fixture accounts seeded through it (so it
+    learns each account's route); the proxy and the accounts' ExternalIds."""
+    os.environ.update(FAKE_CREDENTIALS)  # the customer side's own (the emulators take any)
+    ports = [port + 1 + i for i in range(emulators or min(accounts, 8))]
+    with customer_emulators(ports) as upstreams, LatencyProxy(upstreams, port) as proxy:
+        yield proxy, seed_accounts(proxy.url, accounts)
+
+
+@contextmanager
+def onboarded_runtime(
+    proxy: LatencyProxy, external_ids: dict[str, str], latency: Any = None
+) -> Iterator[Any]:
+    """A fresh local runtime whose customer side is the proxy, with the fixture accounts onboarded."""
     from orchestration.runtime import LocalRuntime
-    from qrie_lib import executions, lifecycle
     from qrie_lib.models import Account
-    from qrie_lib.policies.registry import CATALOGUE
     from qrie_lib.stores import Stores
 
     settings = Settings(customers=proxy.url, regions=(REGION,))
-    with LocalRuntime(settings) as runtime:
-        aws = runtime.aws
-        assert aws is not None
-        stores = Stores.of(aws)
+    with LocalRuntime(settings, latency=latency) as runtime:
+        accounts = Stores.of(runtime.aws).accounts
         for acct, external_id in external_ids.items():
-            stores.accounts.put(
-                Account(account_id=acct, name=acct, regions=[REGION], external_id=external_id)
-            )
+            accounts.put(Account(account_id=acct, name=acct, regions=[REGION], external_id=external_id))
+        yield runtime
+
+
+def measure(proxy: LatencyProxy, external_ids: dict[str, str], delay_ms: float) -> Measured:
+    """Inventory every account through the proxy on fresh operator state, then scan."""
+    from qrie_lib import executions, lifecycle
+    from qrie_lib.policies.registry import CATALOGUE
+    from qrie_lib.stores import Stores
+
+    with onboarded_runtime(proxy, external_ids) as runtime:
+        aws = runtime.aws
+        stores = Stores.of(aws)
         proxy.delay_s = delay_ms / 1000
         proxy.log.clear()
         start = time.perf_counter()
@@ -348,7 +370,7 @@ def measure(proxy: LatencyProxy, external_ids: dict[str, str], delay_ms: float) 
             f"{item['PolicyId']['S']} {item['ARN']['S']}": item["State"]["S"]
             for page in aws.client("dynamodb")
             .get_paginator("scan")
-            .paginate(TableName=settings.findings_table)
+            .paginate(TableName=aws.settings.findings_table)
             for item in page["Items"]
         }
     busy = sum(c.end - c.start for c in calls)
@@ -381,13 +403,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.delay_ms < 0 or args.accounts < 1 or args.emulators < 0:
         parser.error("--delay-ms and --emulators must be >= 0, --accounts >= 1")
-    emulators = args.emulators or min(args.accounts, 8)
-
-    os.environ.update(FAKE_CREDENTIALS)
-    ports = [args.port + 1 + i for i in range(emulators)]
-    with customer_emulators(ports) as upstreams, LatencyProxy(upstreams, args.port) as proxy:
-        print(f"seeding {args.accounts} accounts ...", file=sys.stderr, flush=True)
-        external_ids = seed_accounts(proxy.url, args.accounts)  # through the proxy: it learns the routes
+    print(f"seeding {args.accounts} accounts ...", file=sys.stderr, flush=True)
+    with customer_side(args.port, args.accounts, args.emulators) as (proxy, external_ids):
         print("inventory at +0 ms (the reference) ...", file=sys.stderr, flush=True)
         reference = measure(proxy, external_ids, 0.0)
         print(f"inventory at +{args.delay_ms:g} ms ...", file=sys.stderr, flush=True)

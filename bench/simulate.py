@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -257,55 +256,43 @@ def say(line: str) -> None:
 
 def calibrate(accounts: int, delay_ms: float, base_port: int) -> dict[str, Any]:
     """Measure the model's inputs and the runs' walls on the local runtime (see the module doc)."""
-    from bench.latency import REGION, LatencyProxy, customer_emulator, seed_accounts
-    from orchestration.credentials import FAKE_CREDENTIALS
+    from bench.latency import customer_side, onboarded_runtime
     from orchestration.latency import Latency
-    from orchestration.runtime import LocalRuntime
     from qrie_lib import executions, lifecycle
-    from qrie_lib.models import Account
     from qrie_lib.policies.registry import CATALOGUE
     from qrie_lib.services.registry import SERVICES
-    from qrie_lib.settings import Settings
     from qrie_lib.stores import Stores
 
-    os.environ.update(FAKE_CREDENTIALS)  # the customer side's own (the emulator takes any)
-    with customer_emulator(base_port) as emulator, LatencyProxy(emulator, base_port + 1) as proxy:
-        started = time.perf_counter()
-        external_ids = seed_accounts(emulator, accounts)
+    started = time.perf_counter()
+    side = customer_side(base_port, accounts)
+    with side as (proxy, external_ids), onboarded_runtime(proxy, external_ids, Latency()) as runtime:
         say(f"{accounts} fixture accounts seeded in {time.perf_counter() - started:.0f} s")
-        settings = Settings(customers=proxy.url, regions=(REGION,))
-        with LocalRuntime(settings, latency=Latency()) as runtime:
-            aws = runtime.aws
-            assert aws is not None
-            stores = Stores.of(aws)
-            for acct, external_id in external_ids.items():
-                stores.accounts.put(
-                    Account(account_id=acct, name=acct, regions=[REGION], external_id=external_id)
-                )
-            lifecycle.launch(stores, sorted(CATALOGUE))
+        aws = runtime.aws
+        stores = Stores.of(aws)
+        lifecycle.launch(stores, sorted(CATALOGUE))
 
-            def timed(kind: str, request: dict[str, Any]) -> tuple[float, list[Any]]:
-                before = len(runtime.dispatch.profiles)
-                start = time.perf_counter()
-                outcome = executions.follow(aws, kind, executions.start(aws, kind, request), poll_s=0.05)
-                wall = time.perf_counter() - start
-                say(f"{kind} {request}: {outcome.status} in {wall:.1f} s")
-                return wall, list(runtime.dispatch.profiles)[before:]
+        def timed(kind: str, request: dict[str, Any]) -> tuple[float, list[Any]]:
+            before = len(runtime.dispatch.profiles)
+            start = time.perf_counter()
+            outcome = executions.follow(aws, kind, executions.start(aws, kind, request), poll_s=0.05)
+            wall = time.perf_counter() - start
+            say(f"{kind} {request}: {outcome.status} in {wall:.1f} s")
+            return wall, list(runtime.dispatch.profiles)[before:]
 
-            timed("inventory", {"service": "all"})  # first sight: every resource new
-            timed("scan", {"full": True})
-            proxy.delay_s = delay_ms / 1000
-            walls, profiles = {}, {}
-            proxy.log.clear()
-            walls["inventory"], profiles["inventory"] = timed("inventory", {"service": "all"})
-            # a customer call's time through the proxy: its delay and the loaded emulator's answer
-            call_s = statistics.mean(c.end - c.start for c in proxy.log.calls)
-            walls["full_scan"], profiles["full_scan"] = timed("scan", {"full": True})
-            walls["daily_scan"], profiles["daily_scan"] = timed("scan", {})
-            proxy.delay_s = 0.0
-            engine_s = engine_transition_s(runtime)
-            task_s = engine_task_s(runtime)
-            resources = resources_by_item(aws)
+        timed("inventory", {"service": "all"})  # first sight: every resource new
+        timed("scan", {"full": True})
+        proxy.delay_s = delay_ms / 1000
+        walls, profiles = {}, {}
+        proxy.log.clear()
+        walls["inventory"], profiles["inventory"] = timed("inventory", {"service": "all"})
+        # a customer call's time through the proxy: its delay and the loaded emulator's answer
+        call_s = statistics.mean(c.end - c.start for c in proxy.log.calls)
+        walls["full_scan"], profiles["full_scan"] = timed("scan", {"full": True})
+        walls["daily_scan"], profiles["daily_scan"] = timed("scan", {})
+        proxy.delay_s = 0.0
+        engine_s = engine_transition_s(runtime)
+        task_s = engine_task_s(runtime)
+        resources = resources_by_item(aws)
     rows = {kind: item_rows(found, resources, kind) for kind, found in profiles.items()}
     shards = {kind: shard_rows(found) for kind, found in profiles.items()}
     per_service: Counter[str] = Counter()
@@ -332,8 +319,8 @@ def calibrate(accounts: int, delay_ms: float, base_port: int) -> dict[str, Any]:
             "resources_per_account": total / accounts,
             "delay_ms": delay_ms,
             "customer_call_s": call_s,
-            "accounts_in_flight": settings.accounts_in_flight,
-            "per_account": settings.items_per_account_in_flight,
+            "accounts_in_flight": aws.settings.accounts_in_flight,
+            "per_account": aws.settings.items_per_account_in_flight,
             "measured_wall_s": walls,
             "emulator_call_s": sum(p.real_in_calls_s for p in calls)
             / max(1, sum(sum(p.calls.values()) for p in calls)),
