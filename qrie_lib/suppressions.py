@@ -95,7 +95,8 @@ class SuppressionRequest(Strict):
         if org_wide and not self.everything:
             raise ValueError(
                 f"policy {ALL} with no account, OU path, ARN glob or tag suppresses every finding of "
-                "the organisation: name what it covers, or say everything: true"
+                "the organisation: name what it covers, or say everything: true "
+                "(qrie suppressions add --everything)"
             )
         if self.everything and not org_wide:
             raise ValueError(
